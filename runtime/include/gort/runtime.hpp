@@ -1,0 +1,110 @@
+// gort's entry points: start the runtime, start goroutines, query it.
+//
+//   int main() {
+//     return gort::run([] {
+//       gort::WaitGroup wg;
+//       for (int i = 0; i < 10; ++i) {
+//         wg.add(1);
+//         gort::go([&wg, i] { work(i); wg.done(); });
+//       }
+//       wg.wait();
+//       return 0;
+//     });
+//   }
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "gort/detail/gofunc.hpp"
+
+namespace gort {
+
+struct Config {
+  // Number of Ps. 0: the GOMAXPROCS environment variable, else the number
+  // of CPUs this process may run on.
+  int gomaxprocs = 0;
+  // Size of every goroutine stack slot, guard page included. 0: the
+  // GORTMAXSTACK environment variable (e.g. "256k", "1m"), else 256 KiB.
+  // Fixed once the first stack exists in the process.
+  size_t max_stack = 0;
+};
+
+namespace detail {
+void* newproc_prepare();
+GoFunc& newproc_func(void* g);
+void newproc_start(void* g);
+void run_main(void (*fn)(void*), void* arg, const Config& cfg);
+}  // namespace detail
+
+// Starts a goroutine running f(args...). Arguments are copied or moved into
+// the goroutine, as Go evaluates them at the go statement.
+template <class F, class... Args>
+void go(F&& f, Args&&... args) {
+  void* g = detail::newproc_prepare();
+  if constexpr (sizeof...(Args) == 0) {
+    detail::newproc_func(g).emplace(std::forward<F>(f));
+  } else {
+    detail::newproc_func(g).emplace(
+        [fn = std::forward<F>(f), tup = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+          std::apply(fn, std::move(tup));
+        });
+  }
+  detail::newproc_start(g);
+}
+
+// Starts the runtime, runs f as the main goroutine and returns its result
+// once it returns. Like a Go program whose main returns, other goroutines
+// still running or blocked are abandoned. An exception escaping f is
+// rethrown here; one escaping any other goroutine ends the process with
+// Go's "panic: ..." message.
+template <class F>
+auto run(F&& f, Config cfg = {}) -> std::invoke_result_t<F&> {
+  using R = std::invoke_result_t<F&>;
+  struct Frame {
+    F& fn;
+    std::optional<std::conditional_t<std::is_void_v<R>, int, R>> result;
+  } frame{f, std::nullopt};
+  detail::run_main(
+      [](void* arg) {
+        auto* fr = static_cast<Frame*>(arg);
+        if constexpr (std::is_void_v<R>) {
+          fr->fn();
+        } else {
+          fr->result.emplace(fr->fn());
+        }
+      },
+      &frame, cfg);
+  if constexpr (!std::is_void_v<R>) return std::move(*frame.result);
+}
+
+// Lets other goroutines run (Go's runtime.Gosched).
+void yield();
+
+// The running goroutine's id; 0 outside goroutines.
+uint64_t goid();
+
+// Number of Ps in the running runtime (Go's runtime.GOMAXPROCS(0)).
+int gomaxprocs();
+
+// Goroutines started and not yet finished (Go's runtime.NumGoroutine).
+int64_t num_goroutine();
+
+// Scheduler figures, for tests and tools.
+struct SchedStats {
+  std::vector<uint64_t> executed_per_p;  // goroutine runs per P
+  uint64_t stack_slots_carved = 0;       // slots ever reserved in this process
+  size_t stack_pool_warm = 0;            // free slots keeping their top page
+  size_t stack_pool_cold = 0;            // free slots fully returned to the OS
+  bool guard_pages = false;              // MADV_GUARD_INSTALL (else canary)
+};
+SchedStats sched_stats();
+
+}  // namespace gort

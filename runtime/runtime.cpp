@@ -1,0 +1,55 @@
+// The public face of the scheduler: gort::run, gort::go and friends.
+#include <cstdio>
+#include <cstdlib>
+
+#include "gort/runtime.hpp"
+#include "runtime/config.hpp"
+#include "sched/sched.hpp"
+#include "stack/pool.hpp"
+#include "stack/space.hpp"
+
+namespace gort {
+
+namespace detail {
+
+void* newproc_prepare() { return sched::newproc_prepare(); }
+
+GoFunc& newproc_func(void* g) { return static_cast<sched::G*>(g)->fn; }
+
+void newproc_start(void* g) { sched::newproc_start(static_cast<sched::G*>(g)); }
+
+void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
+  const int procs = cfg.gomaxprocs > 0 ? cfg.gomaxprocs : runtime::default_gomaxprocs();
+  const size_t max_stack = cfg.max_stack ? cfg.max_stack : runtime::env_max_stack();
+  if (max_stack && !stack::Space::get().set_slot_size(max_stack)) {
+    std::fprintf(stderr,
+                 "gort: max_stack %zu ignored: stacks of %zu bytes already exist in this process\n",
+                 max_stack, stack::Space::get().slot_size());
+  }
+  sched::run_main(fn, arg, procs);
+}
+
+}  // namespace detail
+
+void yield() { sched::yield(); }
+
+uint64_t goid() {
+  sched::G* g = sched::current_g();
+  return g ? g->id : 0;
+}
+
+int gomaxprocs() { return sched::sched.gomaxprocs; }
+
+int64_t num_goroutine() { return sched::num_goroutine(); }
+
+SchedStats sched_stats() {
+  SchedStats s;
+  for (sched::P* p : sched::sched.allp) s.executed_per_p.push_back(p->executed.load());
+  s.stack_slots_carved = stack::Space::get().slots_carved();
+  s.stack_pool_warm = stack::Pool::get().warm();
+  s.stack_pool_cold = stack::Pool::get().cold();
+  s.guard_pages = stack::Space::get().guard_mode() == stack::GuardMode::kGuardPages;
+  return s;
+}
+
+}  // namespace gort

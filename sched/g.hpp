@@ -1,0 +1,86 @@
+// G: one goroutine (Go's g in runtime2.go).
+//
+// A G owns no stack until it first runs: spawning a goroutine fills in a
+// recycled record and queues it, and the stack slot is bound by the M that
+// first executes it. A million queued-but-not-started goroutines therefore
+// cost a million small records, not a million stacks; the slot goes back to
+// the P's stack cache the moment the goroutine exits.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "gort/detail/gofunc.hpp"
+#include "stack/context.hpp"
+#include "stack/stack.hpp"
+
+namespace gort::sched {
+
+struct M;
+
+enum class GStatus : uint32_t {
+  kIdle,      // in a free list, no function
+  kRunnable,  // in a run queue
+  kRunning,   // on an M
+  kWaiting,   // parked: blocked in a channel, lock, timer...
+  kDead,      // exited, record awaiting reuse
+};
+
+struct G {
+  uint64_t id = 0;
+  std::atomic<GStatus> status{GStatus::kIdle};
+  stack::Stack stack;
+  stack::Context ctx = nullptr;  // saved registers while not running
+  M* m = nullptr;                // the M running it, while running
+  G* schedlink = nullptr;        // run-queue and free-list link
+  detail::GoFunc fn;
+
+  // Parking: what it waits for (shown in fatal messages), the wake-up's
+  // argument (for select, which case won), and the select race flag that
+  // makes exactly one channel win a parked select.
+  const char* wait_reason = nullptr;
+  void* param = nullptr;
+  std::atomic<uint32_t> select_done{0};
+  bool is_main = false;
+
+  void* asan_fake_stack = nullptr;
+};
+
+// An intrusive LIFO/FIFO list of Gs linked through schedlink.
+struct GList {
+  G* head = nullptr;
+  G* tail = nullptr;
+  int32_t size = 0;
+
+  bool empty() const { return head == nullptr; }
+  void push_back(G* g) {
+    g->schedlink = nullptr;
+    if (tail) tail->schedlink = g; else head = g;
+    tail = g;
+    ++size;
+  }
+  void push_front(G* g) {
+    g->schedlink = head;
+    head = g;
+    if (!tail) tail = g;
+    ++size;
+  }
+  void append(GList& other) {
+    if (other.empty()) return;
+    if (tail) tail->schedlink = other.head; else head = other.head;
+    tail = other.tail;
+    size += other.size;
+    other = GList{};
+  }
+  G* pop_front() {
+    G* g = head;
+    if (!g) return nullptr;
+    head = g->schedlink;
+    if (!head) tail = nullptr;
+    g->schedlink = nullptr;
+    --size;
+    return g;
+  }
+};
+
+}  // namespace gort::sched

@@ -1,0 +1,21 @@
+#include "gort/detail/lock.hpp"
+
+#include "sched/futex.hpp"
+
+namespace gort::sched {
+
+void Lock::lock_slow() {
+  for (int spin = 0; spin < 100; ++spin) {
+    uint32_t expected = 0;
+    if (state_.load(std::memory_order_relaxed) == 0 &&
+        state_.compare_exchange_weak(expected, 1, std::memory_order_acquire))
+      return;
+    __builtin_ia32_pause();
+  }
+  // Announce a sleeper by moving to state 2; whoever unlocks will wake one.
+  while (state_.exchange(2, std::memory_order_acquire) != 0) futex_wait(&state_, 2);
+}
+
+void Lock::wake_one() { futex_wake(&state_, 1); }
+
+}  // namespace gort::sched

@@ -1,0 +1,56 @@
+// M: an OS thread that runs goroutines (Go's m in runtime2.go).
+//
+// Each M runs the scheduler loop on its own thread stack ("g0"). To run a
+// goroutine it jumps onto the goroutine's stack; to block, yield or exit, the
+// goroutine records why in the M and jumps back to g0, which finishes the job
+// there (Go's mcall): only once the goroutine's registers are saved may
+// another thread wake it, so the unlock that publishes a parked goroutine
+// runs on g0.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "sched/g.hpp"
+#include "sched/note.hpp"
+#include "stack/context.hpp"
+
+namespace gort::sched {
+
+struct P;
+
+enum class SwitchReason : uint32_t { kPark, kYield, kExit };
+
+struct M {
+  int32_t id = 0;
+  std::thread thread;
+
+  stack::Context g0ctx = nullptr;  // where a goroutine jumps to reach g0
+  G* curg = nullptr;
+  P* p = nullptr;
+  P* nextp = nullptr;   // handed over by whoever woke this M
+  bool spinning = false;
+  Note park;
+  M* link = nullptr;    // idle list
+  uint64_t rand_state = 0;
+
+  // Set by a goroutine before it jumps to g0.
+  SwitchReason reason = SwitchReason::kPark;
+  bool (*unlockf)(G*, void*) = nullptr;
+  void* unlockarg = nullptr;
+
+  // AddressSanitizer's view of g0's stack, learned on the first switch.
+  void* g0_fake_stack = nullptr;
+  const void* g0_stack_bottom = nullptr;
+  size_t g0_stack_size = 0;
+
+  uint32_t fastrand() {
+    // wyrand: tiny and good enough to pick steal victims and select cases.
+    rand_state += 0xa0761d6478bd642fULL;
+    const __uint128_t r = __uint128_t(rand_state) * (rand_state ^ 0xe7037ed1a0b428dbULL);
+    return uint32_t(uint64_t(r >> 64) ^ uint64_t(r));
+  }
+};
+
+}  // namespace gort::sched

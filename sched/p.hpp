@@ -1,0 +1,45 @@
+// P: a processor, the right to run Go code (Go's p in runtime2.go).
+//
+// GOMAXPROCS Ps exist; an M must hold one to run goroutines. Everything a
+// goroutine touches on its hot paths hangs off its P, so those paths take no
+// lock: the local run queue, the stack cache, the free G records, a batch of
+// goroutine ids, the timer heap.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "sched/g.hpp"
+#include "sched/runqueue.hpp"
+#include "sched/timer.hpp"
+#include "stack/pool.hpp"
+
+namespace gort::sched {
+
+struct M;
+
+enum class PStatus : uint32_t { kIdle, kRunning };
+
+struct P {
+  int32_t id = 0;
+  std::atomic<PStatus> status{PStatus::kIdle};
+  M* m = nullptr;        // the M holding it
+  P* link = nullptr;     // idle list
+
+  RunQueue runq;
+  uint32_t schedtick = 0;               // goroutines scheduled, for global-queue fairness
+  std::atomic<uint64_t> executed{0};    // goroutines started or resumed here (metrics, tests)
+  // Written only by the P's own M; num_goroutine() sums them without a
+  // shared counter that every spawn and exit would fight over.
+  std::atomic<uint64_t> spawned{0};
+  std::atomic<uint64_t> exited{0};
+
+  stack::Cache stacks;
+  GList gfree;                          // dead G records ready for reuse
+  uint64_t goid_next = 0;
+  uint64_t goid_end = 0;
+
+  TimerHeap timers;
+};
+
+}  // namespace gort::sched

@@ -1,0 +1,661 @@
+// The scheduler proper: Ms looking for work, running goroutines, and the
+// hand-offs between them. sched/README.md explains the design; the names
+// follow Go's runtime/proc.go so the two can be read side by side.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <numeric>
+#include <stdexcept>
+#include <typeinfo>
+
+#include "sched/nanotime.hpp"
+#include "sched/netpoll.hpp"
+#include "sched/sched.hpp"
+#include "stack/overflow.hpp"
+#include "stack/space.hpp"
+
+namespace gort::sched {
+
+Sched sched;
+
+namespace {
+
+thread_local M* tls_m = nullptr;
+bool canary_mode = false;
+
+constexpr int32_t kGfreeLocalMax = 64;  // a P's free G records beyond this go global
+constexpr int32_t kGfreeBatch = 32;
+constexpr uint64_t kGoidBatch = 16;
+constexpr int kStealTries = 4;
+
+std::vector<uint32_t> steal_strides;  // numbers coprime with GOMAXPROCS
+std::thread sysmon_thread;
+
+uint64_t goroutine_id_for_signal() {
+  M* m = tls_m;
+  G* g = m ? m->curg : nullptr;
+  return g ? g->id : 0;
+}
+
+// ---- P and M bookkeeping (callers hold sched.lock where noted) ----------
+
+void acquirep(M* m, P* p) {
+  m->p = p;
+  p->m = m;
+  p->status.store(PStatus::kRunning, std::memory_order_release);
+  if (sched.sysmon_wait.load(std::memory_order_relaxed) &&
+      sched.sysmon_wait.exchange(false, std::memory_order_acq_rel))
+    sched.sysmon_note.wakeup();
+}
+
+P* releasep(M* m) {
+  P* p = m->p;
+  p->m = nullptr;
+  p->status.store(PStatus::kIdle, std::memory_order_release);
+  m->p = nullptr;
+  return p;
+}
+
+void pidleput(P* p) {  // sched.lock held
+  p->link = sched.pidle;
+  sched.pidle = p;
+  sched.npidle.fetch_add(1, std::memory_order_acq_rel);
+}
+
+P* pidleget() {  // sched.lock held
+  P* p = sched.pidle;
+  if (p) {
+    sched.pidle = p->link;
+    sched.npidle.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  return p;
+}
+
+// ---- global run queue (sched.lock held) ----------------------------------
+
+void globrunqput(GList& batch) {
+  sched.runqsize.fetch_add(batch.size, std::memory_order_relaxed);
+  sched.runq.append(batch);
+}
+
+// Takes a fair share of the global queue: one G to run now, the rest onto
+// p's local queue.
+G* globrunqget(P* p, int32_t max) {
+  const int32_t size = sched.runq.size;
+  if (size == 0) return nullptr;
+  int32_t n = size / sched.gomaxprocs + 1;
+  if (n > size) n = size;
+  if (max > 0 && n > max) n = max;
+  if (n > int32_t(RunQueue::kSize / 2)) n = RunQueue::kSize / 2;
+  sched.runqsize.fetch_sub(n, std::memory_order_relaxed);
+  G* g = sched.runq.pop_front();
+  while (--n > 0) p->runq.push(sched.runq.pop_front());
+  return g;
+}
+
+void runqput(P* p, G* g, bool next) {
+  if (next) {
+    g = p->runq.set_next(g);
+    if (!g) return;
+  }
+  while (!p->runq.push(g)) {
+    GList batch;
+    if (p->runq.take_half(batch)) {
+      batch.push_back(g);
+      LockGuard l(sched.lock);
+      globrunqput(batch);
+      return;
+    }
+  }
+}
+
+void inject(GList& list) {
+  if (list.empty()) return;
+  const int32_t n = list.size;
+  {
+    LockGuard l(sched.lock);
+    globrunqput(list);
+  }
+  for (int32_t i = 0; i < n && sched.npidle.load(std::memory_order_acquire) > 0; ++i) wakep();
+}
+
+// ---- G records -----------------------------------------------------------
+
+G* gfget(P* p) {
+  if (p && p->gfree.empty()) {
+    LockGuard l(sched.gfree_lock);
+    while (p->gfree.size < kGfreeBatch && !sched.gfree.empty()) p->gfree.push_back(sched.gfree.pop_front());
+  }
+  if (p) return p->gfree.pop_front();
+  LockGuard l(sched.gfree_lock);
+  return sched.gfree.pop_front();
+}
+
+void gfput(P* p, G* g) {
+  p->gfree.push_front(g);
+  if (p->gfree.size < kGfreeLocalMax) return;
+  LockGuard l(sched.gfree_lock);
+  while (p->gfree.size > kGfreeBatch) sched.gfree.push_back(p->gfree.pop_front());
+}
+
+uint64_t next_goid(P* p) {
+  if (!p) return sched.goid_gen.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (p->goid_next == p->goid_end) {
+    p->goid_next = sched.goid_gen.fetch_add(kGoidBatch, std::memory_order_relaxed) + 1;
+    p->goid_end = p->goid_next + kGoidBatch;
+  }
+  return p->goid_next++;
+}
+
+// ---- switching -----------------------------------------------------------
+
+void switch_to_g0(G* g, SwitchReason why) {
+  M* m = g->m;
+  m->reason = why;
+  stack::start_switch(why == SwitchReason::kExit ? nullptr : &g->asan_fake_stack,
+                      m->g0_stack_bottom, m->g0_stack_size);
+  const stack::Transfer t = stack::jump(m->g0ctx, g);
+  // Resumed, perhaps by another M.
+  m = g->m;
+  m->g0ctx = t.fctx;
+  stack::finish_switch(g->asan_fake_stack, &m->g0_stack_bottom, &m->g0_stack_size);
+}
+
+[[noreturn]] void fatal_panic(G* g, std::exception_ptr ep) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]\n", what.c_str(),
+               static_cast<unsigned long long>(g->id));
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+void goroutine_entry(stack::Transfer t) {
+  G* g = static_cast<G*>(t.data);
+  M* m = g->m;
+  m->g0ctx = t.fctx;
+  stack::finish_switch(nullptr, &m->g0_stack_bottom, &m->g0_stack_size);
+  try {
+    g->fn.call(g->fn);
+  } catch (...) {
+    // A goroutine's uncaught exception is Go's unrecovered panic: fatal,
+    // except in the main goroutine, where gort::run rethrows it.
+    if (!g->is_main) fatal_panic(g, std::current_exception());
+    sched.main_panic = std::current_exception();
+  }
+  switch_to_g0(g, SwitchReason::kExit);
+  __builtin_unreachable();
+}
+
+void gdestroy(P* p, G* g) {
+  g->status.store(GStatus::kDead, std::memory_order_relaxed);
+  p->stacks.free(g->stack);
+  g->stack = {};
+  g->ctx = nullptr;
+  g->m = nullptr;
+  g->asan_fake_stack = nullptr;
+  p->exited.store(p->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const bool was_main = g->is_main;
+  g->is_main = false;
+  gfput(p, g);
+  if (was_main) sched.main_done.wakeup();
+}
+
+// Runs g on m until g switches back to g0, then finishes what g asked for.
+void execute(M* m, G* g) {
+  P* p = m->p;
+  g->m = m;
+  m->curg = g;
+  g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  ++p->schedtick;
+  p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!g->ctx) {
+    g->stack = p->stacks.alloc();
+    stack::unpoison(g->stack);
+    g->ctx = stack::make_context(g->stack, goroutine_entry);
+  }
+  stack::start_switch(&m->g0_fake_stack, reinterpret_cast<const void*>(g->stack.lo), g->stack.size());
+  const stack::Transfer t = stack::jump(g->ctx, g);
+  stack::finish_switch(m->g0_fake_stack, nullptr, nullptr);
+  g->ctx = t.fctx;
+  m->curg = nullptr;
+  if (canary_mode && !stack::Space::get().canary_intact(g->stack))
+    stack::report_overflow(g->id, g->stack, "canary smashed");
+
+  p = m->p;
+  switch (m->reason) {
+    case SwitchReason::kPark: {
+      g->status.store(GStatus::kWaiting, std::memory_order_release);
+      auto unlockf = m->unlockf;
+      void* arg = m->unlockarg;
+      m->unlockf = nullptr;
+      m->unlockarg = nullptr;
+      // After unlockf returns true, g belongs to whoever wakes it.
+      if (unlockf && !unlockf(g, arg)) {
+        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+        runqput(p, g, true);
+      }
+      break;
+    }
+    case SwitchReason::kYield:
+      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      runqput(p, g, false);
+      break;
+    case SwitchReason::kExit:
+      gdestroy(p, g);
+      break;
+  }
+}
+
+// ---- finding work ----------------------------------------------------------
+
+void stopm(M* m) {
+  {
+    LockGuard l(sched.lock);
+    m->link = sched.midle;
+    sched.midle = m;
+  }
+  m->park.sleep();
+  m->park.clear();
+  if (sched.shutdown.load(std::memory_order_acquire)) return;
+  acquirep(m, m->nextp);
+  m->nextp = nullptr;
+}
+
+void mstart(M* m);
+
+// Hands p (or an idle P) to an idle M, creating one if there is none.
+void startm(P* p, bool spinning) {
+  M* m;
+  {
+    LockGuard l(sched.lock);
+    if (!p) p = pidleget();
+    if (!p || sched.shutdown.load(std::memory_order_relaxed)) {
+      if (p) pidleput(p);
+      if (spinning) sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+    m = sched.midle;
+    if (m) {
+      sched.midle = m->link;
+    } else {
+      // New threads are rare (at most a few more than GOMAXPROCS) and
+      // creating one under the lock keeps teardown's join list exact.
+      m = new M;
+      m->id = int32_t(sched.allm.size());
+      m->rand_state = uint64_t(nanotime()) ^ (uint64_t(m->id) << 32);
+      m->nextp = p;
+      m->spinning = spinning;
+      sched.allm.push_back(m);
+      m->thread = std::thread(mstart, m);
+      return;
+    }
+  }
+  m->nextp = p;
+  m->spinning = spinning;
+  m->park.wakeup();
+}
+
+void reset_spinning(M* m) {
+  m->spinning = false;
+  sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+  // We found work, so there may be more: keep one M looking.
+  wakep();
+}
+
+int64_t earliest_timer() {
+  int64_t first = 0;
+  for (P* p : sched.allp) {
+    const int64_t w = p->timers.first_when();
+    if (w != 0 && (first == 0 || w < first)) first = w;
+  }
+  return first;
+}
+
+// Tries other Ps, in random order, four times over: half their run queue,
+// and on the last round their runnext and their expired timers.
+G* steal_work(M* m, bool* ran_timers) {
+  P* self = m->p;
+  const uint32_t n = uint32_t(sched.allp.size());
+  for (int attempt = 0; attempt < kStealTries; ++attempt) {
+    const bool last = attempt == kStealTries - 1;
+    const uint32_t start = m->fastrand() % n;
+    const uint32_t stride = steal_strides[m->fastrand() % steal_strides.size()];
+    for (uint32_t k = 0; k < n; ++k) {
+      P* victim = sched.allp[(start + k * stride) % n];
+      if (victim == self) continue;
+      if (last && victim->timers.first_when() != 0) {
+        const int64_t now = nanotime();
+        if (victim->timers.first_when() <= now) {
+          run_timers(victim, now);
+          bool from_next;
+          if (G* g = self->runq.pop(&from_next)) return g;
+          *ran_timers = true;
+        }
+      }
+      if (victim->runq.empty()) continue;
+      const bool victim_running = victim->status.load(std::memory_order_acquire) == PStatus::kRunning;
+      if (G* g = self->runq.steal_from(victim->runq, last, victim_running)) return g;
+    }
+  }
+  return nullptr;
+}
+
+// Go's findRunnable: local work, global work, stealing, and finally sleep.
+G* find_runnable(M* m) {
+top:
+  if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
+  P* p = m->p;
+  run_timers(p, nanotime());
+
+  // Every 61st schedule, look at the global queue first so it cannot starve
+  // behind two goroutines that keep readying each other locally.
+  if (p->schedtick % 61 == 0 && sched.runqsize.load(std::memory_order_relaxed) > 0) {
+    LockGuard l(sched.lock);
+    if (G* g = globrunqget(p, 1)) return g;
+  }
+  bool from_next;
+  if (G* g = p->runq.pop(&from_next)) return g;
+  if (sched.runqsize.load(std::memory_order_relaxed) > 0) {
+    LockGuard l(sched.lock);
+    if (G* g = globrunqget(p, 0)) return g;
+  }
+
+  // Spinning Ms are bounded: no more than half the busy Ps.
+  const int32_t procs = sched.gomaxprocs;
+  if (m->spinning || 2 * sched.nmspinning.load(std::memory_order_acquire) <
+                         procs - sched.npidle.load(std::memory_order_acquire)) {
+    if (!m->spinning) {
+      m->spinning = true;
+      sched.nmspinning.fetch_add(1, std::memory_order_acq_rel);
+    }
+    bool ran_timers = false;
+    if (G* g = steal_work(m, &ran_timers)) return g;
+    if (ran_timers) goto top;
+  }
+
+  // Nothing anywhere: give the P back.
+  {
+    LockGuard l(sched.lock);
+    if (G* g = globrunqget(p, 0)) return g;
+    pidleput(releasep(m));
+  }
+
+  // A spinning M must re-check after it stops spinning: whoever queued work
+  // while we were spinning saw nmspinning > 0 and woke nobody.
+  const bool was_spinning = m->spinning;
+  if (m->spinning) {
+    m->spinning = false;
+    sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+    bool work = sched.runqsize.load(std::memory_order_acquire) > 0;
+    for (P* p2 : sched.allp) work = work || !p2->runq.empty();
+    if (work) {
+      P* idle;
+      {
+        LockGuard l(sched.lock);
+        idle = pidleget();
+      }
+      if (idle) {
+        acquirep(m, idle);
+        m->spinning = true;
+        sched.nmspinning.fetch_add(1, std::memory_order_acq_rel);
+        goto top;
+      }
+    }
+  }
+
+  // Become the poller, sleeping until the next timer of any P, if nobody
+  // else holds that role.
+  const int64_t poll_until = earliest_timer();
+  if (poll_until != 0 && sched.lastpoll.exchange(0, std::memory_order_acq_rel) != 0) {
+    sched.poll_until.store(poll_until, std::memory_order_release);
+    const int64_t delay = poll_until - nanotime();
+    GList list = netpoll(delay > 0 ? delay : 0);
+    sched.poll_until.store(0, std::memory_order_release);
+    sched.lastpoll.store(nanotime(), std::memory_order_release);
+    if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
+    P* idle;
+    {
+      LockGuard l(sched.lock);
+      idle = pidleget();
+    }
+    if (!idle) {
+      inject(list);
+    } else {
+      acquirep(m, idle);
+      if (G* g = list.pop_front()) {
+        inject(list);
+        return g;
+      }
+      if (was_spinning) {
+        m->spinning = true;
+        sched.nmspinning.fetch_add(1, std::memory_order_acq_rel);
+      }
+      goto top;
+    }
+  } else if (poll_until != 0) {
+    const int64_t until = sched.poll_until.load(std::memory_order_acquire);
+    if (until == 0 || until > poll_until) netpoll_break();
+  }
+  stopm(m);
+  goto top;
+}
+
+void mstart(M* m) {
+  tls_m = m;
+  stack::AltSignalStack altstack;
+  if (m->nextp) {
+    acquirep(m, m->nextp);
+    m->nextp = nullptr;
+  }
+  while (G* g = find_runnable(m)) {
+    if (m->spinning) reset_spinning(m);
+    execute(m, g);
+  }
+  tls_m = nullptr;
+}
+
+void compute_steal_strides(uint32_t n) {
+  steal_strides.clear();
+  for (uint32_t i = 1; i <= n; ++i)
+    if (std::gcd(i, n) == 1) steal_strides.push_back(i);
+}
+
+void teardown() {
+  sched.shutdown.store(true, std::memory_order_release);
+  sched.sysmon_note.wakeup();
+  if (sysmon_thread.joinable()) sysmon_thread.join();
+  // Every M is asleep, looking for work, or finishing a goroutine's turn;
+  // wake the sleepers and wait for all of them to leave their loops.
+  std::vector<M*> ms;
+  {
+    LockGuard l(sched.lock);
+    ms = sched.allm;
+  }
+  for (M* m : ms) m->park.wakeup();
+  netpoll_break();
+  for (M* m : ms) {
+    m->thread.join();
+    delete m;
+  }
+  netpoll_close();
+
+  // Goroutines still blocked or queued die with the runtime, as they do
+  // when a Go program's main returns.
+  for (G* g : sched.allgs) {
+    if (g->stack) stack::Pool::get().give(&g->stack, 1);
+    if (!g->ctx && g->fn.discard && g->status.load() == GStatus::kRunnable) g->fn.discard(g->fn);
+    delete g;
+  }
+  for (P* p : sched.allp) {
+    p->stacks.drain_all();
+    LockGuard l(p->timers.lock);
+    p->timers.clear();
+  }
+  for (P* p : sched.allp) delete p;
+  sched.allp.clear();
+  sched.allm.clear();
+  sched.allgs.clear();
+  sched.runq = GList{};
+  sched.runqsize.store(0);
+  sched.gfree = GList{};
+  sched.midle = nullptr;
+  sched.pidle = nullptr;
+  sched.npidle.store(0);
+  sched.nmspinning.store(0);
+  sched.goid_gen.store(0);
+  sched.foreign_spawned.store(0);
+  sched.running.store(false, std::memory_order_release);
+}
+
+}  // namespace
+
+// ---- interface -------------------------------------------------------------
+
+__attribute__((noinline, noipa)) M* current_m() { return tls_m; }
+
+G* current_g() {
+  M* m = current_m();
+  return m ? m->curg : nullptr;
+}
+
+void park(bool (*unlockf)(G*, void*), void* arg, const char* reason) {
+  G* g = current_g();
+  if (!g) {
+    std::fprintf(stderr, "fatal error: gort: goroutine operation '%s' blocked outside a goroutine\n",
+                 reason);
+    std::abort();
+  }
+  M* m = g->m;
+  m->unlockf = unlockf;
+  m->unlockarg = arg;
+  g->wait_reason = reason;
+  switch_to_g0(g, SwitchReason::kPark);
+}
+
+void ready(G* g, bool next) {
+  g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  M* m = current_m();
+  if (m && m->p) {
+    P* p = m->p;
+    runqput(p, g, next);
+    // A goroutine readying another into runnext (a channel hand-off) is
+    // usually about to block, and then this P runs the readied one at once.
+    // Waking a second M for it would cost a futex wake per hand-off; if the
+    // readier keeps running instead, sysmon notices the stranded runnext.
+    if (next && m->curg && !p->runq.has_queued()) return;
+    wakep();
+    return;
+  }
+  {
+    LockGuard l(sched.lock);
+    GList one;
+    one.push_back(g);
+    globrunqput(one);
+  }
+  wakep();
+}
+
+void yield() {
+  G* g = current_g();
+  if (!g) return;
+  switch_to_g0(g, SwitchReason::kYield);
+}
+
+void wakep() {
+  if (sched.npidle.load(std::memory_order_acquire) == 0) return;
+  int32_t zero = 0;
+  if (sched.nmspinning.load(std::memory_order_acquire) != 0 ||
+      !sched.nmspinning.compare_exchange_strong(zero, 1, std::memory_order_acq_rel))
+    return;
+  startm(nullptr, true);
+}
+
+G* newproc_prepare() {
+  if (!sched.running.load(std::memory_order_acquire))
+    throw std::logic_error("gort::go: the runtime is not running (call it inside gort::run)");
+  M* m = current_m();
+  P* p = m ? m->p : nullptr;
+  G* g = gfget(p);
+  if (!g) {
+    g = new G;
+    LockGuard l(sched.allg_lock);
+    sched.allgs.push_back(g);
+  }
+  g->id = next_goid(p);
+  g->param = nullptr;
+  g->wait_reason = nullptr;
+  g->select_done.store(0, std::memory_order_relaxed);
+  return g;
+}
+
+void newproc_start(G* g) {
+  g->status.store(GStatus::kRunnable, std::memory_order_release);
+  M* m = current_m();
+  if (m && m->p) {
+    P* p = m->p;
+    p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    runqput(p, g, true);
+  } else {
+    sched.foreign_spawned.fetch_add(1, std::memory_order_relaxed);
+    LockGuard l(sched.lock);
+    GList one;
+    one.push_back(g);
+    globrunqput(one);
+  }
+  wakep();
+}
+
+int64_t num_goroutine() {
+  int64_t n = sched.foreign_spawned.load(std::memory_order_relaxed);
+  for (P* p : sched.allp)
+    n += int64_t(p->spawned.load(std::memory_order_relaxed)) -
+         int64_t(p->exited.load(std::memory_order_relaxed));
+  return n;
+}
+
+void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
+  if (sched.running.exchange(true, std::memory_order_acq_rel))
+    throw std::logic_error("gort::run: the runtime is already running");
+  sched.shutdown.store(false);
+  sched.main_panic = nullptr;
+  sched.main_done.clear();
+  sched.sysmon_note.clear();
+  sched.sysmon_wait.store(false);
+
+  stack::install_overflow_handler(&goroutine_id_for_signal);
+  canary_mode = stack::Space::get().guard_mode() == stack::GuardMode::kCanary;
+  netpoll_init();
+  sched.lastpoll.store(nanotime());
+  sched.poll_until.store(0);
+
+  sched.gomaxprocs = gomaxprocs;
+  compute_steal_strides(uint32_t(gomaxprocs));
+  for (int32_t i = 0; i < gomaxprocs; ++i) {
+    P* p = new P;
+    p->id = i;
+    sched.allp.push_back(p);
+  }
+  {
+    LockGuard l(sched.lock);
+    for (int32_t i = gomaxprocs - 1; i >= 0; --i) pidleput(sched.allp[size_t(i)]);
+  }
+
+  G* main = newproc_prepare();
+  main->is_main = true;
+  main->fn.emplace([fn, arg] { fn(arg); });
+  newproc_start(main);
+  sysmon_thread = std::thread(sysmon_main);
+
+  sched.main_done.sleep();
+  std::exception_ptr panic = sched.main_panic;
+  teardown();
+  if (panic) std::rethrow_exception(panic);
+}
+
+}  // namespace gort::sched

@@ -1,0 +1,86 @@
+// The scheduler's shared state and its internal interface (Go's schedt and
+// the functions of proc.go). See sched/README.md for the algorithm.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <vector>
+
+#include "sched/g.hpp"
+#include "gort/detail/lock.hpp"
+#include "sched/m.hpp"
+#include "sched/note.hpp"
+#include "sched/p.hpp"
+
+namespace gort::sched {
+
+struct Sched {
+  Lock lock;  // guards runq, midle, pidle, allm
+
+  GList runq;  // global run queue
+  std::atomic<int32_t> runqsize{0};
+
+  M* midle = nullptr;
+  P* pidle = nullptr;
+  std::atomic<int32_t> npidle{0};
+  std::atomic<int32_t> nmspinning{0};
+
+  std::vector<P*> allp;
+  int32_t gomaxprocs = 0;
+  std::vector<M*> allm;
+
+  Lock gfree_lock;  // global free G records
+  GList gfree;
+
+  Lock allg_lock;
+  std::vector<G*> allgs;
+  std::atomic<uint64_t> foreign_spawned{0};  // by threads without a P
+
+  std::atomic<uint64_t> goid_gen{0};
+
+  // The netpoller role: lastpoll == 0 while an M is blocked in netpoll,
+  // until pollUntil (0: no deadline).
+  std::atomic<int64_t> lastpoll{0};
+  std::atomic<int64_t> poll_until{0};
+
+  Note sysmon_note;
+  std::atomic<bool> sysmon_wait{false};
+
+  std::atomic<bool> running{false};
+  std::atomic<bool> shutdown{false};
+  Note main_done;
+  std::exception_ptr main_panic;
+};
+
+extern Sched sched;
+
+// The M running on this thread, or null. Not inlinable: a goroutine can move
+// to another thread across any switch, so the thread-local's address must be
+// recomputed on every call rather than cached by the compiler.
+M* current_m();
+// The running goroutine, or null on g0 and foreign threads.
+G* current_g();
+
+// Parks the current goroutine. unlockf(g, arg) runs on g0 once g is fully
+// switched out; returning false cancels the park and g resumes at once.
+void park(bool (*unlockf)(G*, void*), void* arg, const char* reason);
+// Makes g runnable on the current P (or the global queue from a thread with
+// no P). next puts it in runnext, to run as soon as the current G blocks.
+void ready(G* g, bool next = true);
+// Puts the current goroutine at the back of its P's run queue.
+void yield();
+
+// Starts an M spinning for work if a P is idle and nobody is looking.
+void wakep();
+// Starts the runtime with gomaxprocs Ps, runs fn(arg) as the main goroutine
+// and tears everything down when it returns; rethrows its exception.
+void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs);
+// Pieces of gort::go().
+G* newproc_prepare();
+void newproc_start(G* g);
+int64_t num_goroutine();
+
+void sysmon_main();
+
+}  // namespace gort::sched

@@ -1,0 +1,71 @@
+// Context switching between stacks, on Boost.Context's fcontext primitives.
+//
+// jump() saves the callee-saved registers and the stack pointer on the
+// current stack and resumes another context; it returns when somebody jumps
+// back, telling us who that was. That is all a goroutine switch needs (about
+// 10 ns per round trip here), so gort uses fcontext directly rather than
+// Boost.Fiber's scheduler.
+//
+// AddressSanitizer must be told about every switch, or it mistakes the new
+// stack for a gigantic frame of the old one. Every jump is bracketed:
+//   start_switch(&my_fake_stack, target_bottom, target_size);
+//   jump(...);
+//   finish_switch(my_fake_stack, &from_bottom, &from_size);
+// A context that will never be resumed (an exiting goroutine) passes nullptr
+// as fake-stack save so ASan frees its fake frames.
+#pragma once
+
+#include <cstddef>
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include "stack/stack.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GORT_ASAN 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#else
+#define GORT_ASAN 0
+#endif
+
+namespace gort::stack {
+
+using Context = boost::context::detail::fcontext_t;
+using Transfer = boost::context::detail::transfer_t;
+using Entry = void (*)(Transfer);
+
+// Prepares a fresh context at the top of s that calls entry on first jump.
+inline Context make_context(const Stack& s, Entry entry) {
+  return boost::context::detail::make_fcontext(reinterpret_cast<void*>(s.hi), s.size(), entry);
+}
+
+inline Transfer jump(Context to, void* data) {
+  return boost::context::detail::jump_fcontext(to, data);
+}
+
+inline void start_switch([[maybe_unused]] void** fake_stack_save,
+                         [[maybe_unused]] const void* target_bottom,
+                         [[maybe_unused]] size_t target_size) {
+#if GORT_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, target_bottom, target_size);
+#endif
+}
+
+inline void finish_switch([[maybe_unused]] void* fake_stack_save,
+                          [[maybe_unused]] const void** from_bottom,
+                          [[maybe_unused]] size_t* from_size) {
+#if GORT_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack_save, from_bottom, from_size);
+#endif
+}
+
+// A recycled slot still carries the poisoned redzones of frames that never
+// returned (a goroutine exits by jumping away from its entry frame).
+inline void unpoison([[maybe_unused]] const Stack& s) {
+#if GORT_ASAN
+  __asan_unpoison_memory_region(reinterpret_cast<void*>(s.lo), s.size());
+#endif
+}
+
+}  // namespace gort::stack

@@ -1,0 +1,131 @@
+#include "stack/space.hpp"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/log.hpp"
+
+namespace gort::stack {
+
+namespace {
+
+// Not yet in glibc 2.36's headers; the value is fixed by the kernel ABI.
+constexpr int kMadvGuardInstall = 102;
+constexpr uint64_t kCanary = 0x676f72742d737463ULL;  // "gort-stc"
+
+[[noreturn]] void fatal_errno(const char* what) {
+  std::fprintf(stderr, "fatal error: gort stack space: %s: %s\n", what, std::strerror(errno));
+  std::abort();
+}
+
+}  // namespace
+
+Space& Space::get() {
+  static Space space;
+  return space;
+}
+
+bool Space::set_slot_size(size_t bytes) {
+  sched::LockGuard g(lock_);
+  const size_t rounded = (bytes + kPageSize - 1) & ~(kPageSize - 1);
+  if (rounded == slot_size_) return true;
+  if (nchunks_.load(std::memory_order_relaxed) != 0) return false;
+  slot_size_ = rounded < 4 * kPageSize ? 4 * kPageSize : rounded;
+  return true;
+}
+
+GuardMode Space::guard_mode() {
+  sched::LockGuard g(lock_);
+  detect_guard_mode();
+  return mode_;
+}
+
+// Probe once: reserve two pages and try to guard the first. EINVAL means the
+// kernel predates guard markers.
+void Space::detect_guard_mode() {
+  if (detected_) return;
+  detected_ = true;
+  void* probe = mmap(nullptr, 2 * kPageSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (probe == MAP_FAILED) fatal_errno("probe mmap");
+  const bool ok = madvise(probe, kPageSize, kMadvGuardInstall) == 0;
+  munmap(probe, 2 * kPageSize);
+  if (getenv("GORTSTACKCANARY") != nullptr) {
+    mode_ = GuardMode::kCanary;
+    runtime::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
+  } else if (ok) {
+    mode_ = GuardMode::kGuardPages;
+    runtime::log().info("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot",
+                 slot_size_ / 1024);
+  } else {
+    mode_ = GuardMode::kCanary;
+    runtime::log().warn("gort: stack guards: kernel lacks MADV_GUARD_INSTALL; "
+                 "falling back to a canary checked at every switch");
+  }
+}
+
+Stack Space::slot_at(uintptr_t chunk_base, size_t index) const {
+  const uintptr_t base = chunk_base + index * slot_size_;
+  return Stack{base + kPageSize, base + slot_size_};
+}
+
+void Space::new_chunk() {
+  const size_t n = nchunks_.load(std::memory_order_relaxed);
+  if (n == kMaxChunks) {
+    std::fprintf(stderr, "fatal error: gort stack space exhausted (%zu chunks of %zu slots)\n",
+                 kMaxChunks, slots_per_chunk_);
+    std::abort();
+  }
+  slots_per_chunk_ = kChunkBytes / slot_size_;
+  if (slots_per_chunk_ == 0) slots_per_chunk_ = 1;
+  void* base = mmap(nullptr, slots_per_chunk_ * slot_size_, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) fatal_errno("reserving a chunk of stack slots");
+  chunks_[n].store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
+  nchunks_.store(n + 1, std::memory_order_release);
+  next_in_chunk_ = 0;
+}
+
+Stack Space::carve() {
+  sched::LockGuard g(lock_);
+  detect_guard_mode();
+  if (nchunks_.load(std::memory_order_relaxed) == 0 || next_in_chunk_ == slots_per_chunk_)
+    new_chunk();
+  const uintptr_t chunk = chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(
+      std::memory_order_relaxed);
+  const Stack s = slot_at(chunk, next_in_chunk_++);
+  carved_.fetch_add(1, std::memory_order_relaxed);
+  const uintptr_t guard = s.lo - kPageSize;
+  if (mode_ == GuardMode::kGuardPages) {
+    if (madvise(reinterpret_cast<void*>(guard), kPageSize, kMadvGuardInstall) != 0)
+      fatal_errno("installing a stack guard page");
+  } else {
+    *reinterpret_cast<uint64_t*>(s.lo - sizeof(uint64_t)) = kCanary;
+  }
+  return s;
+}
+
+bool Space::canary_intact(const Stack& s) const {
+  return *reinterpret_cast<const uint64_t*>(s.lo - sizeof(uint64_t)) == kCanary;
+}
+
+bool Space::find_guard(uintptr_t addr, Stack* slot) const {
+  const size_t n = nchunks_.load(std::memory_order_acquire);
+  const size_t per = slots_per_chunk_;
+  for (size_t i = 0; i < n; ++i) {
+    const uintptr_t base = chunks_[i].load(std::memory_order_relaxed);
+    if (addr < base || addr >= base + per * slot_size_) continue;
+    const size_t index = (addr - base) / slot_size_;
+    const Stack s = slot_at(base, index);
+    if (addr >= s.lo) return false;
+    *slot = s;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace gort::stack

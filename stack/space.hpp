@@ -1,0 +1,73 @@
+// Stack space: where goroutine stack slots come from.
+//
+// vm.max_map_count (65,530 by default) rules out one mmap per goroutine, so
+// slots are carved out of large MAP_NORESERVE reservations ("chunks"). Each
+// slot starts with one guard page. On Linux >= 6.13 the guard is a
+// MADV_GUARD_INSTALL marker, which faults on access without splitting the
+// mapping into separate VMAs; where the kernel lacks it, the first usable
+// word of each slot holds a canary that the scheduler checks whenever a
+// goroutine switches out. The mode is detected once per process and logged.
+//
+// Layout of one slot (addresses grow to the right):
+//   | guard page | usable stack ........................ | <- hi (top)
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "stack/stack.hpp"
+#include "gort/detail/lock.hpp"
+
+namespace gort::stack {
+
+enum class GuardMode { kGuardPages, kCanary };
+
+class Space {
+ public:
+  static Space& get();
+
+  // The slot size may change only before the first slot is carved: chunks
+  // are divided into equal slots, and the overflow handler relies on it.
+  // Returns false (and leaves the size as it is) when it is too late.
+  bool set_slot_size(size_t bytes);
+  size_t slot_size() const { return slot_size_; }
+
+  GuardMode guard_mode();
+
+  // A never-used slot, guard installed.
+  Stack carve();
+
+  // How many slots were ever carved: bounded when stacks are recycled.
+  uint64_t slots_carved() const { return carved_.load(std::memory_order_relaxed); }
+
+  // Async-signal-safe: if addr lies in a slot's guard page, returns true and
+  // the slot's usable range.
+  bool find_guard(uintptr_t addr, Stack* slot) const;
+
+  // Canary mode only: is the word below the usable range intact?
+  bool canary_intact(const Stack& s) const;
+
+ private:
+  Space() = default;
+  void detect_guard_mode();
+  void new_chunk();
+  Stack slot_at(uintptr_t chunk_base, size_t index) const;
+
+  static constexpr size_t kMaxChunks = 4096;
+  static constexpr size_t kChunkBytes = size_t(1) << 30;
+
+  sched::Lock lock_;
+  size_t slot_size_ = kDefaultSlotSize;
+  size_t slots_per_chunk_ = 0;
+  GuardMode mode_ = GuardMode::kGuardPages;
+  bool detected_ = false;
+
+  // Published chunk bases; the signal handler reads them without locks.
+  std::atomic<uintptr_t> chunks_[kMaxChunks] = {};
+  std::atomic<size_t> nchunks_{0};
+  size_t next_in_chunk_ = 0;
+  std::atomic<uint64_t> carved_{0};
+};
+
+}  // namespace gort::stack

@@ -1,0 +1,208 @@
+// sched/: spawning, nesting, spreading over Ps, yielding, reuse of G
+// records and stacks, run()'s contract.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <stdexcept>
+#include <vector>
+
+#include "gort/gort.hpp"
+
+namespace {
+
+gort::Config procs(int n) {
+  gort::Config c;
+  c.gomaxprocs = n;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("run returns the main goroutine's result", "[sched]") {
+  REQUIRE(gort::run([] { return 42; }, procs(2)) == 42);
+  REQUIRE(gort::run([] { return std::string("twice"); }, procs(1)) == "twice");
+}
+
+TEST_CASE("an exception escaping main is rethrown by run", "[sched]") {
+  REQUIRE_THROWS_WITH(gort::run([]() -> int { throw std::runtime_error("boom"); }, procs(2)), "boom");
+  // The runtime is usable again afterwards.
+  REQUIRE(gort::run([] { return gort::gomaxprocs(); }, procs(2)) == 2);
+}
+
+TEST_CASE("run inside run and go outside run are errors", "[sched]") {
+  REQUIRE_THROWS_AS(gort::go([] {}), std::logic_error);
+  gort::run([] { REQUIRE_THROWS_AS(gort::run([] {}), std::logic_error); }, procs(1));
+}
+
+TEST_CASE("a million goroutines all run", "[sched]") {
+  constexpr int kN = 1000000;
+  const int64_t counted = gort::run(
+      [] {
+        std::atomic<int64_t> counter{0};
+        gort::WaitGroup wg;
+        wg.add(kN);
+        for (int i = 0; i < kN; ++i)
+          gort::go([&] {
+            counter.fetch_add(1, std::memory_order_relaxed);
+            wg.done();
+          });
+        wg.wait();
+        return counter.load();
+      },
+      procs(2));
+  REQUIRE(counted == kN);
+}
+
+TEST_CASE("nested spawning builds the whole tree", "[sched]") {
+  // Each goroutine at depth < 7 starts 4 children: 1 + 4 + ... + 4^7 nodes.
+  struct Tree {
+    static void node(int depth, std::atomic<int>* count, gort::WaitGroup* wg) {
+      count->fetch_add(1);
+      if (depth < 7) {
+        wg->add(4);
+        for (int i = 0; i < 4; ++i) gort::go(&Tree::node, depth + 1, count, wg);
+      }
+      wg->done();
+    }
+  };
+  const int nodes = gort::run(
+      [] {
+        std::atomic<int> count{0};
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go(&Tree::node, 0, &count, &wg);
+        wg.wait();
+        return count.load();
+      },
+      procs(2));
+  REQUIRE(nodes == ((1 << 16) - 1) / 3);  // (4^8 - 1) / 3 = 21,845
+}
+
+TEST_CASE("work spreads over both Ps", "[sched]") {
+  const auto per_p = gort::run(
+      [] {
+        const auto before = gort::sched_stats().executed_per_p;
+        gort::WaitGroup wg;
+        constexpr int kN = 2000;
+        wg.add(kN);
+        for (int i = 0; i < kN; ++i)
+          gort::go([&] {
+            volatile uint64_t x = 0;
+            for (int k = 0; k < 20000; ++k) x = x + k;
+            wg.done();
+          });
+        wg.wait();
+        auto after = gort::sched_stats().executed_per_p;
+        for (size_t i = 0; i < after.size(); ++i) after[i] -= before[i];
+        return after;
+      },
+      procs(2));
+  REQUIRE(per_p.size() == 2);
+  INFO("P0 ran " << per_p[0] << ", P1 ran " << per_p[1]);
+  // Each P ran a real share of the 2,000 goroutines (not one or two).
+  REQUIRE(per_p[0] >= 200);
+  REQUIRE(per_p[1] >= 200);
+}
+
+TEST_CASE("yield lets the other goroutine run", "[sched]") {
+  const auto trace = gort::run(
+      [] {
+        std::vector<char> order;
+        gort::WaitGroup wg;
+        wg.add(2);
+        for (char who : {'a', 'b'})
+          gort::go([&, who] {
+            for (int i = 0; i < 5; ++i) {
+              order.push_back(who);
+              gort::yield();
+            }
+            wg.done();
+          });
+        wg.wait();
+        return std::string(order.begin(), order.end());
+      },
+      procs(1));
+  // One P: every yield hands the P to the other goroutine.
+  REQUIRE((trace == "ababababab" || trace == "bababababa"));
+}
+
+TEST_CASE("goroutine ids are unique and 0 outside goroutines", "[sched]") {
+  REQUIRE(gort::goid() == 0);
+  const auto ids = gort::run(
+      [] {
+        std::vector<uint64_t> ids(1000);
+        gort::WaitGroup wg;
+        wg.add(1000);
+        for (int i = 0; i < 1000; ++i)
+          gort::go([&, i] {
+            ids[size_t(i)] = gort::goid();
+            wg.done();
+          });
+        wg.wait();
+        ids.push_back(gort::goid());
+        return ids;
+      },
+      procs(2));
+  REQUIRE(ids.back() == 1);  // main
+  std::set<uint64_t> unique(ids.begin(), ids.end());
+  REQUIRE(unique.size() == ids.size());
+  REQUIRE(unique.count(0) == 0);
+}
+
+TEST_CASE("stacks and G records are reused across generations", "[sched]") {
+  gort::run(
+      [] {
+        auto generation = [] {
+          constexpr int kLive = 5000;
+          gort::WaitGroup started, release, finished;
+          started.add(kLive);
+          release.add(1);
+          finished.add(kLive);
+          for (int i = 0; i < kLive; ++i)
+            gort::go([&] {
+              started.done();
+              release.wait();
+              finished.done();
+            });
+          started.wait();
+          REQUIRE(gort::num_goroutine() == kLive + 1);
+          release.done();
+          finished.wait();
+        };
+        generation();
+        const uint64_t slots_after_first = gort::sched_stats().stack_slots_carved;
+        for (int gen = 0; gen < 20; ++gen) generation();
+        const uint64_t slots_after_all = gort::sched_stats().stack_slots_carved;
+        INFO("slots after 1 generation: " << slots_after_first << ", after 21: " << slots_after_all);
+        // Twenty more generations of 5,000 live goroutines reuse the same
+        // slots: at most a cache's worth of new ones per P.
+        REQUIRE(slots_after_all - slots_after_first <= 64);
+        // The last goroutines may still be between done() and their exit.
+        for (int i = 0; i < 10000000 && gort::num_goroutine() != 1; ++i) gort::yield();
+        REQUIRE(gort::num_goroutine() == 1);
+      },
+      procs(2));
+}
+
+TEST_CASE("goroutines can start goroutines from a thread outside the runtime", "[sched]") {
+  const int got = gort::run(
+      [] {
+        std::atomic<int> n{0};
+        gort::WaitGroup wg;
+        wg.add(100);
+        std::thread t([&] {
+          for (int i = 0; i < 100; ++i)
+            gort::go([&] {
+              n.fetch_add(1);
+              wg.done();
+            });
+        });
+        wg.wait();
+        t.join();
+        return n.load();
+      },
+      procs(2));
+  REQUIRE(got == 100);
+}
