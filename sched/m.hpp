@@ -20,6 +20,16 @@ namespace gort::sched {
 
 struct P;
 
+// wyrand: tiny and good enough to pick steal victims and select cases.
+struct FastRand {
+  uint64_t state = 0;
+  uint32_t next() {
+    state += 0xa0761d6478bd642fULL;
+    const __uint128_t r = __uint128_t(state) * (state ^ 0xe7037ed1a0b428dbULL);
+    return uint32_t(uint64_t(r >> 64) ^ uint64_t(r));
+  }
+};
+
 enum class SwitchReason : uint32_t { kPark, kYield, kExit };
 
 struct M {
@@ -33,7 +43,7 @@ struct M {
   bool spinning = false;
   Note park;
   M* link = nullptr;    // idle list
-  uint64_t rand_state = 0;
+  FastRand rand;
 
   // Set by a goroutine before it jumps to g0.
   SwitchReason reason = SwitchReason::kPark;
@@ -44,13 +54,6 @@ struct M {
   void* g0_fake_stack = nullptr;
   const void* g0_stack_bottom = nullptr;
   size_t g0_stack_size = 0;
-
-  uint32_t fastrand() {
-    // wyrand: tiny and good enough to pick steal victims and select cases.
-    rand_state += 0xa0761d6478bd642fULL;
-    const __uint128_t r = __uint128_t(rand_state) * (rand_state ^ 0xe7037ed1a0b428dbULL);
-    return uint32_t(uint64_t(r >> 64) ^ uint64_t(r));
-  }
 };
 
 }  // namespace gort::sched

@@ -288,7 +288,7 @@ void startm(P* p, bool spinning) {
       // creating one under the lock keeps teardown's join list exact.
       m = new M;
       m->id = int32_t(sched.allm.size());
-      m->rand_state = uint64_t(nanotime()) ^ (uint64_t(m->id) << 32);
+      m->rand.state = uint64_t(nanotime()) ^ (uint64_t(m->id) << 32);
       m->nextp = p;
       m->spinning = spinning;
       sched.allm.push_back(m);
@@ -324,8 +324,8 @@ G* steal_work(M* m, bool* ran_timers) {
   const uint32_t n = uint32_t(sched.allp.size());
   for (int attempt = 0; attempt < kStealTries; ++attempt) {
     const bool last = attempt == kStealTries - 1;
-    const uint32_t start = m->fastrand() % n;
-    const uint32_t stride = steal_strides[m->fastrand() % steal_strides.size()];
+    const uint32_t start = m->rand.next() % n;
+    const uint32_t stride = steal_strides[m->rand.next() % steal_strides.size()];
     for (uint32_t k = 0; k < n; ++k) {
       P* victim = sched.allp[(start + k * stride) % n];
       if (victim == self) continue;
@@ -565,6 +565,22 @@ void yield() {
   G* g = current_g();
   if (!g) return;
   switch_to_g0(g, SwitchReason::kYield);
+}
+
+uint32_t fastrand() {
+  if (M* m = current_m()) return m->rand.next();
+  thread_local FastRand foreign{uint64_t(nanotime())};
+  return foreign.next();
+}
+
+bool can_spin(int iteration) {
+  constexpr int kActiveSpin = 4;
+  if (iteration >= kActiveSpin || sched.gomaxprocs <= 1) return false;
+  if (sched.gomaxprocs <= sched.npidle.load(std::memory_order_relaxed) +
+                              sched.nmspinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  M* m = current_m();
+  return m && m->p && m->p->runq.empty();
 }
 
 void wakep() {

@@ -71,6 +71,13 @@ void ready(G* g, bool next = true);
 // Puts the current goroutine at the back of its P's run queue.
 void yield();
 
+// Cheap per-M random numbers (a thread-local generator off the runtime).
+uint32_t fastrand();
+
+// Go's sync_runtime_canSpin: may a goroutine busy-wait briefly for a lock?
+// Only on a multi-P runtime with other Ps busy and no local work waiting.
+bool can_spin(int iteration);
+
 // Starts an M spinning for work if a P is idle and nobody is looking.
 void wakep();
 // Starts the runtime with gomaxprocs Ps, runs fn(arg) as the main goroutine

@@ -40,6 +40,7 @@ void TimerHeap::clear() {
   for (Timer* t : heap_) {
     t->index = -1;
     t->pp.store(nullptr, std::memory_order_release);
+    if (t->dispose) t->dispose(t);
   }
   heap_.clear();
   publish();
@@ -145,8 +146,10 @@ int64_t run_timers(P* p, int64_t now) {
       t->pp.store(nullptr, std::memory_order_release);
     }
     h.lock.unlock();
+    const bool one_shot = t->period == 0;
     t->f(t->arg, now);
     t->running.store(false, std::memory_order_release);
+    if (one_shot && t->dispose) t->dispose(t);
     h.lock.lock();
   }
   h.lock.unlock();

@@ -26,6 +26,9 @@ struct Timer {
   int64_t period = 0;  // > 0: fire again every period
   void (*f)(void* arg, int64_t now) = nullptr;
   void* arg = nullptr;
+  // Set for a timer nobody holds a handle to (Go's time.After): the heap
+  // owns it and calls dispose once it has fired or the runtime stops.
+  void (*dispose)(Timer*) = nullptr;
 
   // Owned by the heap that holds it.
   std::atomic<P*> pp{nullptr};

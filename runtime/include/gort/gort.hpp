@@ -1,6 +1,12 @@
 // Everything a gort program uses. See README.md for a tour.
 #pragma once
 
+#include "gort/chan.hpp"
+#include "gort/cond.hpp"
+#include "gort/mutex.hpp"
+#include "gort/once.hpp"
 #include "gort/panic.hpp"
 #include "gort/runtime.hpp"
+#include "gort/select.hpp"
+#include "gort/time.hpp"
 #include "gort/waitgroup.hpp"

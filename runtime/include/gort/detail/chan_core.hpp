@@ -1,0 +1,56 @@
+// The type-erased channel interface under gort::chan<T> and gort::select.
+// The algorithm (Go's runtime/chan.go and select.go) lives in sched/; a
+// chan<T> only tells it how to move, clear and store a T.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+namespace gort::sched {
+struct ChanCore;
+}
+
+namespace gort::detail {
+
+struct ChanOps {
+  void (*move_assign)(void* dst, void* src);  // *dst = std::move(*src)
+  void (*reset)(void* dst);                   // *dst = T{} (Go's zero value)
+  void* (*new_buffer)(size_t n);              // n default-constructed Ts
+  void (*delete_buffer)(void* buf);
+  size_t elem_size;
+};
+
+template <class T>
+inline const ChanOps* chan_ops() {
+  static const ChanOps ops{
+      [](void* dst, void* src) { *static_cast<T*>(dst) = std::move(*static_cast<T*>(src)); },
+      [](void* dst) { *static_cast<T*>(dst) = T{}; },
+      [](size_t n) -> void* { return new T[n]; },
+      [](void* buf) { delete[] static_cast<T*>(buf); },
+      sizeof(T),
+  };
+  return &ops;
+}
+
+std::shared_ptr<sched::ChanCore> chan_make(const ChanOps* ops, size_t cap);
+
+// elem is the value to send (moved from) or where a received value goes.
+// A null channel blocks forever, as a nil channel does in Go.
+void chan_send(sched::ChanCore* c, void* elem);
+bool chan_recv(sched::ChanCore* c, void* elem);  // false: closed and drained
+void chan_close(sched::ChanCore* c);
+size_t chan_len(const sched::ChanCore* c);
+size_t chan_cap(const sched::ChanCore* c);
+
+struct SelectCase {
+  sched::ChanCore* c;  // null: this case can never proceed
+  void* elem;
+  bool is_send;
+};
+
+// Go's selectgo: picks a ready case at random, else blocks (block=true)
+// until one is, else returns -1. For a receive, *recv_ok tells whether a
+// value arrived (false: the channel is closed).
+int select_go(SelectCase* cases, int n, bool block, bool* recv_ok);
+
+}  // namespace gort::detail

@@ -1,0 +1,76 @@
+// Go's time package, the parts the scheduler provides: sleep, after,
+// after_func, Timer and Ticker. Durations are std::chrono durations; times
+// are steady_clock time points (CLOCK_MONOTONIC, the runtime's clock).
+//
+// Timers live in per-P heaps run by the scheduler (see sched/timer.hpp): a
+// sleeping goroutine costs a heap entry, never a thread, and an idle runtime
+// sleeps until the earliest timer instead of polling.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "gort/chan.hpp"
+
+namespace gort {
+
+using Duration = std::chrono::nanoseconds;
+using Clock = std::chrono::steady_clock;
+using Time = Clock::time_point;
+
+namespace detail {
+struct TimerState;
+}
+
+// Parks the goroutine for at least d (returns at once if d <= 0).
+void sleep(Duration d);
+
+// A channel that receives the time once, after d (Go's time.After).
+chan<Time> after(Duration d);
+
+// Go's time.Timer: C receives the time once, after d.
+class Timer {
+ public:
+  explicit Timer(Duration d);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // True if the call stopped the timer; false if it had fired or been
+  // stopped already. As in Go, it does not drain C.
+  bool stop();
+  // Re-arms the timer to fire after d; true if it had been active.
+  bool reset(Duration d);
+
+  const chan<Time> C;
+
+ private:
+  friend std::unique_ptr<Timer> after_func(Duration, std::function<void()>);
+  Timer(Duration d, std::function<void()> f);
+  std::unique_ptr<detail::TimerState> state_;
+};
+
+// Go's time.Ticker: C receives the time every d; ticks a slow reader misses
+// are dropped, never queued.
+class Ticker {
+ public:
+  explicit Ticker(Duration d);
+  ~Ticker();
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
+  void stop();
+  void reset(Duration d);
+
+  const chan<Time> C;
+
+ private:
+  std::unique_ptr<detail::TimerState> state_;
+};
+
+// Runs f in its own goroutine after d (Go's time.AfterFunc). The returned
+// Timer's stop() cancels it; its C is nil.
+std::unique_ptr<Timer> after_func(Duration d, std::function<void()> f);
+
+}  // namespace gort

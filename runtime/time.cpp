@@ -1,0 +1,127 @@
+// sleep, after, Timer, Ticker on the runtime's per-P timers.
+#include "gort/time.hpp"
+
+#include <thread>
+
+#include "gort/panic.hpp"
+#include "gort/runtime.hpp"
+#include "sched/nanotime.hpp"
+#include "sched/sched.hpp"
+#include "sched/timer.hpp"
+
+namespace gort {
+
+namespace detail {
+
+struct TimerState {
+  sched::Timer timer;
+  chan<Time> c;                // receives the firing time (nil for after_func)
+  std::function<void()> func;  // after_func's function
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::TimerState;
+
+int64_t when_after(Duration d) {
+  const int64_t now = sched::nanotime();
+  const int64_t ns = d.count() > 0 ? d.count() : 0;
+  return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
+// Go's sendTime: a non-blocking send, so a timer never blocks the M that
+// runs it and a slow ticker reader just misses ticks.
+void send_time(void* arg, int64_t now) {
+  auto* st = static_cast<TimerState*>(arg);
+  Time value{std::chrono::nanoseconds(now)};
+  detail::SelectCase send{st->c.core(), &value, true};
+  bool ok;
+  detail::select_go(&send, 1, false, &ok);
+}
+
+void start_func(void* arg, int64_t) { go(static_cast<TimerState*>(arg)->func); }
+
+std::unique_ptr<TimerState> arm(const chan<Time>& c, void (*f)(void*, int64_t), int64_t when,
+                                int64_t period) {
+  auto st = std::make_unique<TimerState>();
+  st->c = c;
+  st->timer.f = f;
+  st->timer.arg = st.get();
+  st->timer.when = when;
+  st->timer.period = period;
+  sched::add_timer(&st->timer);
+  return st;
+}
+
+bool start_sleep_timer(sched::G*, void* timer) {
+  sched::add_timer(static_cast<sched::Timer*>(timer));
+  return true;
+}
+
+}  // namespace
+
+void sleep(Duration d) {
+  if (d.count() <= 0) return;
+  if (!sched::current_g()) {  // a plain thread
+    std::this_thread::sleep_for(d);
+    return;
+  }
+  sched::Timer t;
+  t.when = when_after(d);
+  t.f = [](void* g, int64_t) { sched::ready(static_cast<sched::G*>(g), true); };
+  t.arg = sched::current_g();
+  // The timer starts only once we are parked, so it cannot fire first.
+  sched::park(start_sleep_timer, &t, "sleep");
+  sched::del_timer(&t);  // waits until its function has returned
+}
+
+chan<Time> after(Duration d) {
+  auto c = make_chan<Time>(1);
+  auto* st = new TimerState;
+  st->c = c;
+  st->timer.f = send_time;
+  st->timer.arg = st;
+  st->timer.when = when_after(d);
+  st->timer.dispose = [](sched::Timer* t) { delete static_cast<TimerState*>(t->arg); };
+  sched::add_timer(&st->timer);
+  return c;
+}
+
+Timer::Timer(Duration d) : C(make_chan<Time>(1)), state_(arm(C, send_time, when_after(d), 0)) {}
+
+Timer::Timer(Duration d, std::function<void()> f) : C() {
+  state_ = std::make_unique<TimerState>();
+  state_->func = std::move(f);
+  state_->timer.f = start_func;
+  state_->timer.arg = state_.get();
+  state_->timer.when = when_after(d);
+  sched::add_timer(&state_->timer);
+}
+
+Timer::~Timer() { sched::del_timer(&state_->timer); }
+
+bool Timer::stop() { return sched::del_timer(&state_->timer); }
+
+bool Timer::reset(Duration d) { return sched::reset_timer(&state_->timer, when_after(d), 0); }
+
+std::unique_ptr<Timer> after_func(Duration d, std::function<void()> f) {
+  return std::unique_ptr<Timer>(new Timer(d, std::move(f)));
+}
+
+Ticker::Ticker(Duration d) : C(make_chan<Time>(1)) {
+  if (d.count() <= 0) throw panic_error("non-positive interval for NewTicker");
+  state_ = arm(C, send_time, when_after(d), d.count());
+}
+
+Ticker::~Ticker() { sched::del_timer(&state_->timer); }
+
+void Ticker::stop() { sched::del_timer(&state_->timer); }
+
+void Ticker::reset(Duration d) {
+  if (d.count() <= 0) throw panic_error("non-positive interval for Ticker.Reset");
+  sched::reset_timer(&state_->timer, when_after(d), d.count());
+}
+
+}  // namespace gort

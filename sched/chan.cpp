@@ -1,0 +1,178 @@
+#include "sched/chan.hpp"
+
+#include "gort/panic.hpp"
+#include "sched/sched.hpp"
+
+namespace gort::sched {
+
+namespace {
+
+bool unlock_chan(G*, void* c) {
+  static_cast<ChanCore*>(c)->lock.unlock();
+  return true;
+}
+
+[[noreturn]] void block_forever(const char* reason) {
+  park(nullptr, nullptr, reason);
+  // Nobody can ready a goroutine parked on a nil channel.
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+void panic_send_on_closed() { throw panic_error("send on closed channel"); }
+
+Sudog* dequeue_waiter(WaitQueue& q) {
+  while (Sudog* s = q.pop_front()) {
+    if (s->is_select) {
+      uint32_t expected = 0;
+      if (!s->g->select_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) continue;
+    }
+    return s;
+  }
+  return nullptr;
+}
+
+G* send_direct(ChanCore* c, Sudog* receiver, void* elem) {
+  if (receiver->elem) c->ops->move_assign(receiver->elem, elem);
+  receiver->success = true;
+  receiver->g->param = receiver;
+  return receiver->g;
+}
+
+G* recv_direct(ChanCore* c, Sudog* sender, void* elem) {
+  if (c->cap == 0) {
+    if (elem) c->ops->move_assign(elem, sender->elem);
+  } else {
+    // The buffer is full (or the sender would not be waiting): take its
+    // head and put the sender's value at its tail, which is the same slot.
+    void* head = c->slot(c->recvx);
+    if (elem) c->ops->move_assign(elem, head);
+    c->ops->move_assign(head, sender->elem);
+    c->recvx = (c->recvx + 1) % c->cap;
+    c->sendx = c->recvx;
+  }
+  sender->success = true;
+  sender->g->param = sender;
+  return sender->g;
+}
+
+void buffer_put(ChanCore* c, void* elem) {
+  c->ops->move_assign(c->slot(c->sendx), elem);
+  c->sendx = (c->sendx + 1) % c->cap;
+  ++c->count;
+}
+
+void buffer_take(ChanCore* c, void* elem) {
+  void* slot = c->slot(c->recvx);
+  if (elem) c->ops->move_assign(elem, slot);
+  c->ops->reset(slot);  // release what the value owned now, not at overwrite
+  c->recvx = (c->recvx + 1) % c->cap;
+  --c->count;
+}
+
+}  // namespace gort::sched
+
+namespace gort::detail {
+
+using sched::ChanCore;
+using sched::G;
+using sched::Sudog;
+
+std::shared_ptr<ChanCore> chan_make(const ChanOps* ops, size_t cap) {
+  auto* c = new ChanCore;
+  c->ops = ops;
+  c->cap = cap;
+  if (cap > 0) c->buf = ops->new_buffer(cap);
+  return std::shared_ptr<ChanCore>(c, [](ChanCore* c) {
+    if (c->buf) c->ops->delete_buffer(c->buf);
+    delete c;
+  });
+}
+
+void chan_send(ChanCore* c, void* elem) {
+  if (!c) sched::block_forever("chan send (nil chan)");
+  c->lock.lock();
+  if (c->closed) {
+    c->lock.unlock();
+    sched::panic_send_on_closed();
+  }
+  if (Sudog* r = sched::dequeue_waiter(c->recvq)) {
+    G* g = sched::send_direct(c, r, elem);
+    c->lock.unlock();
+    sched::ready(g, true);
+    return;
+  }
+  if (c->count < c->cap) {
+    sched::buffer_put(c, elem);
+    c->lock.unlock();
+    return;
+  }
+  Sudog s;
+  s.g = sched::current_g();
+  s.elem = elem;
+  s.c = c;
+  c->sendq.push_back(&s);
+  sched::park(sched::unlock_chan, c, "chan send");
+  if (!s.success) sched::panic_send_on_closed();  // woken by close
+}
+
+bool chan_recv(ChanCore* c, void* elem) {
+  if (!c) sched::block_forever("chan receive (nil chan)");
+  c->lock.lock();
+  if (c->closed && c->count == 0) {
+    c->lock.unlock();
+    c->ops->reset(elem);
+    return false;
+  }
+  if (Sudog* s = sched::dequeue_waiter(c->sendq)) {
+    G* g = sched::recv_direct(c, s, elem);
+    c->lock.unlock();
+    sched::ready(g, true);
+    return true;
+  }
+  if (c->count > 0) {
+    sched::buffer_take(c, elem);
+    c->lock.unlock();
+    return true;
+  }
+  Sudog s;
+  s.g = sched::current_g();
+  s.elem = elem;
+  s.c = c;
+  c->recvq.push_back(&s);
+  sched::park(sched::unlock_chan, c, "chan receive");
+  return s.success;  // false: woken by close, elem already zeroed
+}
+
+void chan_close(ChanCore* c) {
+  if (!c) throw panic_error("close of nil channel");
+  sched::GList wake;
+  {
+    sched::LockGuard l(c->lock);
+    if (c->closed) throw panic_error("close of closed channel");
+    c->closed = true;
+    while (Sudog* r = sched::dequeue_waiter(c->recvq)) {
+      if (r->elem) c->ops->reset(r->elem);
+      r->success = false;
+      r->g->param = r;
+      wake.push_back(r->g);
+    }
+    while (Sudog* s = sched::dequeue_waiter(c->sendq)) {
+      s->success = false;
+      s->g->param = s;
+      wake.push_back(s->g);
+    }
+  }
+  while (G* g = wake.pop_front()) sched::ready(g, true);
+}
+
+size_t chan_len(const ChanCore* c) {
+  if (!c) return 0;
+  sched::LockGuard l(const_cast<ChanCore*>(c)->lock);
+  return c->count;
+}
+
+size_t chan_cap(const ChanCore* c) { return c ? c->cap : 0; }
+
+}  // namespace gort::detail

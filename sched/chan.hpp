@@ -1,0 +1,48 @@
+// Channel internals (Go's hchan, runtime/chan.go).
+//
+// One runtime lock guards everything. A buffered channel keeps a ring of
+// `cap` slots; both kinds keep a queue of parked senders and one of parked
+// receivers. When a receiver is already parked, a sender moves its value
+// straight into the receiver's variable on the receiver's stack and readies
+// it: no buffer copy, and the receiver runs next on the sender's P. A parked
+// sender is served the same way by an arriving receiver.
+#pragma once
+
+#include <cstddef>
+
+#include "gort/detail/chan_core.hpp"
+#include "gort/detail/lock.hpp"
+#include "sched/sudog.hpp"
+
+namespace gort::sched {
+
+struct ChanCore {
+  Lock lock;
+  const detail::ChanOps* ops = nullptr;
+  void* buf = nullptr;
+  size_t cap = 0;
+  size_t count = 0;
+  size_t sendx = 0;
+  size_t recvx = 0;
+  bool closed = false;
+  WaitQueue recvq;
+  WaitQueue sendq;
+
+  void* slot(size_t i) const { return static_cast<char*>(buf) + i * ops->elem_size; }
+  bool full() const { return count == cap; }
+};
+
+// First waiter in q that can still be woken. A select waiter whose select was
+// already won on another channel is dropped, as in Go.
+Sudog* dequeue_waiter(WaitQueue& q);
+
+// The hand-offs, with c locked. Each returns the G to ready once the caller
+// has released its locks.
+G* send_direct(ChanCore* c, Sudog* receiver, void* elem);
+G* recv_direct(ChanCore* c, Sudog* sender, void* elem);
+void buffer_put(ChanCore* c, void* elem);
+void buffer_take(ChanCore* c, void* elem);
+
+[[noreturn]] void panic_send_on_closed();
+
+}  // namespace gort::sched

@@ -1,0 +1,39 @@
+// Shared helpers of the gort benchmark programs: clock, RSS, and the one
+// output format every benchmark (and its Go twin) prints:
+//   bench=NAME impl=gort key=value ...
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "sched/nanotime.hpp"
+
+namespace bench {
+
+inline int64_t now_ns() { return gort::sched::nanotime(); }
+
+// Resident set size in bytes, from /proc/self/statm.
+inline int64_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long size = 0, resident = 0;
+  if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return int64_t(resident) * sysconf(_SC_PAGESIZE);
+}
+
+struct Args {
+  std::vector<std::string> rest;
+  int64_t n(int64_t fallback) const { return rest.empty() ? fallback : std::stoll(rest[0]); }
+};
+
+int spawn(const Args& a);
+int idle(const Args& a);
+int idlewg(const Args& a);
+int pingpong(const Args& a);
+
+}  // namespace bench

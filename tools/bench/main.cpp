@@ -1,0 +1,31 @@
+// gort-bench NAME [N]: runs one benchmark and prints its figures on one line.
+// tools/bench and tools/compare are the usual way in.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "common.hpp"
+
+int main(int argc, char** argv) {
+  struct Entry {
+    const char* name;
+    int (*fn)(const bench::Args&);
+    const char* what;
+  } const entries[] = {
+      {"spawn", bench::spawn, "start N goroutines (default 1,000,000) that bump a counter; wait for all"},
+      {"idle", bench::idle, "park N goroutines on a channel receive; RSS per goroutine, time to park"},
+      {"idlewg", bench::idlewg, "park N goroutines on a WaitGroup; RSS per goroutine, time to park"},
+      {"pingpong", bench::pingpong, "N round trips (default 2,000,000) over two unbuffered channels"},
+  };
+  if (argc >= 2) {
+    for (const auto& e : entries) {
+      if (std::strcmp(argv[1], e.name) != 0) continue;
+      bench::Args args;
+      for (int i = 2; i < argc; ++i) args.rest.emplace_back(argv[i]);
+      return e.fn(args);
+    }
+  }
+  std::fprintf(stderr, "usage: gort-bench NAME [N]\n");
+  for (const auto& e : entries) std::fprintf(stderr, "  %-9s %s\n", e.name, e.what);
+  return 2;
+}
