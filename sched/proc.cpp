@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "sched/garena.hpp"
 #include "sched/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
@@ -73,23 +74,23 @@ P* pidleget() {  // sched.lock held
 
 // ---- global run queue (sched.lock held) ----------------------------------
 
-void globrunqput(GList& batch) {
-  sched.runqsize.fetch_add(batch.size, std::memory_order_relaxed);
-  sched.runq.append(batch);
+void globrunqput(G* g) {
+  sched.runq.push(g);
+  sched.runqsize.store(int32_t(sched.runq.size()), std::memory_order_relaxed);
 }
 
 // Takes a fair share of the global queue: one G to run now, the rest onto
 // p's local queue.
 G* globrunqget(P* p, int32_t max) {
-  const int32_t size = sched.runq.size;
+  const int32_t size = int32_t(sched.runq.size());
   if (size == 0) return nullptr;
   int32_t n = size / sched.gomaxprocs + 1;
   if (n > size) n = size;
   if (max > 0 && n > max) n = max;
   if (n > int32_t(RunQueue::kSize / 2)) n = RunQueue::kSize / 2;
-  sched.runqsize.fetch_sub(n, std::memory_order_relaxed);
-  G* g = sched.runq.pop_front();
-  while (--n > 0) p->runq.push(sched.runq.pop_front());
+  G* g = sched.runq.pop();
+  while (--n > 0) p->runq.push(sched.runq.pop());
+  sched.runqsize.store(int32_t(sched.runq.size()), std::memory_order_relaxed);
   return g;
 }
 
@@ -99,11 +100,11 @@ void runqput(P* p, G* g, bool next) {
     if (!g) return;
   }
   while (!p->runq.push(g)) {
-    GList batch;
+    G* batch[RunQueue::kSize / 2];
     if (p->runq.take_half(batch)) {
-      batch.push_back(g);
       LockGuard l(sched.lock);
-      globrunqput(batch);
+      for (G* b : batch) globrunqput(b);
+      globrunqput(g);
       return;
     }
   }
@@ -114,7 +115,7 @@ void inject(GList& list) {
   const int32_t n = list.size;
   {
     LockGuard l(sched.lock);
-    globrunqput(list);
+    while (G* g = list.pop_front()) globrunqput(g);
   }
   for (int32_t i = 0; i < n && sched.npidle.load(std::memory_order_acquire) > 0; ++i) wakep();
 }
@@ -124,18 +125,28 @@ void inject(GList& list) {
 G* gfget(P* p) {
   if (p && p->gfree.empty()) {
     LockGuard l(sched.gfree_lock);
-    while (p->gfree.size < kGfreeBatch && !sched.gfree.empty()) p->gfree.push_back(sched.gfree.pop_front());
+    if (!sched.gfree_batches.empty()) {
+      p->gfree = sched.gfree_batches.back();
+      sched.gfree_batches.pop_back();
+    }
   }
   if (p) return p->gfree.pop_front();
   LockGuard l(sched.gfree_lock);
-  return sched.gfree.pop_front();
+  if (sched.gfree_batches.empty()) return nullptr;
+  GList& batch = sched.gfree_batches.back();
+  G* g = batch.pop_front();
+  if (batch.empty()) sched.gfree_batches.pop_back();
+  return g;
 }
 
 void gfput(P* p, G* g) {
   p->gfree.push_front(g);
   if (p->gfree.size < kGfreeLocalMax) return;
+  // Cut a batch off our own list (these Gs are hot in this core's cache).
+  GList batch;
+  while (batch.size < kGfreeBatch) batch.push_back(p->gfree.pop_front());
   LockGuard l(sched.gfree_lock);
-  while (p->gfree.size > kGfreeBatch) sched.gfree.push_back(p->gfree.pop_front());
+  sched.gfree_batches.push_back(batch);
 }
 
 uint64_t next_goid(P* p) {
@@ -351,7 +362,7 @@ G* find_runnable(M* m) {
 top:
   if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
   P* p = m->p;
-  run_timers(p, nanotime());
+  check_timers(p);
 
   // Every 61st schedule, look at the global queue first so it cannot starve
   // behind two goroutines that keep readying each other locally.
@@ -490,8 +501,9 @@ void teardown() {
   for (G* g : sched.allgs) {
     if (g->stack) stack::Pool::get().give(&g->stack, 1);
     if (!g->ctx && g->fn.discard && g->status.load() == GStatus::kRunnable) g->fn.discard(g->fn);
-    delete g;
+    g->~G();
   }
+  GArena::get().reset();
   for (P* p : sched.allp) {
     p->stacks.drain_all();
     LockGuard l(p->timers.lock);
@@ -501,9 +513,9 @@ void teardown() {
   sched.allp.clear();
   sched.allm.clear();
   sched.allgs.clear();
-  sched.runq = GList{};
+  sched.runq.clear();
   sched.runqsize.store(0);
-  sched.gfree = GList{};
+  sched.gfree_batches.clear();
   sched.midle = nullptr;
   sched.pidle = nullptr;
   sched.npidle.store(0);
@@ -554,9 +566,7 @@ void ready(G* g, bool next) {
   }
   {
     LockGuard l(sched.lock);
-    GList one;
-    one.push_back(g);
-    globrunqput(one);
+    globrunqput(g);
   }
   wakep();
 }
@@ -599,7 +609,7 @@ G* newproc_prepare() {
   P* p = m ? m->p : nullptr;
   G* g = gfget(p);
   if (!g) {
-    g = new G;
+    g = GArena::get().alloc();
     LockGuard l(sched.allg_lock);
     sched.allgs.push_back(g);
   }
@@ -620,9 +630,7 @@ void newproc_start(G* g) {
   } else {
     sched.foreign_spawned.fetch_add(1, std::memory_order_relaxed);
     LockGuard l(sched.lock);
-    GList one;
-    one.push_back(g);
-    globrunqput(one);
+    globrunqput(g);
   }
   wakep();
 }

@@ -4,17 +4,14 @@
 
 namespace gort::sched {
 
-bool RunQueue::take_half(GList& out) {
+bool RunQueue::take_half(G** out) {
   const uint32_t h = head_.load(std::memory_order_acquire);
   const uint32_t t = tail_.load(std::memory_order_relaxed);
   const uint32_t n = (t - h) / 2;
   if (n != kSize / 2) return false;
-  G* batch[kSize / 2];
-  for (uint32_t i = 0; i < n; ++i) batch[i] = ring_[(h + i) % kSize].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) out[i] = ring_[(h + i) % kSize].load(std::memory_order_relaxed);
   uint32_t expected = h;
-  if (!head_.compare_exchange_strong(expected, h + n, std::memory_order_release)) return false;
-  for (uint32_t i = 0; i < n; ++i) out.push_back(batch[i]);
-  return true;
+  return head_.compare_exchange_strong(expected, h + n, std::memory_order_release);
 }
 
 G* RunQueue::pop(bool* from_next) {

@@ -41,9 +41,9 @@ class RunQueue {
   }
 
   // Owner only, when push failed: moves half the ring into out (oldest
-  // first) for the global queue. False if thieves changed the ring meanwhile
-  // (then push may succeed again).
-  bool take_half(GList& out);
+  // first, kSize / 2 of them) for the global queue. False if thieves changed
+  // the ring meanwhile (then push may succeed again).
+  bool take_half(G** out);
 
   // Owner only. Next G to run, runnext first; *from_next tells which.
   G* pop(bool* from_next);

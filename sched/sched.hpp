@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sched/g.hpp"
+#include "sched/globrunq.hpp"
 #include "gort/detail/lock.hpp"
 #include "sched/m.hpp"
 #include "sched/note.hpp"
@@ -18,8 +19,8 @@ namespace gort::sched {
 struct Sched {
   Lock lock;  // guards runq, midle, pidle, allm
 
-  GList runq;  // global run queue
-  std::atomic<int32_t> runqsize{0};
+  GlobalRunQueue runq;
+  std::atomic<int32_t> runqsize{0};  // runq.size(), readable without the lock
 
   M* midle = nullptr;
   P* pidle = nullptr;
@@ -30,8 +31,10 @@ struct Sched {
   int32_t gomaxprocs = 0;
   std::vector<M*> allm;
 
-  Lock gfree_lock;  // global free G records
-  GList gfree;
+  // Free G records beyond what the Ps keep, in batches that move between a
+  // P and here in O(1): no walking a list of Gs last touched by another core.
+  Lock gfree_lock;
+  std::vector<GList> gfree_batches;
 
   Lock allg_lock;
   std::vector<G*> allgs;

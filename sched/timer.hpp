@@ -70,5 +70,7 @@ bool reset_timer(Timer* t, int64_t when, int64_t period);
 
 // Runs p's expired timers; returns the next `when` left on p (0: none).
 int64_t run_timers(P* p, int64_t now);
+// Same, reading the clock only if p has timers at all.
+int64_t check_timers(P* p);
 
 }  // namespace gort::sched

@@ -2,17 +2,12 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
+#include "stack/advise.hpp"
 #include "stack/space.hpp"
 
 namespace gort::stack {
-
-namespace {
-
-void decommit(uintptr_t lo, uintptr_t hi) {
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
-}
-
-}  // namespace
 
 Pool& Pool::get() {
   static Pool* pool = new Pool;  // outlives every thread; never destroyed
@@ -23,32 +18,69 @@ void Pool::take(Stack* out, size_t n) {
   size_t got = 0;
   {
     sched::LockGuard g(lock_);
-    while (got < n && !warm_.empty()) {
-      out[got++] = warm_.back();
-      warm_.pop_back();
-    }
-    while (got < n && !cold_.empty()) {
-      out[got++] = cold_.back();
-      cold_.pop_back();
+    for (auto* list : {&dirty_, &warm_, &cold_}) {
+      while (got < n && !list->empty()) {
+        out[got++] = list->back();
+        list->pop_back();
+      }
     }
   }
   while (got < n) out[got++] = Space::get().carve();
 }
 
 void Pool::give(const Stack* in, size_t n) {
-  // Trim outside the lock: madvise is a system call.
-  size_t warm_room;
+  std::vector<Stack> batch;
   {
     sched::LockGuard g(lock_);
-    warm_room = warm_.size() < kMaxWarm ? kMaxWarm - warm_.size() : 0;
+    dirty_.insert(dirty_.end(), in, in + n);
+    if (dirty_.size() <= kMaxDirty) return;
+    // The oldest half: the most recently freed slots stay hot for reuse.
+    batch.assign(dirty_.begin(), dirty_.begin() + kMaxDirty / 2);
+    dirty_.erase(dirty_.begin(), dirty_.begin() + kMaxDirty / 2);
   }
-  const size_t nwarm = n < warm_room ? n : warm_room;
-  for (size_t i = 0; i < n; ++i) {
-    const uintptr_t keep_from = i < nwarm ? in[i].hi - kPageSize : in[i].hi;
-    decommit(in[i].lo, keep_from);
+  trim(batch);
+}
+
+void Pool::trim_all() {
+  std::vector<Stack> batch;
+  {
+    sched::LockGuard g(lock_);
+    batch.swap(dirty_);
   }
+  trim(batch);
+}
+
+void Pool::trim(std::vector<Stack>& batch) {
+  if (batch.empty()) return;
+  size_t nwarm;
+  {
+    sched::LockGuard g(lock_);
+    nwarm = warm_.size() < kMaxWarm ? std::min(kMaxWarm - warm_.size(), batch.size()) : 0;
+  }
+  std::sort(batch.begin(), batch.end(), [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
+  std::vector<iovec> ranges;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Stack& s = batch[i];
+    if (i < nwarm) {
+      ranges.push_back({reinterpret_cast<void*>(s.lo), s.size() - kPageSize});
+      continue;
+    }
+    const uintptr_t lo = s.lo;
+    const bool adjacent = i > nwarm && !ranges.empty() &&
+                          reinterpret_cast<uintptr_t>(ranges.back().iov_base) + ranges.back().iov_len +
+                                  kPageSize == lo;
+    if (adjacent) ranges.back().iov_len += kPageSize + s.size();  // spans the guard page between
+    else ranges.push_back({reinterpret_cast<void*>(lo), s.size()});
+  }
+  advise(ranges, MADV_DONTNEED);
   sched::LockGuard g(lock_);
-  for (size_t i = 0; i < n; ++i) (i < nwarm ? warm_ : cold_).push_back(in[i]);
+  warm_.insert(warm_.end(), batch.begin(), batch.begin() + ptrdiff_t(nwarm));
+  cold_.insert(cold_.end(), batch.begin() + ptrdiff_t(nwarm), batch.end());
+}
+
+size_t Pool::dirty() const {
+  sched::LockGuard g(lock_);
+  return dirty_.size();
 }
 
 size_t Pool::warm() const {

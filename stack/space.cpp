@@ -7,7 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <algorithm>
+#include <vector>
+
 #include "runtime/log.hpp"
+#include "stack/advise.hpp"
 
 namespace gort::stack {
 
@@ -91,22 +95,47 @@ void Space::new_chunk() {
 }
 
 Stack Space::carve() {
-  sched::LockGuard g(lock_);
-  detect_guard_mode();
-  if (nchunks_.load(std::memory_order_relaxed) == 0 || next_in_chunk_ == slots_per_chunk_)
-    new_chunk();
-  const uintptr_t chunk = chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(
-      std::memory_order_relaxed);
-  const Stack s = slot_at(chunk, next_in_chunk_++);
-  carved_.fetch_add(1, std::memory_order_relaxed);
-  const uintptr_t guard = s.lo - kPageSize;
-  if (mode_ == GuardMode::kGuardPages) {
-    if (madvise(reinterpret_cast<void*>(guard), kPageSize, kMadvGuardInstall) != 0)
-      fatal_errno("installing a stack guard page");
-  } else {
-    *reinterpret_cast<uint64_t*>(s.lo - sizeof(uint64_t)) = kCanary;
+  std::vector<Stack> batch;
+  {
+    sched::LockGuard g(lock_);
+    detect_guard_mode();
+    carved_.fetch_add(1, std::memory_order_relaxed);
+    if (nprepared_ > 0) return prepared_[--nprepared_];
+    batch = reserve_batch();
   }
-  return s;
+  // The system calls run outside the lock: two Ms short of stacks prepare
+  // their batches in parallel (page allocation dominates, and it scales).
+  prepare(batch);
+  const Stack mine = batch.back();
+  batch.pop_back();
+  sched::LockGuard g(lock_);
+  for (const Stack& s : batch) {
+    if (nprepared_ == kPrepareBatch) break;
+    prepared_[nprepared_++] = s;
+  }
+  return mine;
+}
+
+std::vector<Stack> Space::reserve_batch() {
+  if (nchunks_.load(std::memory_order_relaxed) == 0 || next_in_chunk_ == slots_per_chunk_) new_chunk();
+  const uintptr_t chunk =
+      chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(std::memory_order_relaxed);
+  std::vector<Stack> batch;
+  while (batch.size() < kPrepareBatch && next_in_chunk_ < slots_per_chunk_)
+    batch.push_back(slot_at(chunk, next_in_chunk_++));
+  // Handed out from the back: lowest addresses first.
+  std::reverse(batch.begin(), batch.end());
+  return batch;
+}
+
+void Space::prepare(std::vector<Stack>& batch) {
+  std::vector<iovec> guards;
+  for (const Stack& s : batch) {
+    guards.push_back({reinterpret_cast<void*>(s.lo - kPageSize), kPageSize});
+    if (mode_ == GuardMode::kCanary) *reinterpret_cast<uint64_t*>(s.lo - sizeof(uint64_t)) = kCanary;
+  }
+  if (mode_ == GuardMode::kGuardPages && !advise(guards, kMadvGuardInstall))
+    fatal_errno("installing stack guard pages");
 }
 
 bool Space::canary_intact(const Stack& s) const {

@@ -10,11 +10,15 @@
 //
 // Layout of one slot (addresses grow to the right):
 //   | guard page | usable stack ........................ | <- hi (top)
+//
+// Carving happens in batches (see prepare): a goroutine's first run costs
+// no system call, only the page fault of its top page.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "stack/stack.hpp"
 #include "gort/detail/lock.hpp"
@@ -35,7 +39,9 @@ class Space {
 
   GuardMode guard_mode();
 
-  // A never-used slot, guard installed.
+  // A never-used slot, guard installed. (Pre-faulting top pages with
+  // MADV_POPULATE_WRITE was measured: the kernel's get_user_pages path
+  // costs more than the plain first-touch fault it replaces.)
   Stack carve();
 
   // How many slots were ever carved: bounded when stacks are recycled.
@@ -52,7 +58,13 @@ class Space {
   Space() = default;
   void detect_guard_mode();
   void new_chunk();
+  std::vector<Stack> reserve_batch();     // lock held
+  void prepare(std::vector<Stack>& batch);  // lock not held
   Stack slot_at(uintptr_t chunk_base, size_t index) const;
+
+  // Slots are prepared kPrepareBatch at a time: guards installed with one
+  // batched system call, not one per slot.
+  static constexpr size_t kPrepareBatch = 256;
 
   static constexpr size_t kMaxChunks = 4096;
   static constexpr size_t kChunkBytes = size_t(1) << 30;
@@ -67,6 +79,8 @@ class Space {
   std::atomic<uintptr_t> chunks_[kMaxChunks] = {};
   std::atomic<size_t> nchunks_{0};
   size_t next_in_chunk_ = 0;
+  Stack prepared_[kPrepareBatch];
+  size_t nprepared_ = 0;
   std::atomic<uint64_t> carved_{0};
 };
 

@@ -51,6 +51,20 @@ TEST_CASE("slots are distinct, page aligned and of the configured size", "[stack
   }
 }
 
+TEST_CASE("trimming many adjacent slots keeps their guard pages", "[stack]") {
+  // Cold slots are decommitted in merged ranges that span guard pages; the
+  // guards must survive that (the overflow tests below rely on it too).
+  std::vector<Stack> slots(600);
+  Pool::get().take(slots.data(), slots.size());
+  for (const Stack& s : slots) *reinterpret_cast<volatile char*>(s.hi - 1) = 1;
+  Pool::get().give(slots.data(), slots.size());
+  Pool::get().trim_all();
+  for (const Stack& s : slots) REQUIRE(resident_pages(s.lo, s.hi) <= 1);
+  Stack probe;
+  REQUIRE(Space::get().find_guard(slots[0].lo - 1, &probe));
+  REQUIRE(probe.lo == slots[0].lo);
+}
+
 TEST_CASE("this kernel installs guard pages", "[stack]") {
   // The machines gort targets run Linux >= 6.13; the fallback is tested below.
   REQUIRE(Space::get().guard_mode() == gort::stack::GuardMode::kGuardPages);
@@ -62,8 +76,10 @@ TEST_CASE("a slot given back to the pool returns its pages to the OS", "[stack]"
   std::memset(reinterpret_cast<void*>(s.lo), 0xab, s.size());
   REQUIRE(resident_pages(s.lo, s.hi) == s.size() / kPageSize);
   Pool::get().give(&s, 1);
+  Pool::get().trim_all();
   // At most the top page stays committed (the warm part of the pool).
   REQUIRE(resident_pages(s.lo, s.hi) <= 1);
+  REQUIRE(Pool::get().dirty() == 0);
 }
 
 TEST_CASE("a goroutine can use most of its slot", "[stack]") {

@@ -1,0 +1,3 @@
+module gort/tools/go/bench
+
+go 1.19
