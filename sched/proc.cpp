@@ -159,17 +159,72 @@ uint64_t next_goid(P* p) {
 }
 
 // ---- switching -----------------------------------------------------------
+//
+// Every jump carries, as its data, the goroutine that just switched out
+// (null when the jump comes from g0). Whoever lands finishes that
+// goroutine's switch: saves its context and parks, requeues or frees it
+// (finish_switch_out). Landing on g0 is Go's mcall; landing directly on the
+// next goroutine skips g0 altogether when the next G is already in this P's
+// run queue, which halves the jumps of a channel hand-off.
 
-void switch_to_g0(G* g, SwitchReason why) {
+void finish_switch_out(M* m, G* g);
+
+// Called on g's own stack each time it is resumed.
+void resumed(G* g, const stack::Transfer& t) {
+  M* m = g->m;  // set by whoever resumed us
+  if (G* prev = static_cast<G*>(t.data)) {
+    stack::finish_switch(g->asan_fake_stack, nullptr, nullptr);
+    prev->ctx = t.fctx;
+    finish_switch_out(m, prev);
+  } else {
+    m->g0ctx = t.fctx;
+    stack::finish_switch(g->asan_fake_stack, &m->g0_stack_bottom, &m->g0_stack_size);
+  }
+}
+
+void goroutine_entry(stack::Transfer t);
+
+// Makes g the running goroutine of m (g0 or a goroutine switching to it).
+void prepare_to_run(M* m, G* g) {
+  P* p = m->p;
+  g->m = m;
+  m->curg = g;
+  g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  ++p->schedtick;
+  p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!g->ctx) {
+    g->stack = p->stacks.alloc();
+    stack::unpoison(g->stack);
+    g->ctx = stack::make_context(g->stack, goroutine_entry);
+  }
+}
+
+// The next goroutine to switch to directly, or null to go through g0: g0
+// must run when the global queue is due its fair turn (every 61st
+// schedule), when this P has expired timers, or when the runtime stops.
+G* next_direct(M* m) {
+  P* p = m->p;
+  if ((p->schedtick + 1) % 61 == 0 || sched.shutdown.load(std::memory_order_relaxed)) return nullptr;
+  const int64_t timer = p->timers.first_when();
+  if (timer != 0 && timer <= nanotime()) return nullptr;
+  bool from_next;
+  return p->runq.pop(&from_next);
+}
+
+void switch_out(G* g, SwitchReason why) {
   M* m = g->m;
   m->reason = why;
-  stack::start_switch(why == SwitchReason::kExit ? nullptr : &g->asan_fake_stack,
-                      m->g0_stack_bottom, m->g0_stack_size);
-  const stack::Transfer t = stack::jump(m->g0ctx, g);
-  // Resumed, perhaps by another M.
-  m = g->m;
-  m->g0ctx = t.fctx;
-  stack::finish_switch(g->asan_fake_stack, &m->g0_stack_bottom, &m->g0_stack_size);
+  void** fake = why == SwitchReason::kExit ? nullptr : &g->asan_fake_stack;
+  stack::Transfer t;
+  if (G* next = next_direct(m)) {
+    prepare_to_run(m, next);
+    stack::start_switch(fake, reinterpret_cast<const void*>(next->stack.lo), next->stack.size());
+    t = stack::jump(next->ctx, g);
+  } else {
+    stack::start_switch(fake, m->g0_stack_bottom, m->g0_stack_size);
+    t = stack::jump(m->g0ctx, g);
+  }
+  resumed(g, t);  // unreachable for kExit
 }
 
 [[noreturn]] void fatal_panic(G* g, std::exception_ptr ep) {
@@ -187,10 +242,8 @@ void switch_to_g0(G* g, SwitchReason why) {
 }
 
 void goroutine_entry(stack::Transfer t) {
-  G* g = static_cast<G*>(t.data);
-  M* m = g->m;
-  m->g0ctx = t.fctx;
-  stack::finish_switch(nullptr, &m->g0_stack_bottom, &m->g0_stack_size);
+  G* g = current_m()->curg;
+  resumed(g, t);
   try {
     g->fn.call(g->fn);
   } catch (...) {
@@ -199,7 +252,7 @@ void goroutine_entry(stack::Transfer t) {
     if (!g->is_main) fatal_panic(g, std::current_exception());
     sched.main_panic = std::current_exception();
   }
-  switch_to_g0(g, SwitchReason::kExit);
+  switch_out(g, SwitchReason::kExit);
   __builtin_unreachable();
 }
 
@@ -217,28 +270,12 @@ void gdestroy(P* p, G* g) {
   if (was_main) sched.main_done.wakeup();
 }
 
-// Runs g on m until g switches back to g0, then finishes what g asked for.
-void execute(M* m, G* g) {
-  P* p = m->p;
-  g->m = m;
-  m->curg = g;
-  g->status.store(GStatus::kRunning, std::memory_order_relaxed);
-  ++p->schedtick;
-  p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (!g->ctx) {
-    g->stack = p->stacks.alloc();
-    stack::unpoison(g->stack);
-    g->ctx = stack::make_context(g->stack, goroutine_entry);
-  }
-  stack::start_switch(&m->g0_fake_stack, reinterpret_cast<const void*>(g->stack.lo), g->stack.size());
-  const stack::Transfer t = stack::jump(g->ctx, g);
-  stack::finish_switch(m->g0_fake_stack, nullptr, nullptr);
-  g->ctx = t.fctx;
-  m->curg = nullptr;
+// Completes g's switch once its registers are saved: only now may g be
+// published to wakers (unlockf), requeued, or have its stack freed.
+void finish_switch_out(M* m, G* g) {
   if (canary_mode && !stack::Space::get().canary_intact(g->stack))
     stack::report_overflow(g->id, g->stack, "canary smashed");
-
-  p = m->p;
+  P* p = m->p;
   switch (m->reason) {
     case SwitchReason::kPark: {
       g->status.store(GStatus::kWaiting, std::memory_order_release);
@@ -261,6 +298,19 @@ void execute(M* m, G* g) {
       gdestroy(p, g);
       break;
   }
+}
+
+// Runs g on m until a goroutine switches back to g0 (g itself, or another
+// one that g switched to directly), then finishes that one's switch.
+void execute(M* m, G* g) {
+  prepare_to_run(m, g);
+  stack::start_switch(&m->g0_fake_stack, reinterpret_cast<const void*>(g->stack.lo), g->stack.size());
+  const stack::Transfer t = stack::jump(g->ctx, nullptr);
+  stack::finish_switch(m->g0_fake_stack, nullptr, nullptr);
+  G* out = static_cast<G*>(t.data);
+  out->ctx = t.fctx;
+  m->curg = nullptr;
+  finish_switch_out(m, out);
 }
 
 // ---- finding work ----------------------------------------------------------
@@ -547,7 +597,7 @@ void park(bool (*unlockf)(G*, void*), void* arg, const char* reason) {
   m->unlockf = unlockf;
   m->unlockarg = arg;
   g->wait_reason = reason;
-  switch_to_g0(g, SwitchReason::kPark);
+  switch_out(g, SwitchReason::kPark);
 }
 
 void ready(G* g, bool next) {
@@ -574,7 +624,7 @@ void ready(G* g, bool next) {
 void yield() {
   G* g = current_g();
   if (!g) return;
-  switch_to_g0(g, SwitchReason::kYield);
+  switch_out(g, SwitchReason::kYield);
 }
 
 uint32_t fastrand() {

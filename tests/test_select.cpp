@@ -134,7 +134,13 @@ TEST_CASE("Select handles a number of cases known at run time", "[select]") {
       [] {
         std::vector<gort::chan<int>> chans;
         for (int i = 0; i < 50; ++i) chans.push_back(gort::make_chan<int>());
-        for (int i = 0; i < 50; ++i) gort::go([ch = chans[size_t(i)], i] { ch.send(i); });
+        gort::WaitGroup senders;
+        senders.add(50);
+        for (int i = 0; i < 50; ++i)
+          gort::go([ch = chans[size_t(i)], i, &senders] {
+            ch.send(i);
+            senders.done();
+          });
         int total = 0;
         int value = 0;
         gort::Select sel;
@@ -144,6 +150,7 @@ TEST_CASE("Select handles a number of cases known at run time", "[select]") {
           total += value;
         }
         REQUIRE(sel.poll() == -1);
+        senders.wait();  // goroutines alive when main returns are abandoned
         return total;
       },
       procs(2));
