@@ -12,6 +12,12 @@ namespace gort {
 
 namespace detail {
 
+std::atomic<uint32_t> preempt_requests{0};
+
+void preempt_check_slow() { sched::preempt_check_slow(); }
+void entersyscall() { sched::entersyscall(); }
+void exitsyscall() { sched::exitsyscall(); }
+
 void* newproc_prepare() { return sched::newproc_prepare(); }
 
 GoFunc& newproc_func(void* g) { return static_cast<sched::G*>(g)->fn; }

@@ -63,6 +63,7 @@ bool start_sleep_timer(sched::G*, void* timer) {
 }  // namespace
 
 void sleep(Duration d) {
+  safepoint();
   if (d.count() <= 0) return;
   if (!sched::current_g()) {  // a plain thread
     std::this_thread::sleep_for(d);

@@ -4,6 +4,7 @@
 #include "gort/waitgroup.hpp"
 
 #include "gort/panic.hpp"
+#include "gort/runtime.hpp"
 
 namespace gort {
 
@@ -24,6 +25,7 @@ void WaitGroup::add(int32_t delta) {
 }
 
 void WaitGroup::wait() {
+  safepoint();
   uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) == 0) {

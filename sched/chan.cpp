@@ -1,6 +1,7 @@
 #include "sched/chan.hpp"
 
 #include "gort/panic.hpp"
+#include "gort/runtime.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -91,6 +92,7 @@ std::shared_ptr<ChanCore> chan_make(const ChanOps* ops, size_t cap) {
 }
 
 void chan_send(ChanCore* c, void* elem) {
+  gort::safepoint();
   if (!c) sched::block_forever("chan send (nil chan)");
   c->lock.lock();
   if (c->closed) {
@@ -118,6 +120,7 @@ void chan_send(ChanCore* c, void* elem) {
 }
 
 bool chan_recv(ChanCore* c, void* elem) {
+  gort::safepoint();
   if (!c) sched::block_forever("chan receive (nil chan)");
   c->lock.lock();
   if (c->closed && c->count == 0) {

@@ -43,6 +43,10 @@ struct G {
   std::atomic<uint32_t> select_done{0};
   bool is_main = false;
 
+  // Set by sysmon when the goroutine has run for over 10 ms; honoured at
+  // its next safe point.
+  std::atomic<bool> preempt{false};
+
   void* asan_fake_stack = nullptr;
 };
 

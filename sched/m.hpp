@@ -30,7 +30,13 @@ struct FastRand {
   }
 };
 
-enum class SwitchReason : uint32_t { kPark, kYield, kExit };
+enum class SwitchReason : uint32_t {
+  kPark,     // blocked; unlockf publishes it to wakers
+  kYield,    // back of this P's queue
+  kPreempt,  // ran too long: back of the global queue
+  kNoP,      // returned from a blocking call to find its P taken
+  kExit,
+};
 
 struct M {
   int32_t id = 0;
@@ -41,6 +47,7 @@ struct M {
   P* p = nullptr;
   P* nextp = nullptr;   // handed over by whoever woke this M
   bool spinning = false;
+  bool in_blocking_call = false;  // inside gort::blocking
   Note park;
   M* link = nullptr;    // idle list
   FastRand rand;

@@ -4,11 +4,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "sched/nanotime.hpp"
+#include "sched/sched.hpp"
 
 namespace gort::sched {
 
@@ -17,6 +19,44 @@ namespace {
 int epfd = -1;
 int breakfd = -1;
 std::atomic<uint32_t> break_pending{0};
+std::atomic<int32_t> waiters{0};
+
+// With pd->lock held: the goroutine to wake in that direction, if any.
+G* take_waiter(PollDesc::Direction& d, PollResult why) {
+  G* g = d.waiter;
+  if (g) {
+    d.waiter = nullptr;
+    d.wake = why;
+    waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return g;
+}
+
+bool unlock_pd(G*, void* pd) {
+  static_cast<PollDesc*>(pd)->lock.unlock();
+  return true;
+}
+
+// A deadline timer re-reads the deadlines under the lock: one that fires
+// after its deadline was moved finds nothing due and does nothing.
+void deadline_fired(void* arg, int64_t) {
+  auto* pd = static_cast<PollDesc*>(arg);
+  G* wake[2] = {nullptr, nullptr};
+  {
+    LockGuard l(pd->lock);
+    const int64_t now = nanotime();
+    PollDesc::Direction* dirs[2] = {&pd->rd, &pd->wr};
+    for (int i = 0; i < 2; ++i) {
+      PollDesc::Direction& d = *dirs[i];
+      if (d.deadline > 0 && d.deadline <= now) {
+        d.deadline = -1;
+        wake[i] = take_waiter(d, PollResult::kTimeout);
+      }
+    }
+  }
+  for (G* g : wake)
+    if (g) ready(g, true);
+}
 
 }  // namespace
 
@@ -31,6 +71,7 @@ void netpoll_init() {
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
   epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev);
+  waiters.store(0);
 }
 
 void netpoll_close() {
@@ -48,6 +89,94 @@ void netpoll_break() {
   (void)r;
 }
 
+int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }
+
+PollDesc* netpoll_open(int fd) {
+  auto* pd = new PollDesc;
+  pd->fd = fd;
+  for (PollDesc::Direction* d : {&pd->rd, &pd->wr}) {
+    d->timer.f = deadline_fired;
+    d->timer.arg = pd;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = pd;
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    delete pd;
+    return nullptr;
+  }
+  return pd;
+}
+
+void netpoll_evict(PollDesc* pd) {
+  G* wake[2];
+  {
+    LockGuard l(pd->lock);
+    pd->closing = true;
+    wake[0] = take_waiter(pd->rd, PollResult::kClosed);
+    wake[1] = take_waiter(pd->wr, PollResult::kClosed);
+  }
+  for (G* g : wake)
+    if (g) ready(g, true);
+}
+
+void netpoll_close_fd(PollDesc* pd) {
+  netpoll_evict(pd);
+  del_timer(&pd->rd.timer);
+  del_timer(&pd->wr.timer);
+  epoll_ctl(epfd, EPOLL_CTL_DEL, pd->fd, nullptr);
+  delete pd;
+}
+
+PollResult netpoll_wait(PollDesc* pd, bool write) {
+  PollDesc::Direction& d = write ? pd->wr : pd->rd;
+  pd->lock.lock();
+  if (pd->closing) {
+    pd->lock.unlock();
+    return PollResult::kClosed;
+  }
+  if (d.deadline < 0) {
+    pd->lock.unlock();
+    return PollResult::kTimeout;
+  }
+  if (d.token) {
+    d.token = false;
+    pd->lock.unlock();
+    return PollResult::kReady;
+  }
+  d.waiter = current_g();
+  d.wake = PollResult::kReady;
+  waiters.fetch_add(1, std::memory_order_relaxed);
+  park(unlock_pd, pd, write ? "IO wait (write)" : "IO wait (read)");
+  return d.wake;
+}
+
+void netpoll_set_deadline(PollDesc* pd, bool write, int64_t deadline) {
+  PollDesc::Direction& d = write ? pd->wr : pd->rd;
+  // Stop the old timer outside the lock: its function takes the lock.
+  del_timer(&d.timer);
+  G* wake = nullptr;
+  bool arm = false;
+  {
+    LockGuard l(pd->lock);
+    if (deadline == 0) {
+      d.deadline = 0;
+    } else if (deadline <= nanotime()) {
+      d.deadline = -1;
+      wake = take_waiter(d, PollResult::kTimeout);
+    } else {
+      d.deadline = deadline;
+      arm = true;
+    }
+  }
+  if (arm) {
+    d.timer.when = deadline;
+    d.timer.period = 0;
+    add_timer(&d.timer);
+  }
+  if (wake) ready(wake, true);
+}
+
 GList netpoll(int64_t delay_ns) {
   // epoll_pwait2 takes a timespec: timers keep nanosecond precision rather
   // than epoll_wait's milliseconds.
@@ -60,16 +189,33 @@ GList netpoll(int64_t delay_ns) {
   }
   epoll_event events[128];
   const int n = epoll_pwait2(epfd, events, 128, tsp, nullptr);
-  GList ready;
+  GList ready_list;
   for (int i = 0; i < n; ++i) {
-    if (events[i].data.ptr == nullptr) {
+    auto* pd = static_cast<PollDesc*>(events[i].data.ptr);
+    if (!pd) {
       uint64_t v;
       ssize_t r = read(breakfd, &v, sizeof v);
       (void)r;
       break_pending.store(0);
+      continue;
+    }
+    const uint32_t ev = events[i].events;
+    // Errors and hang-ups wake both directions: the next read or write
+    // reports what happened.
+    const bool readable = ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    const bool writable = ev & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+    LockGuard l(pd->lock);
+    if (readable) {
+      if (G* g = take_waiter(pd->rd, PollResult::kReady)) ready_list.push_back(g);
+      else pd->rd.token = true;
+    }
+    if (writable) {
+      if (G* g = take_waiter(pd->wr, PollResult::kReady)) ready_list.push_back(g);
+      else pd->wr.token = true;
     }
   }
-  return ready;
+  for (G* g = ready_list.head; g; g = g->schedlink) g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  return ready_list;
 }
 
 }  // namespace gort::sched

@@ -18,7 +18,11 @@ namespace gort::sched {
 
 struct M;
 
-enum class PStatus : uint32_t { kIdle, kRunning };
+enum class PStatus : uint32_t {
+  kIdle,     // in the idle list, or being handed over
+  kRunning,  // held by an M running goroutines
+  kSyscall,  // its M is in gort::blocking; sysmon may take it away
+};
 
 struct P {
   int32_t id = 0;
@@ -27,7 +31,17 @@ struct P {
   P* link = nullptr;     // idle list
 
   RunQueue runq;
-  uint32_t schedtick = 0;               // goroutines scheduled, for global-queue fairness
+  // Goroutines scheduled here. Written only by the owning M; sysmon reads it
+  // to spot a goroutine that has run too long.
+  std::atomic<uint32_t> schedtick{0};
+  std::atomic<uint32_t> syscalltick{0};  // bumped by every gort::blocking
+  std::atomic<G*> running{nullptr};      // the goroutine on it, for sysmon
+
+  // sysmon's memory of what it last saw (Go's sysmontick).
+  uint32_t sysmon_schedtick = 0;
+  uint32_t sysmon_syscalltick = 0;
+  int64_t sysmon_schedwhen = 0;
+  int64_t sysmon_syscallwhen = 0;
   std::atomic<uint64_t> executed{0};    // goroutines started or resumed here (metrics, tests)
   // Written only by the P's own M; num_goroutine() sums them without a
   // shared counter that every spawn and exit would fight over.

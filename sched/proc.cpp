@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "gort/runtime.hpp"
 #include "sched/garena.hpp"
 #include "sched/nanotime.hpp"
 #include "sched/netpoll.hpp"
@@ -110,6 +111,8 @@ void runqput(P* p, G* g, bool next) {
   }
 }
 
+}  // namespace
+
 void inject(GList& list) {
   if (list.empty()) return;
   const int32_t n = list.size;
@@ -119,6 +122,8 @@ void inject(GList& list) {
   }
   for (int32_t i = 0; i < n && sched.npidle.load(std::memory_order_acquire) > 0; ++i) wakep();
 }
+
+namespace {
 
 // ---- G records -----------------------------------------------------------
 
@@ -190,7 +195,8 @@ void prepare_to_run(M* m, G* g) {
   g->m = m;
   m->curg = g;
   g->status.store(GStatus::kRunning, std::memory_order_relaxed);
-  ++p->schedtick;
+  p->running.store(g, std::memory_order_relaxed);
+  p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (!g->ctx) {
     g->stack = p->stacks.alloc();
@@ -204,7 +210,9 @@ void prepare_to_run(M* m, G* g) {
 // schedule), when this P has expired timers, or when the runtime stops.
 G* next_direct(M* m) {
   P* p = m->p;
-  if ((p->schedtick + 1) % 61 == 0 || sched.shutdown.load(std::memory_order_relaxed)) return nullptr;
+  if (!p || (p->schedtick.load(std::memory_order_relaxed) + 1) % 61 == 0 ||
+      sched.shutdown.load(std::memory_order_relaxed))
+    return nullptr;
   const int64_t timer = p->timers.first_when();
   if (timer != 0 && timer <= nanotime()) return nullptr;
   bool from_next;
@@ -275,6 +283,9 @@ void gdestroy(P* p, G* g) {
 void finish_switch_out(M* m, G* g) {
   if (canary_mode && !stack::Space::get().canary_intact(g->stack))
     stack::report_overflow(g->id, g->stack, "canary smashed");
+  // A preemption request that arrived after g's last safe point is moot.
+  if (g->preempt.load(std::memory_order_relaxed) && g->preempt.exchange(false))
+    detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
   P* p = m->p;
   switch (m->reason) {
     case SwitchReason::kPark: {
@@ -294,6 +305,17 @@ void finish_switch_out(M* m, G* g) {
       g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
       runqput(p, g, false);
       break;
+    case SwitchReason::kPreempt:
+    case SwitchReason::kNoP: {
+      // The global queue, so that any P may pick it up (Go's gopreempt_m).
+      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      {
+        LockGuard l(sched.lock);
+        globrunqput(g);
+      }
+      if (m->reason == SwitchReason::kNoP) wakep();
+      break;
+    }
     case SwitchReason::kExit:
       gdestroy(p, g);
       break;
@@ -416,7 +438,8 @@ top:
 
   // Every 61st schedule, look at the global queue first so it cannot starve
   // behind two goroutines that keep readying each other locally.
-  if (p->schedtick % 61 == 0 && sched.runqsize.load(std::memory_order_relaxed) > 0) {
+  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
+      sched.runqsize.load(std::memory_order_relaxed) > 0) {
     LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 1)) return g;
   }
@@ -425,6 +448,15 @@ top:
   if (sched.runqsize.load(std::memory_order_relaxed) > 0) {
     LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 0)) return g;
+  }
+
+  // Sockets that became ready, if nobody is blocked in netpoll already.
+  if (netpoll_waiters() > 0 && sched.lastpoll.load(std::memory_order_acquire) != 0) {
+    GList list = netpoll(0);
+    if (G* g = list.pop_front()) {
+      inject(list);
+      return g;
+    }
   }
 
   // Spinning Ms are bounded: no more than half the busy Ps.
@@ -470,13 +502,18 @@ top:
     }
   }
 
-  // Become the poller, sleeping until the next timer of any P, if nobody
-  // else holds that role.
+  // Become the poller, sleeping in epoll until the next timer of any P (or
+  // for good, if only sockets are waited on), if nobody else holds that role.
   const int64_t poll_until = earliest_timer();
-  if (poll_until != 0 && sched.lastpoll.exchange(0, std::memory_order_acq_rel) != 0) {
+  if ((poll_until != 0 || netpoll_waiters() > 0) &&
+      sched.lastpoll.exchange(0, std::memory_order_acq_rel) != 0) {
     sched.poll_until.store(poll_until, std::memory_order_release);
-    const int64_t delay = poll_until - nanotime();
-    GList list = netpoll(delay > 0 ? delay : 0);
+    int64_t delay = -1;
+    if (poll_until != 0) {
+      delay = poll_until - nanotime();
+      if (delay < 0) delay = 0;
+    }
+    GList list = netpoll(delay);
     sched.poll_until.store(0, std::memory_order_release);
     sched.lastpoll.store(nanotime(), std::memory_order_release);
     if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
@@ -514,7 +551,13 @@ void mstart(M* m) {
     acquirep(m, m->nextp);
     m->nextp = nullptr;
   }
-  while (G* g = find_runnable(m)) {
+  for (;;) {
+    if (!m->p) {  // came back from a blocking call without a P
+      stopm(m);
+      if (sched.shutdown.load(std::memory_order_acquire)) break;
+    }
+    G* g = find_runnable(m);
+    if (!g) break;
     if (m->spinning) reset_spinning(m);
     execute(m, g);
   }
@@ -594,10 +637,74 @@ void park(bool (*unlockf)(G*, void*), void* arg, const char* reason) {
     std::abort();
   }
   M* m = g->m;
+  if (m->in_blocking_call) {
+    std::fprintf(stderr, "fatal error: gort: '%s' inside gort::blocking (goroutine %llu)\n", reason,
+                 static_cast<unsigned long long>(g->id));
+    std::abort();
+  }
   m->unlockf = unlockf;
   m->unlockarg = arg;
   g->wait_reason = reason;
   switch_out(g, SwitchReason::kPark);
+}
+
+void entersyscall() {
+  G* g = current_g();
+  if (!g) return;  // a plain thread just blocks
+  M* m = g->m;
+  P* p = m->p;
+  m->in_blocking_call = true;
+  p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  p->status.store(PStatus::kSyscall, std::memory_order_release);
+}
+
+void exitsyscall() {
+  M* m = current_m();
+  if (!m || !m->curg || !m->in_blocking_call) return;
+  G* g = m->curg;
+  m->in_blocking_call = false;
+  P* p = m->p;
+  PStatus expected = PStatus::kSyscall;
+  if (p->status.compare_exchange_strong(expected, PStatus::kRunning, std::memory_order_acq_rel)) return;
+  // sysmon handed our P to another M while we were blocked.
+  m->p = nullptr;
+  P* idle;
+  {
+    LockGuard l(sched.lock);
+    idle = pidleget();
+  }
+  if (idle) {
+    acquirep(m, idle);
+    idle->running.store(g, std::memory_order_relaxed);
+    return;
+  }
+  switch_out(g, SwitchReason::kNoP);
+}
+
+void request_preempt(G* g) {
+  if (!g->preempt.exchange(true)) detail::preempt_requests.fetch_add(1, std::memory_order_relaxed);
+}
+
+void preempt_check_slow() {
+  G* g = current_g();
+  if (!g || !g->preempt.load(std::memory_order_relaxed) || g->m->in_blocking_call) return;
+  if (g->preempt.exchange(false)) detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
+  switch_out(g, SwitchReason::kPreempt);
+}
+
+void handoffp(P* p) {
+  p->m = nullptr;
+  bool work = !p->runq.empty();
+  {
+    LockGuard l(sched.lock);
+    work = work || !sched.runq.empty();
+    if (!work) pidleput(p);
+  }
+  if (work) {
+    startm(p, false);
+  } else if (p->timers.first_when() != 0) {
+    wakep();  // somebody must become the poller and wait for its timers
+  }
 }
 
 void ready(G* g, bool next) {

@@ -93,4 +93,20 @@ int64_t num_goroutine();
 
 void sysmon_main();
 
+// Go's entersyscall/exitsyscall, around gort::blocking(f). While f runs the
+// M keeps its P but marks it kSyscall; sysmon hands such a P to another M if
+// the call lasts. On return the M takes its P back if it is still there, or
+// any idle P, or else queues the goroutine globally and goes to sleep.
+void entersyscall();
+void exitsyscall();
+
+// Preemption (cooperative): sysmon marks a goroutine that ran over 10 ms and
+// bumps preempt_requests; every safe point reads that one counter and only
+// on a non-zero value looks at its own goroutine.
+void request_preempt(G* g);
+void preempt_check_slow();
+void handoffp(P* p);
+// Queues goroutines readied by the netpoller (marked runnable already).
+void inject(GList& list);
+
 }  // namespace gort::sched

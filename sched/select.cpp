@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "gort/runtime.hpp"
 #include "sched/chan.hpp"
 #include "sched/sched.hpp"
 
@@ -68,6 +69,7 @@ struct Scratch {
 }  // namespace
 
 int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
+  if (sched::current_g()) gort::safepoint();  // timers send from g0
   *recv_ok = false;
   Scratch<int, 16> poll_scratch, lock_scratch;
   int* pollorder = poll_scratch.get(n);

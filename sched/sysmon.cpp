@@ -1,14 +1,24 @@
 // sysmon: the monitor thread that runs without a P (Go's sysmon in proc.go).
 //
 // It wakes every 20 us while it finds something to do, backing off to 10 ms
-// when it does not, and sleeps outright while every P is idle. For now its
-// job is the one the scheduler's wake-up policy leaves to it: a goroutine
-// readied into a P's runnext by a goroutine that then kept running, while
-// another P idles, gets an M to steal it. Retaking Ps from blocking calls,
-// preemption and the forced GC cycle belong here too as they arrive.
+// when it does not, and sleeps outright while every P is idle. Each round:
+//  - retake: a P whose M has been inside gort::blocking for a whole round
+//    goes to another M (at once if it has work; otherwise only after 10 ms
+//    or if no other P is free to run new work), Go's retake;
+//  - preempt: a goroutine that has held its P for 10 ms is asked to yield
+//    at its next safe point;
+//  - stranded work: a running P with queued goroutines while another P
+//    idles and nobody spins gets an M to steal them (the wake-up that
+//    ready() skipped for a channel hand-off, see sched/README.md);
+//  - netpoll: if nobody has polled the network for 10 ms, poll it;
+//  - forced GC: call the registered hook if none ran for its period (Go's
+//    forcegcperiod, 2 minutes).
 #include <unistd.h>
 
+#include "sched/nanotime.hpp"
+#include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
+#include "sched/sysmon.hpp"
 
 namespace gort::sched {
 
@@ -17,6 +27,47 @@ namespace {
 constexpr int64_t kMinDelayUs = 20;
 constexpr int64_t kMaxDelayUs = 10000;
 constexpr int kIdleRoundsBeforeBackoff = 50;
+constexpr int64_t kTimeSliceNs = 10000000;     // Go's forcePreemptNS
+constexpr int64_t kPollIntervalNs = 10000000;
+
+std::atomic<void (*)()> forcegc_hook{nullptr};
+std::atomic<int64_t> forcegc_period{120LL * 1000000000};
+std::atomic<int64_t> last_forcegc{0};
+
+bool retake(int64_t now) {
+  bool acted = false;
+  for (P* p : sched.allp) {
+    const PStatus status = p->status.load(std::memory_order_acquire);
+    if (status == PStatus::kSyscall) {
+      const uint32_t tick = p->syscalltick.load(std::memory_order_relaxed);
+      if (p->sysmon_syscalltick != tick) {  // a new call since last round
+        p->sysmon_syscalltick = tick;
+        p->sysmon_syscallwhen = now;
+        continue;
+      }
+      // Nothing would run on it and others are free: let it be a while.
+      if (p->runq.empty() && sched.runqsize.load(std::memory_order_relaxed) == 0 &&
+          sched.nmspinning.load() + sched.npidle.load() > 0 && now - p->sysmon_syscallwhen < kTimeSliceNs)
+        continue;
+      PStatus expected = PStatus::kSyscall;
+      if (p->status.compare_exchange_strong(expected, PStatus::kIdle, std::memory_order_acq_rel)) {
+        handoffp(p);
+        acted = true;
+      }
+    } else if (status == PStatus::kRunning) {
+      const uint32_t tick = p->schedtick.load(std::memory_order_relaxed);
+      if (p->sysmon_schedtick != tick) {
+        p->sysmon_schedtick = tick;
+        p->sysmon_schedwhen = now;
+      } else if (now - p->sysmon_schedwhen >= kTimeSliceNs) {
+        if (G* g = p->running.load(std::memory_order_relaxed)) request_preempt(g);
+        p->sysmon_schedwhen = now;  // ask again only after another slice
+        acted = true;
+      }
+    }
+  }
+  return acted;
+}
 
 bool wake_for_stranded_work() {
   if (sched.npidle.load(std::memory_order_acquire) == 0 ||
@@ -31,18 +82,50 @@ bool wake_for_stranded_work() {
   return false;
 }
 
+bool poll_network(int64_t now) {
+  const int64_t last = sched.lastpoll.load(std::memory_order_acquire);
+  if (netpoll_waiters() == 0 || last == 0 || now - last < kPollIntervalNs) return false;
+  int64_t expected = last;
+  if (!sched.lastpoll.compare_exchange_strong(expected, now)) return false;
+  GList list = netpoll(0);
+  if (list.empty()) return false;
+  inject(list);
+  return true;
+}
+
+void maybe_force_gc(int64_t now) {
+  auto hook = forcegc_hook.load(std::memory_order_acquire);
+  if (!hook) return;
+  const int64_t last = last_forcegc.load(std::memory_order_relaxed);
+  if (last == 0) {
+    last_forcegc.store(now, std::memory_order_relaxed);
+    return;
+  }
+  if (now - last < forcegc_period.load(std::memory_order_relaxed)) return;
+  last_forcegc.store(now, std::memory_order_relaxed);
+  hook();
+}
+
 }  // namespace
+
+void set_forcegc_hook(void (*hook)(), int64_t period_ns) {
+  forcegc_period.store(period_ns, std::memory_order_relaxed);
+  last_forcegc.store(0, std::memory_order_relaxed);
+  forcegc_hook.store(hook, std::memory_order_release);
+}
 
 void sysmon_main() {
   int64_t delay = kMinDelayUs;
   int idle = 0;
+  last_forcegc.store(0, std::memory_order_relaxed);
   while (!sched.shutdown.load(std::memory_order_acquire)) {
     if (idle == 0) delay = kMinDelayUs;
     else if (idle > kIdleRoundsBeforeBackoff && delay < kMaxDelayUs) delay *= 2;
     usleep(useconds_t(delay));
 
-    if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs) {
-      // Nothing runs, so nothing can go wrong: sleep until a P starts.
+    if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
+        netpoll_waiters() == 0 && !forcegc_hook.load(std::memory_order_relaxed)) {
+      // Nothing runs and nothing waits on the network: sleep until a P starts.
       sched.sysmon_wait.store(true);  // seq_cst: ordered before the npidle re-check
       if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
           !sched.shutdown.load(std::memory_order_acquire))
@@ -52,7 +135,12 @@ void sysmon_main() {
       idle = 0;
       continue;
     }
-    idle = wake_for_stranded_work() ? 0 : idle + 1;
+    const int64_t now = nanotime();
+    bool acted = retake(now);
+    acted = wake_for_stranded_work() || acted;
+    acted = poll_network(now) || acted;
+    maybe_force_gc(now);
+    idle = acted ? 0 : idle + 1;
   }
 }
 

@@ -5,6 +5,7 @@
 #include "gort/cond.hpp"
 #include "gort/mutex.hpp"
 #include "gort/once.hpp"
+#include "gort/net.hpp"
 #include "gort/panic.hpp"
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "gort/detail/sema.hpp"
+#include "gort/runtime.hpp"
 
 namespace gort {
 
@@ -23,6 +24,7 @@ class Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   void lock() {
+    safepoint();
     int32_t expected = 0;
     if (state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire)) return;
     lock_slow();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -38,16 +39,23 @@ struct Config {
 };
 
 namespace detail {
+extern std::atomic<uint32_t> preempt_requests;
+void preempt_check_slow();
+void entersyscall();
+void exitsyscall();
 void* newproc_prepare();
 GoFunc& newproc_func(void* g);
 void newproc_start(void* g);
 void run_main(void (*fn)(void*), void* arg, const Config& cfg);
 }  // namespace detail
 
+inline void safepoint();
+
 // Starts a goroutine running f(args...). Arguments are copied or moved into
 // the goroutine, as Go evaluates them at the go statement.
 template <class F, class... Args>
 void go(F&& f, Args&&... args) {
+  safepoint();
   void* g = detail::newproc_prepare();
   if constexpr (sizeof...(Args) == 0) {
     detail::newproc_func(g).emplace(std::forward<F>(f));
@@ -87,6 +95,29 @@ auto run(F&& f, Config cfg = {}) -> std::invoke_result_t<F&> {
 
 // Lets other goroutines run (Go's runtime.Gosched).
 void yield();
+
+// A safe point: if sysmon has asked the running goroutine to make way (it
+// has run for over 10 ms), it goes to the back of the global run queue
+// here. Every channel, sync, net and time operation is one; a long loop
+// that makes no such call should call this. Costs one load and a branch.
+inline void safepoint() {
+  if (detail::preempt_requests.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    detail::preempt_check_slow();
+}
+
+// Runs f, a call that blocks its thread (a blocking system call, C library
+// or file I/O), without stopping other goroutines: if f lasts, sysmon hands
+// this goroutine's P to another thread (Go's entersyscall/exitsyscall). f
+// must not use gort itself (channels, locks, go) - it runs outside the
+// scheduler. Outside a goroutine it simply calls f.
+template <class F>
+auto blocking(F&& f) -> std::invoke_result_t<F&> {
+  detail::entersyscall();
+  struct Exit {
+    ~Exit() { detail::exitsyscall(); }
+  } exit;
+  return f();
+}
 
 // The running goroutine's id; 0 outside goroutines.
 uint64_t goid();
