@@ -35,5 +35,6 @@ int spawn(const Args& a);
 int idle(const Args& a);
 int idlewg(const Args& a);
 int pingpong(const Args& a);
+int echo(const Args& a);
 
 }  // namespace bench

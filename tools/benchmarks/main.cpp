@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       {"idle", bench::idle, "park N goroutines on a channel receive; RSS per goroutine, time to park"},
       {"idlewg", bench::idlewg, "park N goroutines on a WaitGroup; RSS per goroutine, time to park"},
       {"pingpong", bench::pingpong, "N round trips (default 2,000,000) over two unbuffered channels"},
+      {"echo", bench::echo, "N loopback TCP clients (default 1,000), M 64-byte round trips each (default 100)"},
   };
   if (argc >= 2) {
     for (const auto& e : entries) {
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
       return e.fn(args);
     }
   }
-  std::fprintf(stderr, "usage: gort-bench NAME [N]\n");
+  std::fprintf(stderr, "usage: gort-bench NAME [N] [M]\n");
   for (const auto& e : entries) std::fprintf(stderr, "  %-9s %s\n", e.name, e.what);
   return 2;
 }

@@ -4,8 +4,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -103,10 +106,89 @@ func idlewg() {
 	measureIdle("idlewg", arg(1000000), func() { gate.Wait() }, func() { gate.Done() })
 }
 
+func echo() {
+	conns := int(arg(1000))
+	rounds := 100
+	if len(os.Args) > 3 {
+		if r, err := strconv.Atoi(os.Args[3]); err == nil {
+			rounds = r
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	var handlers sync.WaitGroup
+	handlers.Add(1)
+	go func() {
+		defer handlers.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			handlers.Add(1)
+			go func(c net.Conn) {
+				defer handlers.Done()
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					if _, err := io.ReadFull(c, buf); err != nil {
+						return
+					}
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}(c)
+		}
+	}()
+	perClient := make([][]int64, conns)
+	var ready, done sync.WaitGroup
+	ready.Add(conns)
+	done.Add(conns)
+	for i := 0; i < conns; i++ {
+		go func(i int) {
+			defer done.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				panic(err)
+			}
+			ready.Done()
+			ready.Wait()
+			msg, back := make([]byte, 64), make([]byte, 64)
+			rtts := make([]int64, 0, rounds)
+			for k := 0; k < rounds; k++ {
+				msg[0] = byte(k)
+				t0 := time.Now()
+				c.Write(msg)
+				io.ReadFull(c, back)
+				rtts = append(rtts, time.Since(t0).Nanoseconds())
+			}
+			perClient[i] = rtts
+			c.Close()
+		}(i)
+	}
+	ready.Wait()
+	start := time.Now()
+	done.Wait()
+	elapsed := time.Since(start)
+	ln.Close()
+	handlers.Wait()
+	var all []int64
+	for _, v := range perClient {
+		all = append(all, v...)
+	}
+	sort.Slice(all, func(a, b int) bool { return all[a] < all[b] })
+	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1000 }
+	fmt.Printf("bench=echo impl=go conns=%d rounds=%d p50_us=%.1f p99_us=%.1f rtt_per_s=%.0f\n",
+		conns, rounds, pct(0.50), pct(0.99), float64(len(all))/elapsed.Seconds())
+}
+
 func main() {
-	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg}
+	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "echo": echo}
 	if len(os.Args) < 2 || benches[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg [N]")
+		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo [N] [M]")
 		os.Exit(2)
 	}
 	benches[os.Args[1]]()
