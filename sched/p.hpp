@@ -22,6 +22,7 @@ enum class PStatus : uint32_t {
   kIdle,     // in the idle list, or being handed over
   kRunning,  // held by an M running goroutines
   kSyscall,  // its M is in gort::blocking; sysmon may take it away
+  kGcStop,   // stopped for stop_the_world
 };
 
 struct P {
@@ -36,6 +37,7 @@ struct P {
   std::atomic<uint32_t> schedtick{0};
   std::atomic<uint32_t> syscalltick{0};  // bumped by every gort::blocking
   std::atomic<G*> running{nullptr};      // the goroutine on it, for sysmon
+  std::atomic<bool> stopped_in_signal{false};  // its M waits in the SIGURG handler
 
   // sysmon's memory of what it last saw (Go's sysmontick).
   uint32_t sysmon_schedtick = 0;

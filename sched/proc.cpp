@@ -13,6 +13,7 @@
 #include "sched/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
+#include "sched/stw.hpp"
 #include "stack/overflow.hpp"
 #include "stack/space.hpp"
 
@@ -38,6 +39,8 @@ uint64_t goroutine_id_for_signal() {
   G* g = m ? m->curg : nullptr;
   return g ? g->id : 0;
 }
+
+}  // namespace
 
 // ---- P and M bookkeeping (callers hold sched.lock where noted) ----------
 
@@ -72,6 +75,8 @@ P* pidleget() {  // sched.lock held
   }
   return p;
 }
+
+namespace {
 
 // ---- global run queue (sched.lock held) ----------------------------------
 
@@ -211,7 +216,7 @@ void prepare_to_run(M* m, G* g) {
 G* next_direct(M* m) {
   P* p = m->p;
   if (!p || (p->schedtick.load(std::memory_order_relaxed) + 1) % 61 == 0 ||
-      sched.shutdown.load(std::memory_order_relaxed))
+      sched.shutdown.load(std::memory_order_relaxed) || sched.gcwaiting.load(std::memory_order_relaxed))
     return nullptr;
   const int64_t timer = p->timers.first_when();
   if (timer != 0 && timer <= nanotime()) return nullptr;
@@ -337,6 +342,8 @@ void execute(M* m, G* g) {
 
 // ---- finding work ----------------------------------------------------------
 
+}  // namespace
+
 void stopm(M* m) {
   {
     LockGuard l(sched.lock);
@@ -350,7 +357,9 @@ void stopm(M* m) {
   m->nextp = nullptr;
 }
 
+namespace {
 void mstart(M* m);
+}  // namespace
 
 // Hands p (or an idle P) to an idle M, creating one if there is none.
 void startm(P* p, bool spinning) {
@@ -382,6 +391,22 @@ void startm(P* p, bool spinning) {
   m->nextp = p;
   m->spinning = spinning;
   m->park.wakeup();
+}
+
+namespace {
+
+// Gives m's P to a stop_the_world in progress and sleeps (Go's gcstopm).
+void gcstopm(M* m) {
+  if (m->spinning) {
+    m->spinning = false;
+    sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  P* p = m->p;
+  p->m = nullptr;
+  m->p = nullptr;
+  p->status.store(PStatus::kGcStop, std::memory_order_release);
+  sched.stop_note.wakeup();
+  stopm(m);
 }
 
 void reset_spinning(M* m) {
@@ -433,6 +458,10 @@ G* steal_work(M* m, bool* ran_timers) {
 G* find_runnable(M* m) {
 top:
   if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
+  if (sched.gcwaiting.load(std::memory_order_acquire)) {
+    gcstopm(m);
+    goto top;
+  }
   P* p = m->p;
   check_timers(p);
 
@@ -682,6 +711,9 @@ void exitsyscall() {
 }
 
 void request_preempt(G* g) {
+  // A stale pointer (the goroutine has since parked) must not leave a
+  // request that nobody will clear.
+  if (g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
   if (!g->preempt.exchange(true)) detail::preempt_requests.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -810,6 +842,8 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   sched.sysmon_wait.store(false);
 
   stack::install_overflow_handler(&goroutine_id_for_signal);
+  install_preempt_signal();
+  sched.gcwaiting.store(false);
   canary_mode = stack::Space::get().guard_mode() == stack::GuardMode::kCanary;
   netpoll_init();
   sched.lastpoll.store(nanotime());

@@ -47,6 +47,10 @@ struct Sched {
   std::atomic<int64_t> lastpoll{0};
   std::atomic<int64_t> poll_until{0};
 
+  // stop_the_world in progress: Ms give up their Ps at the next chance.
+  std::atomic<bool> gcwaiting{false};
+  Note stop_note;  // wakes the stopper when a P stops
+
   Note sysmon_note;
   std::atomic<bool> sysmon_wait{false};
 
@@ -83,6 +87,16 @@ bool can_spin(int iteration);
 
 // Starts an M spinning for work if a P is idle and nobody is looking.
 void wakep();
+// P hand-over (Go's acquirep/releasep/pidleput/pidleget; the idle list
+// functions need sched.lock held).
+void acquirep(M* m, P* p);
+P* releasep(M* m);
+void pidleput(P* p);
+P* pidleget();
+// Puts m to sleep until startm hands it a P (or the runtime stops).
+void stopm(M* m);
+// Hands p (null: any idle P) to an idle or new M.
+void startm(P* p, bool spinning);
 // Starts the runtime with gomaxprocs Ps, runs fn(arg) as the main goroutine
 // and tears everything down when it returns; rethrows its exception.
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs);
