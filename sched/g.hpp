@@ -48,6 +48,7 @@ struct G {
   std::atomic<bool> preempt{false};
 
   void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;
 };
 
 // An intrusive LIFO/FIFO list of Gs linked through schedlink.

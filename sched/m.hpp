@@ -60,6 +60,8 @@ struct M {
   bool (*unlockf)(G*, void*) = nullptr;
   void* unlockarg = nullptr;
 
+  void* tsan_g0_fiber = nullptr;
+
   // AddressSanitizer's view of g0's stack, learned on the first switch.
   void* g0_fake_stack = nullptr;
   const void* g0_stack_bottom = nullptr;

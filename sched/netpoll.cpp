@@ -9,7 +9,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <vector>
+
 #include "sched/nanotime.hpp"
+#include "sched/race.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -18,6 +21,14 @@ namespace {
 
 int epfd = -1;
 int breakfd = -1;
+
+// PollDescs are recycled, never freed while the runtime runs (Go's
+// pollCache): epoll_wait on one M may hand out a descriptor that another M
+// is closing at that very moment, and the late event must land on valid
+// memory. At worst it leaves a stale readiness token, which costs the next
+// user of the descriptor one read() that says EAGAIN.
+Lock cache_lock;
+std::vector<PollDesc*> cache;
 std::atomic<uint32_t> break_pending{0};
 std::atomic<int32_t> waiters{0};
 
@@ -75,6 +86,11 @@ void netpoll_init() {
 }
 
 void netpoll_close() {
+  {
+    LockGuard l(cache_lock);
+    for (PollDesc* pd : cache) delete pd;
+    cache.clear();
+  }
   close(epfd);
   close(breakfd);
   epfd = breakfd = -1;
@@ -92,17 +108,35 @@ void netpoll_break() {
 int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }
 
 PollDesc* netpoll_open(int fd) {
-  auto* pd = new PollDesc;
-  pd->fd = fd;
-  for (PollDesc::Direction* d : {&pd->rd, &pd->wr}) {
-    d->timer.f = deadline_fired;
-    d->timer.arg = pd;
+  PollDesc* pd = nullptr;
+  {
+    LockGuard l(cache_lock);
+    if (!cache.empty()) {
+      pd = cache.back();
+      cache.pop_back();
+    }
   }
+  if (!pd) pd = new PollDesc;
+  {
+    LockGuard l(pd->lock);
+    pd->fd = fd;
+    pd->closing = false;
+    for (PollDesc::Direction* d : {&pd->rd, &pd->wr}) {
+      d->waiter = nullptr;
+      d->token = false;
+      d->deadline = 0;
+      d->wake = PollResult::kReady;
+      d->timer.f = deadline_fired;
+      d->timer.arg = pd;
+    }
+  }
+  race_release(pd);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = pd;
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    delete pd;
+    LockGuard l(cache_lock);
+    cache.push_back(pd);
     return nullptr;
   }
   return pd;
@@ -125,7 +159,8 @@ void netpoll_close_fd(PollDesc* pd) {
   del_timer(&pd->rd.timer);
   del_timer(&pd->wr.timer);
   epoll_ctl(epfd, EPOLL_CTL_DEL, pd->fd, nullptr);
-  delete pd;
+  LockGuard l(cache_lock);
+  cache.push_back(pd);
 }
 
 PollResult netpoll_wait(PollDesc* pd, bool write) {
@@ -199,6 +234,7 @@ GList netpoll(int64_t delay_ns) {
       break_pending.store(0);
       continue;
     }
+    race_acquire(pd);
     const uint32_t ev = events[i].events;
     // Errors and hang-ups wake both directions: the next read or write
     // reports what happened.

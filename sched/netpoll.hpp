@@ -44,7 +44,7 @@ void netpoll_close();
 // Registers fd (already non-blocking) for edge-triggered read and write.
 PollDesc* netpoll_open(int fd);
 // Wakes every waiter with kClosed, stops deadline timers, unregisters fd and
-// frees pd. The caller closes fd afterwards.
+// recycles pd. The caller closes fd afterwards.
 void netpoll_close_fd(PollDesc* pd);
 // Marks pd closing (waiters wake with kClosed) without unregistering it.
 void netpoll_evict(PollDesc* pd);

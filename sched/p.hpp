@@ -28,7 +28,7 @@ enum class PStatus : uint32_t {
 struct P {
   int32_t id = 0;
   std::atomic<PStatus> status{PStatus::kIdle};
-  M* m = nullptr;        // the M holding it
+  std::atomic<M*> m{nullptr};  // the M holding it (read by stop_the_world)
   P* link = nullptr;     // idle list
 
   RunQueue runq;

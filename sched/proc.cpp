@@ -46,7 +46,7 @@ uint64_t goroutine_id_for_signal() {
 
 void acquirep(M* m, P* p) {
   m->p = p;
-  p->m = m;
+  p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_release);
   if (sched.sysmon_wait.load(std::memory_order_relaxed) &&
       sched.sysmon_wait.exchange(false, std::memory_order_acq_rel))
@@ -55,7 +55,7 @@ void acquirep(M* m, P* p) {
 
 P* releasep(M* m) {
   P* p = m->p;
-  p->m = nullptr;
+  p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_release);
   m->p = nullptr;
   return p;
@@ -200,13 +200,14 @@ void prepare_to_run(M* m, G* g) {
   g->m = m;
   m->curg = g;
   g->status.store(GStatus::kRunning, std::memory_order_relaxed);
-  p->running.store(g, std::memory_order_relaxed);
+  p->running.store(g, std::memory_order_release);
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (!g->ctx) {
     g->stack = p->stacks.alloc();
     stack::unpoison(g->stack);
     g->ctx = stack::make_context(g->stack, goroutine_entry);
+    g->tsan_fiber = stack::tsan_create_fiber();
   }
 }
 
@@ -232,9 +233,11 @@ void switch_out(G* g, SwitchReason why) {
   if (G* next = next_direct(m)) {
     prepare_to_run(m, next);
     stack::start_switch(fake, reinterpret_cast<const void*>(next->stack.lo), next->stack.size());
+    stack::tsan_switch_to(next->tsan_fiber);
     t = stack::jump(next->ctx, g);
   } else {
     stack::start_switch(fake, m->g0_stack_bottom, m->g0_stack_size);
+    stack::tsan_switch_to(m->tsan_g0_fiber);
     t = stack::jump(m->g0ctx, g);
   }
   resumed(g, t);  // unreachable for kExit
@@ -276,6 +279,8 @@ void gdestroy(P* p, G* g) {
   g->ctx = nullptr;
   g->m = nullptr;
   g->asan_fake_stack = nullptr;
+  stack::tsan_destroy_fiber(g->tsan_fiber);
+  g->tsan_fiber = nullptr;
   p->exited.store(p->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   const bool was_main = g->is_main;
   g->is_main = false;
@@ -332,6 +337,7 @@ void finish_switch_out(M* m, G* g) {
 void execute(M* m, G* g) {
   prepare_to_run(m, g);
   stack::start_switch(&m->g0_fake_stack, reinterpret_cast<const void*>(g->stack.lo), g->stack.size());
+  stack::tsan_switch_to(g->tsan_fiber);
   const stack::Transfer t = stack::jump(g->ctx, nullptr);
   stack::finish_switch(m->g0_fake_stack, nullptr, nullptr);
   G* out = static_cast<G*>(t.data);
@@ -402,7 +408,7 @@ void gcstopm(M* m) {
     sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
   }
   P* p = m->p;
-  p->m = nullptr;
+  p->m.store(nullptr, std::memory_order_relaxed);
   m->p = nullptr;
   p->status.store(PStatus::kGcStop, std::memory_order_release);
   sched.stop_note.wakeup();
@@ -575,6 +581,7 @@ top:
 
 void mstart(M* m) {
   tls_m = m;
+  m->tsan_g0_fiber = stack::tsan_current_fiber();
   stack::AltSignalStack altstack;
   if (m->nextp) {
     acquirep(m, m->nextp);
@@ -704,7 +711,7 @@ void exitsyscall() {
   }
   if (idle) {
     acquirep(m, idle);
-    idle->running.store(g, std::memory_order_relaxed);
+    idle->running.store(g, std::memory_order_release);
     return;
   }
   switch_out(g, SwitchReason::kNoP);
@@ -725,7 +732,7 @@ void preempt_check_slow() {
 }
 
 void handoffp(P* p) {
-  p->m = nullptr;
+  p->m.store(nullptr, std::memory_order_relaxed);
   bool work = !p->runq.empty();
   {
     LockGuard l(sched.lock);

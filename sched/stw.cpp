@@ -99,8 +99,9 @@ StwStats stop_the_world() {
       }
       if (st == PStatus::kRunning) {
         all = false;
-        if (G* g = p->running.load(std::memory_order_relaxed)) request_preempt(g);
-        if (nanotime() - start > kSignalAfterNs && p->m) pthread_kill(p->m->thread.native_handle(), SIGURG);
+        if (G* g = p->running.load(std::memory_order_acquire)) request_preempt(g);
+        M* holder = p->m.load(std::memory_order_relaxed);  // stale at worst: the handler re-checks
+        if (nanotime() - start > kSignalAfterNs && holder) pthread_kill(holder->thread.native_handle(), SIGURG);
       }
     }
     if (all) break;
@@ -126,7 +127,7 @@ void start_the_world() {
     for (P* p : sched.allp) {
       if (p == mine || p->stopped_in_signal.load(std::memory_order_acquire)) continue;
       if (p->status.load(std::memory_order_acquire) != PStatus::kGcStop) continue;
-      p->m = nullptr;
+      p->m.store(nullptr, std::memory_order_relaxed);
       if (!p->runq.empty()) {
         p->status.store(PStatus::kIdle, std::memory_order_release);
         to_start.push_back(p);

@@ -60,7 +60,7 @@ bool retake(int64_t now) {
         p->sysmon_schedtick = tick;
         p->sysmon_schedwhen = now;
       } else if (now - p->sysmon_schedwhen >= kTimeSliceNs) {
-        if (G* g = p->running.load(std::memory_order_relaxed)) request_preempt(g);
+        if (G* g = p->running.load(std::memory_order_acquire)) request_preempt(g);
         p->sysmon_schedwhen = now;  // ask again only after another slice
         acted = true;
       }

@@ -29,6 +29,13 @@
 #define GORT_ASAN 0
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define GORT_TSAN 1
+#include <sanitizer/tsan_interface.h>
+#else
+#define GORT_TSAN 0
+#endif
+
 namespace gort::stack {
 
 using Context = boost::context::detail::fcontext_t;
@@ -57,6 +64,37 @@ inline void finish_switch([[maybe_unused]] void* fake_stack_save,
                           [[maybe_unused]] size_t* from_size) {
 #if GORT_ASAN
   __sanitizer_finish_switch_fiber(fake_stack_save, from_bottom, from_size);
+#endif
+}
+
+// ThreadSanitizer keeps a shadow state per stack ("fiber"): each goroutine
+// gets one, each M's g0 uses its thread's, and every jump first tells TSan
+// which fiber runs next. Without TSan these compile to nothing.
+inline void* tsan_current_fiber() {
+#if GORT_TSAN
+  return __tsan_get_current_fiber();
+#else
+  return nullptr;
+#endif
+}
+
+inline void* tsan_create_fiber() {
+#if GORT_TSAN
+  return __tsan_create_fiber(0);
+#else
+  return nullptr;
+#endif
+}
+
+inline void tsan_destroy_fiber([[maybe_unused]] void* fiber) {
+#if GORT_TSAN
+  if (fiber) __tsan_destroy_fiber(fiber);
+#endif
+}
+
+inline void tsan_switch_to([[maybe_unused]] void* fiber) {
+#if GORT_TSAN
+  __tsan_switch_to_fiber(fiber, 0);
 #endif
 }
 

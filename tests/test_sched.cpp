@@ -36,7 +36,7 @@ TEST_CASE("run inside run and go outside run are errors", "[sched]") {
   gort::run([] { REQUIRE_THROWS_AS(gort::run([] {}), std::logic_error); }, procs(1));
 }
 
-TEST_CASE("a million goroutines all run", "[sched]") {
+TEST_CASE("a million goroutines all run", "[sched][big]") {
   constexpr int kN = 1000000;
   const int64_t counted = gort::run(
       [] {
@@ -151,7 +151,7 @@ TEST_CASE("goroutine ids are unique and 0 outside goroutines", "[sched]") {
   REQUIRE(unique.count(0) == 0);
 }
 
-TEST_CASE("stacks and G records are reused across generations", "[sched]") {
+TEST_CASE("stacks and G records are reused across generations", "[sched][big]") {
   gort::run(
       [] {
         auto generation = [] {

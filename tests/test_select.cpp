@@ -157,7 +157,7 @@ TEST_CASE("Select handles a number of cases known at run time", "[select]") {
   REQUIRE(total == 50 * 49 / 2);
 }
 
-TEST_CASE("10,000 goroutines mixing sends, receives and selects balance exactly", "[select][stress]") {
+TEST_CASE("10,000 goroutines mixing sends, receives and selects balance exactly", "[select][stress][big]") {
   // Each worker sends `kOps` values picked from its id into random shared
   // channels (plain sends or select sends) and receives `kOps` values (plain
   // receives or selects over two channels). Every value sent is received
