@@ -2,13 +2,14 @@
 //
 // GOMAXPROCS Ps exist; an M must hold one to run goroutines. Everything a
 // goroutine touches on its hot paths hangs off its P, so those paths take no
-// lock: the local run queue, the stack cache, the free G records, a batch of
-// goroutine ids, the timer heap.
+// lock: the local run queue, the stack cache, the heap allocation cache, the
+// free G records, a batch of goroutine ids, the timer heap.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "gc/mcache.hpp"
 #include "sched/g.hpp"
 #include "sched/runqueue.hpp"
 #include "sched/timer.hpp"
@@ -51,6 +52,7 @@ struct P {
   std::atomic<uint64_t> exited{0};
 
   stack::Cache stacks;
+  gc::MCache mcache;
   GList gfree;                          // dead G records ready for reuse
   uint64_t goid_next = 0;
   uint64_t goid_end = 0;

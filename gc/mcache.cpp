@@ -1,0 +1,57 @@
+#include "gc/mcache.hpp"
+
+
+#include "gc/mcentral.hpp"
+#include "gc/mheap.hpp"
+#include "gc/sizeclass.hpp"
+#include "gort/detail/lock.hpp"
+#include "sched/sched.hpp"
+
+namespace gort::gc {
+
+MCache::MCache() : spans_(size_t(num_classes() * 2), nullptr) {}
+
+void* MCache::alloc_small(size_t size, bool noscan) {
+  const int sc = span_class(size_to_class(size == 0 ? 1 : size), noscan);
+  uintptr_t object;
+  Span* s = spans_[size_t(sc)];
+  if (!s || !s->take_free(&object)) object = refill(sc);
+  // Fresh spans come zeroed from the kernel; reused memory (once the
+  // collector frees objects) will be cleared here.
+  return reinterpret_cast<void*>(object);
+}
+
+uintptr_t MCache::refill(int spanclass) {
+  Central& central = Central::of(spanclass);
+  if (Span* old = spans_[size_t(spanclass)]) central.uncache_span(old);
+  Span* s = central.cache_span(spanclass);
+  spans_[size_t(spanclass)] = s;
+  uintptr_t object = 0;
+  s->take_free(&object);
+  return object;
+}
+
+void MCache::release_all() {
+  for (int sc = 0; sc < int(spans_.size()); ++sc) {
+    if (Span* s = spans_[size_t(sc)]) Central::of(sc).uncache_span(s);
+    spans_[size_t(sc)] = nullptr;
+  }
+}
+
+void* mallocgc(size_t size, bool noscan) {
+  if (size > kMaxSmallSize) {
+    const size_t npages = (size + kHeapPageSize - 1) / kHeapPageSize;
+    Span* s = Heap::get().alloc_span(npages, span_class(0, noscan), size);
+    uintptr_t object = 0;
+    s->take_free(&object);
+    return reinterpret_cast<void*>(object);
+  }
+  sched::M* m = sched::current_m();
+  if (m && m->p) return m->p->mcache.alloc_small(size, noscan);
+  static sched::Lock shared_lock;
+  static MCache* shared = new MCache;
+  sched::LockGuard l(shared_lock);
+  return shared->alloc_small(size, noscan);
+}
+
+}  // namespace gort::gc

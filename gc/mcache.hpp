@@ -1,0 +1,35 @@
+// A P's allocation cache (Go's mcache, runtime/mcache.go): one current span
+// per span class. The fast path takes the next free slot of that span with
+// no lock and no atomic operation, since only the P's own M allocates here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gc/span.hpp"
+
+namespace gort::gc {
+
+class MCache {
+ public:
+  MCache();
+  ~MCache() { release_all(); }
+  MCache(const MCache&) = delete;
+  MCache& operator=(const MCache&) = delete;
+
+  // size <= kMaxSmallSize. Returns zeroed memory.
+  void* alloc_small(size_t size, bool noscan);
+  // Hands every cached span back to its central list.
+  void release_all();
+
+ private:
+  uintptr_t refill(int spanclass);
+  std::vector<Span*> spans_;  // by span class
+};
+
+// Allocates size zeroed bytes from the current P's cache (a shared one,
+// under a lock, on threads without a P); large objects get their own span.
+void* mallocgc(size_t size, bool noscan);
+
+}  // namespace gort::gc

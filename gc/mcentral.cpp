@@ -1,0 +1,50 @@
+#include "gc/mcentral.hpp"
+
+#include <vector>
+
+#include "gc/mheap.hpp"
+#include "gc/sizeclass.hpp"
+
+namespace gort::gc {
+
+namespace {
+
+void push(Span*& list, Span* s) {
+  s->prev = nullptr;
+  s->next = list;
+  if (list) list->prev = s;
+  list = s;
+}
+
+Span* pop(Span*& list) {
+  Span* s = list;
+  if (s) {
+    list = s->next;
+    if (list) list->prev = nullptr;
+    s->next = s->prev = nullptr;
+  }
+  return s;
+}
+
+}  // namespace
+
+Central& Central::of(int spanclass) {
+  static std::vector<Central>* all = new std::vector<Central>(size_t(num_classes() * 2));
+  return (*all)[size_t(spanclass)];
+}
+
+Span* Central::cache_span(int spanclass) {
+  {
+    sched::LockGuard l(lock_);
+    if (Span* s = pop(partial_)) return s;
+  }
+  const int sizeclass = spanclass >> 1;
+  return Heap::get().alloc_span(class_pages(sizeclass), spanclass);
+}
+
+void Central::uncache_span(Span* s) {
+  sched::LockGuard l(lock_);
+  push(s->full() ? full_ : partial_, s);
+}
+
+}  // namespace gort::gc

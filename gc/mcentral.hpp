@@ -1,0 +1,26 @@
+// Spans of one span class with free slots, shared by every P (Go's
+// mcentral, runtime/mcentral.go). A P's cache takes a span from here when
+// its own runs full, and gives the full one back.
+#pragma once
+
+#include "gc/span.hpp"
+#include "gort/detail/lock.hpp"
+
+namespace gort::gc {
+
+class Central {
+ public:
+  // A span with at least one free slot, new from the heap if need be.
+  Span* cache_span(int spanclass);
+  // Takes back a span a P's cache no longer allocates from.
+  void uncache_span(Span* s);
+
+  static Central& of(int spanclass);
+
+ private:
+  sched::Lock lock_;
+  Span* partial_ = nullptr;  // have free slots
+  Span* full_ = nullptr;     // no free slots (the collector will sweep them)
+};
+
+}  // namespace gort::gc

@@ -1,0 +1,144 @@
+// gc/ heap: size classes, spans, per-P caches, O(1) interior-pointer lookup.
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <vector>
+
+#include "gc/mcache.hpp"
+#include "gc/mheap.hpp"
+#include "gc/sizeclass.hpp"
+#include "gort/gort.hpp"
+
+using namespace gort::gc;
+
+namespace {
+
+gort::Config procs(int n) {
+  gort::Config c;
+  c.gomaxprocs = n;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("size classes round up to the smallest class that fits", "[heap]") {
+  REQUIRE(num_classes() == 68);  // Go 1.19: 67 small classes and class 0
+  REQUIRE(class_size(1) == 8);
+  REQUIRE(class_size(num_classes() - 1) == kMaxSmallSize);
+  for (int c = 2; c < num_classes(); ++c) REQUIRE(class_size(c) > class_size(c - 1));
+  for (size_t size = 1; size <= kMaxSmallSize; ++size) {
+    const int c = size_to_class(size);
+    REQUIRE(class_size(c) >= size);
+    REQUIRE((c == 1 || class_size(c - 1) < size));
+  }
+  REQUIRE(size_to_class(kMaxSmallSize + 1) == 0);
+}
+
+TEST_CASE("size classes waste at most an eighth of a span", "[heap]") {
+  for (int c = 1; c < num_classes(); ++c) {
+    const size_t span = class_pages(c) * kHeapPageSize;
+    INFO("class " << c << " size " << class_size(c));
+    REQUIRE(span / class_size(c) >= 1);
+    REQUIRE(span % class_size(c) <= span / 8);
+  }
+}
+
+TEST_CASE("any address inside an object finds the object in O(1)", "[heap]") {
+  gort::run([] {
+    for (size_t size : {8, 24, 100, 1000, 5000, 32768, 100000, 1 << 20}) {
+      for (int i = 0; i < 50; ++i) {
+        auto* p = static_cast<unsigned char*>(mallocgc(size, false));
+        const auto base = reinterpret_cast<uintptr_t>(p);
+        for (size_t off : {size_t(0), size / 3, size - 1}) REQUIRE(Heap::get().find_object(base + off) == base);
+        const Span* s = Heap::get().span_of(base);
+        REQUIRE(s != nullptr);
+        REQUIRE(s->elemsize >= size);
+        REQUIRE(!s->noscan());
+      }
+    }
+    int on_stack = 0;
+    REQUIRE(Heap::get().find_object(reinterpret_cast<uintptr_t>(&on_stack)) == 0);
+    REQUIRE(Heap::get().span_of(0) == nullptr);
+  });
+}
+
+TEST_CASE("a free slot in a span is not an object", "[heap]") {
+  gort::run(
+      [] {
+        void* a = mallocgc(4000, true);
+        const Span* s = Heap::get().span_of(reinterpret_cast<uintptr_t>(a));
+        REQUIRE(s->noscan());
+        // The slot after the last one handed out is not allocated yet.
+        const uintptr_t next = reinterpret_cast<uintptr_t>(a) + s->elemsize;
+        if (next < s->base + size_t(s->nelems) * s->elemsize && !s->is_allocated(next))
+          REQUIRE(Heap::get().find_object(next) == 0);
+      },
+      procs(1));
+}
+
+TEST_CASE("pointer-free objects live in noscan spans, others in scan spans", "[heap]") {
+  gort::run([] {
+    void* scan = mallocgc(64, false);
+    void* noscan = mallocgc(64, true);
+    REQUIRE(Heap::get().span_of(reinterpret_cast<uintptr_t>(scan)) !=
+            Heap::get().span_of(reinterpret_cast<uintptr_t>(noscan)));
+    REQUIRE(Heap::get().span_of(reinterpret_cast<uintptr_t>(noscan))->noscan());
+  });
+}
+
+TEST_CASE("every P allocates at once without overlap", "[heap]") {
+  struct Block {
+    uintptr_t addr;
+    size_t size;
+  };
+  const auto blocks = gort::run(
+      [] {
+        constexpr int kWorkers = 8;
+        std::vector<std::vector<Block>> per(kWorkers);
+        std::atomic<int> not_zeroed{0};  // Catch2 assertions are not thread-safe
+        gort::WaitGroup wg;
+        wg.add(kWorkers);
+        for (int w = 0; w < kWorkers; ++w)
+          gort::go([&, w] {
+            uint32_t r = uint32_t(w) * 2654435761u + 1;
+            for (int i = 0; i < 20000; ++i) {
+              r = r * 1664525u + 1013904223u;
+              const size_t size = 1 + (r >> 8) % (i % 100 == 0 ? 40000 : 600);
+              auto* p = static_cast<unsigned char*>(mallocgc(size, (r & 1) != 0));
+              if (p[0] != 0 || p[size - 1] != 0) not_zeroed.fetch_add(1);
+              std::memset(p, w + 1, size);
+              per[size_t(w)].push_back({reinterpret_cast<uintptr_t>(p), size});
+              if (i % 1000 == 0) gort::yield();
+            }
+            wg.done();
+          });
+        wg.wait();
+        REQUIRE(not_zeroed.load() == 0);
+        // Every block still holds its owner's pattern.
+        for (int w = 0; w < kWorkers; ++w)
+          for (const Block& b : per[size_t(w)])
+            for (size_t k = 0; k < b.size; k += 97) REQUIRE(reinterpret_cast<unsigned char*>(b.addr)[k] == w + 1);
+        std::vector<Block> all;
+        for (auto& v : per) all.insert(all.end(), v.begin(), v.end());
+        return all;
+      },
+      procs(2));
+  std::vector<Block> sorted = blocks;
+  std::sort(sorted.begin(), sorted.end(), [](const Block& a, const Block& b) { return a.addr < b.addr; });
+  for (size_t i = 1; i < sorted.size(); ++i) REQUIRE(sorted[i - 1].addr + sorted[i - 1].size <= sorted[i].addr);
+}
+
+TEST_CASE("a large object gets a span of its own", "[heap]") {
+  gort::run([] {
+    const size_t spans = Heap::get().span_count();
+    void* big = mallocgc(3 * kMaxSmallSize + 5, false);
+    REQUIRE(Heap::get().span_count() == spans + 1);
+    const Span* s = Heap::get().span_of(reinterpret_cast<uintptr_t>(big));
+    REQUIRE(s->sizeclass() == 0);
+    REQUIRE(s->nelems == 1);
+    REQUIRE(s->npages == (3 * kMaxSmallSize + 5 + kHeapPageSize - 1) / kHeapPageSize);
+    REQUIRE(Heap::get().find_object(reinterpret_cast<uintptr_t>(big) + 3 * kMaxSmallSize) ==
+            reinterpret_cast<uintptr_t>(big));
+  });
+}
