@@ -1,5 +1,7 @@
 #include "gc/mcache.hpp"
 
+#include <cstring>
+
 
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
@@ -15,9 +17,12 @@ void* MCache::alloc_small(size_t size, bool noscan) {
   const int sc = span_class(size_to_class(size == 0 ? 1 : size), noscan);
   uintptr_t object;
   Span* s = spans_[size_t(sc)];
-  if (!s || !s->take_free(&object)) object = refill(sc);
-  // Fresh spans come zeroed from the kernel; reused memory (once the
-  // collector frees objects) will be cleared here.
+  if (!s || !s->take_free(&object)) {
+    object = refill(sc);
+    s = spans_[size_t(sc)];
+  }
+  // Fresh spans come zeroed from the kernel; swept ones are cleared here.
+  if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, s->elemsize);
   return reinterpret_cast<void*>(object);
 }
 
@@ -26,6 +31,9 @@ uintptr_t MCache::refill(int spanclass) {
   if (Span* old = spans_[size_t(spanclass)]) central.uncache_span(old);
   Span* s = central.cache_span(spanclass);
   spans_[size_t(spanclass)] = s;
+  // Counted when cached, as Go does: the whole free part of the span.
+  heap_alloc_bytes.fetch_add(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize),
+                             std::memory_order_relaxed);
   uintptr_t object = 0;
   s->take_free(&object);
   return object;
@@ -33,10 +41,16 @@ uintptr_t MCache::refill(int spanclass) {
 
 void MCache::release_all() {
   for (int sc = 0; sc < int(spans_.size()); ++sc) {
-    if (Span* s = spans_[size_t(sc)]) Central::of(sc).uncache_span(s);
+    if (Span* s = spans_[size_t(sc)]) {
+      heap_alloc_bytes.fetch_sub(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize),
+                                 std::memory_order_relaxed);
+      Central::of(sc).uncache_span(s);
+    }
     spans_[size_t(sc)] = nullptr;
   }
 }
+
+std::atomic<int64_t> heap_alloc_bytes{0};
 
 void* mallocgc(size_t size, bool noscan) {
   if (size > kMaxSmallSize) {
@@ -44,6 +58,8 @@ void* mallocgc(size_t size, bool noscan) {
     Span* s = Heap::get().alloc_span(npages, span_class(0, noscan), size);
     uintptr_t object = 0;
     s->take_free(&object);
+    if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, size);
+    heap_alloc_bytes.fetch_add(int64_t(s->elemsize), std::memory_order_relaxed);
     return reinterpret_cast<void*>(object);
   }
   sched::M* m = sched::current_m();

@@ -3,6 +3,7 @@
 // no lock and no atomic operation, since only the P's own M allocates here.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -27,6 +28,10 @@ class MCache {
   uintptr_t refill(int spanclass);
   std::vector<Span*> spans_;  // by span class
 };
+
+// Bytes in allocated objects, counted a span at a time (the free part of a
+// span counts from the moment a P caches it); the collector's trigger.
+extern std::atomic<int64_t> heap_alloc_bytes;
 
 // Allocates size zeroed bytes from the current P's cache (a shared one,
 // under a lock, on threads without a P); large objects get their own span.

@@ -42,6 +42,11 @@ Span* Central::cache_span(int spanclass) {
   return Heap::get().alloc_span(class_pages(sizeclass), spanclass);
 }
 
+void Central::clear_lists() {
+  sched::LockGuard l(lock_);
+  partial_ = full_ = nullptr;
+}
+
 void Central::uncache_span(Span* s) {
   sched::LockGuard l(lock_);
   push(s->full() ? full_ : partial_, s);

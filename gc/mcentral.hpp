@@ -17,6 +17,9 @@ class Central {
 
   static Central& of(int spanclass);
 
+  // Before a sweep re-files every span (with uncache_span).
+  void clear_lists();
+
  private:
   sched::Lock lock_;
   Span* partial_ = nullptr;  // have free slots

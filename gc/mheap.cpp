@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <cstddef>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -35,8 +37,36 @@ Heap::Heap() {
       reserve((kReserveBytes >> kHeapPageShift) * sizeof(std::atomic<Span*>), "the page table"));
 }
 
+void Heap::free_large(Span* s) {
+  madvise(reinterpret_cast<void*>(s->base), s->npages * kHeapPageSize, MADV_DONTNEED);
+  s->alloc_bits.assign(s->alloc_bits.size(), 0);
+  s->allocated = 0;
+  s->freeindex = 0;
+  s->needzero = false;  // fresh from the kernel again
+  s->free = true;
+  sched::LockGuard l(lock_);
+  free_large_.push_back(s);
+}
+
 Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size) {
   const size_t bytes = npages * kHeapPageSize;
+  if ((spanclass >> 1) == 0) {
+    // Reuse a freed large span that fits, best fit, before growing.
+    sched::LockGuard l(lock_);
+    size_t best = free_large_.size();
+    for (size_t i = 0; i < free_large_.size(); ++i)
+      if (free_large_[i]->npages >= npages &&
+          (best == free_large_.size() || free_large_[i]->npages < free_large_[best]->npages))
+        best = i;
+    if (best != free_large_.size()) {
+      Span* s = free_large_[best];
+      free_large_.erase(free_large_.begin() + ptrdiff_t(best));
+      s->spanclass = spanclass;
+      s->elemsize = large_size;
+      s->free = false;
+      return s;
+    }
+  }
   auto* s = new Span;
   {
     sched::LockGuard l(lock_);

@@ -39,6 +39,13 @@ class Heap {
   size_t bytes_in_spans() const { return used_.load(std::memory_order_relaxed); }
   size_t span_count() const;
 
+  // Every span, for the collector (called with the world stopped).
+  const std::vector<Span*>& all_spans() const { return all_spans_; }
+
+  // A large object's span whose object died: its pages go back to the OS
+  // and the span waits for a large object of at most its size.
+  void free_large(Span* s);
+
  private:
   Heap();
   static constexpr size_t kReserveBytes = size_t(64) << 30;
@@ -48,6 +55,7 @@ class Heap {
   std::atomic<size_t> used_{0};  // bump pointer into the reservation
   std::atomic<Span*>* pages_ = nullptr;
   std::vector<Span*> all_spans_;  // every span, for the sweeper (Go's allspans)
+  std::vector<Span*> free_large_;
 };
 
 }  // namespace gort::gc

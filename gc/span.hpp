@@ -26,6 +26,9 @@ struct Span {
   uint32_t freeindex = 0;
   uint32_t allocated = 0;
   std::vector<uint64_t> alloc_bits;
+  std::vector<uint64_t> mark_bits;  // during a collection
+  bool needzero = false;            // slots were used before: clear on allocation
+  bool free = false;                // a large span waiting for reuse
   Span* next = nullptr;  // in its mcentral list
   Span* prev = nullptr;
 
@@ -39,6 +42,14 @@ struct Span {
   bool is_allocated(uintptr_t object) const {
     const size_t i = (object - base) / elemsize;
     return alloc_bits[i / 64] >> (i % 64) & 1;
+  }
+  // Sets the mark bit; true if it was clear.
+  bool mark(uintptr_t object) {
+    const size_t i = (object - base) / elemsize;
+    const uint64_t bit = uint64_t(1) << (i % 64);
+    if (mark_bits[i / 64] & bit) return false;
+    mark_bits[i / 64] |= bit;
+    return true;
   }
 
   // Claims the next free slot; false when the span is full.

@@ -15,8 +15,17 @@ namespace detail {
 std::atomic<uint32_t> preempt_requests{0};
 
 void preempt_check_slow() { sched::preempt_check_slow(); }
-void entersyscall() { sched::entersyscall(); }
-void exitsyscall() { sched::exitsyscall(); }
+__attribute__((noinline)) void blocking_call(void (*fn)(void*), void* arg) {
+  // Callee-saved registers may hold the caller's pointers all through fn;
+  // this spills them into this frame, which stays live below the caller's.
+  __builtin_unwind_init();
+  sched::G* g = sched::current_g();
+  if (g) g->syscall_sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) - 512;
+  sched::entersyscall();
+  fn(arg);
+  sched::exitsyscall();
+  if (g) g->syscall_sp = 0;
+}
 
 void* newproc_prepare() { return sched::newproc_prepare(); }
 

@@ -47,6 +47,11 @@ struct G {
   // its next safe point.
   std::atomic<bool> preempt{false};
 
+  // Inside gort::blocking: the lowest stack address live during the call
+  // (its registers are spilled above it); 0 otherwise. The collector scans
+  // such a goroutine's stack from here.
+  uintptr_t syscall_sp = 0;
+
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
 };

@@ -48,6 +48,7 @@ struct M {
   P* nextp = nullptr;   // handed over by whoever woke this M
   bool spinning = false;
   bool in_blocking_call = false;  // inside gort::blocking
+  int mallocing = 0;              // inside the allocator: not to be stopped by signal
   // While the world is stopped by signal: the ucontext_t holding the
   // interrupted goroutine's registers.
   void* signal_context = nullptr;

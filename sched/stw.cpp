@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,13 +20,18 @@ namespace {
 constexpr int64_t kSignalAfterNs = 100000;
 std::atomic<uint32_t> world_generation{0};
 
+void wait_for_restart(M* m, P* p, void* uctx);
+
 void on_preempt_signal(int, siginfo_t*, void* uctx) {
   if (!sched.gcwaiting.load(std::memory_order_acquire)) return;
+  const int saved_errno = errno;  // futex calls below must not leak into the interrupted code
   M* m = current_m();
   // On g0 (no goroutine) the scheduler loop itself notices gcwaiting soon.
-  if (!m || !m->curg || m->in_blocking_call) return;
-  P* p = m->p;
-  if (!p) return;
+  if (m && m->curg && !m->in_blocking_call && !m->mallocing && m->p) wait_for_restart(m, m->p, uctx);
+  errno = saved_errno;
+}
+
+void wait_for_restart(M* m, P* p, void* uctx) {
   const uint32_t gen = world_generation.load(std::memory_order_acquire);
   m->signal_context = uctx;
   p->stopped_in_signal.store(true, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 
 #include "gort/chan.hpp"
 #include "gort/cond.hpp"
+#include "gort/gc.hpp"
 #include "gort/mutex.hpp"
 #include "gort/once.hpp"
 #include "gort/net.hpp"

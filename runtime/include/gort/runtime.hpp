@@ -41,8 +41,9 @@ struct Config {
 namespace detail {
 extern std::atomic<uint32_t> preempt_requests;
 void preempt_check_slow();
-void entersyscall();
-void exitsyscall();
+// Runs fn(arg) as a blocking call: registers spilled where the collector
+// can see them, the P released to sysmon while it runs.
+void blocking_call(void (*fn)(void*), void* arg);
 void* newproc_prepare();
 GoFunc& newproc_func(void* g);
 void newproc_start(void* g);
@@ -112,11 +113,25 @@ inline void safepoint() {
 // scheduler. Outside a goroutine it simply calls f.
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F&> {
-  detail::entersyscall();
-  struct Exit {
-    ~Exit() { detail::exitsyscall(); }
-  } exit;
-  return f();
+  using R = std::invoke_result_t<F&>;
+  struct Frame {
+    F& fn;
+    std::optional<std::conditional_t<std::is_void_v<R>, int, R>> result;
+    std::exception_ptr error;
+  } frame{f, std::nullopt, nullptr};
+  detail::blocking_call(
+      [](void* arg) {
+        auto* fr = static_cast<Frame*>(arg);
+        try {
+          if constexpr (std::is_void_v<R>) fr->fn();
+          else fr->result.emplace(fr->fn());
+        } catch (...) {
+          fr->error = std::current_exception();
+        }
+      },
+      &frame);
+  if (frame.error) std::rethrow_exception(frame.error);
+  if constexpr (!std::is_void_v<R>) return std::move(*frame.result);
 }
 
 // The running goroutine's id; 0 outside goroutines.
