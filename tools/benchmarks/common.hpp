@@ -36,5 +36,7 @@ int idle(const Args& a);
 int idlewg(const Args& a);
 int pingpong(const Args& a);
 int echo(const Args& a);
+int alloc(const Args& a);
+int gcbench(const Args& a);
 
 }  // namespace bench

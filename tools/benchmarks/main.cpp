@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
       {"idle", bench::idle, "park N goroutines on a channel receive; RSS per goroutine, time to park"},
       {"idlewg", bench::idlewg, "park N goroutines on a WaitGroup; RSS per goroutine, time to park"},
       {"pingpong", bench::pingpong, "N round trips (default 2,000,000) over two unbuffered channels"},
+      {"alloc", bench::alloc, "N small collected allocations (default 10,000,000), collections included"},
+      {"gcbench", bench::gcbench, "Boehm's GCBench: stretch 18, long-lived 16, array 500,000, depths 4..16"},
       {"echo", bench::echo, "N loopback TCP clients (default 1,000), M 64-byte round trips each (default 100)"},
   };
   if (argc >= 2) {

@@ -185,10 +185,103 @@ func echo() {
 		conns, rounds, pct(0.50), pct(0.99), float64(len(all))/elapsed.Seconds())
 }
 
+type pair struct{ a, b int64 }
+
+var sink *pair
+
+func alloc() {
+	n := arg(10000000)
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i := int64(0); i < n; i++ {
+		sink = new(pair)
+	}
+	elapsed := time.Since(start)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	fmt.Printf("bench=alloc impl=go ns_per_op=%.1f n=%d num_gc=%d\n",
+		float64(elapsed.Nanoseconds())/float64(n), n, after.NumGC-before.NumGC)
+}
+
+// Boehm's GCBench, as tools/benchmarks/gcbench.cpp.
+type node struct {
+	left, right *node
+	i, j        int
+}
+
+const (
+	stretchTreeDepth   = 18
+	longLivedTreeDepth = 16
+	arraySize          = 500000
+	minTreeDepth       = 4
+	maxTreeDepth       = 16
+)
+
+func treeSize(d int) int { return (1 << (d + 1)) - 1 }
+func numIters(d int) int { return 2 * treeSize(stretchTreeDepth) / treeSize(d) }
+
+func populate(d int, n *node) {
+	if d <= 0 {
+		return
+	}
+	d--
+	n.left = &node{}
+	n.right = &node{}
+	populate(d, n.left)
+	populate(d, n.right)
+}
+
+func makeTree(d int) *node {
+	if d <= 0 {
+		return &node{}
+	}
+	return &node{left: makeTree(d - 1), right: makeTree(d - 1)}
+}
+
+var treeSink *node
+
+func timeConstruction(d int) {
+	iters := numIters(d)
+	for i := 0; i < iters; i++ {
+		t := &node{}
+		populate(d, t)
+		treeSink = t
+	}
+	for i := 0; i < iters; i++ {
+		treeSink = makeTree(d)
+	}
+}
+
+func gcbench() {
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	treeSink = makeTree(stretchTreeDepth)
+	longLived := &node{}
+	populate(longLivedTreeDepth, longLived)
+	array := make([]float64, arraySize)
+	for i := 0; i < arraySize/2; i++ {
+		array[i] = 1.0 / float64(i)
+	}
+	for d := minTreeDepth; d <= maxTreeDepth; d += 2 {
+		timeConstruction(d)
+	}
+	elapsed := time.Since(start)
+	if longLived == nil || array[1000] != 1.0/1000 {
+		fmt.Fprintln(os.Stderr, "gcbench: long-lived data was lost")
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	fmt.Printf("bench=gcbench impl=go ms=%.0f num_gc=%d pause_total_ms=%.1f\n", float64(elapsed.Milliseconds()),
+		after.NumGC-before.NumGC, float64(after.PauseTotalNs-before.PauseTotalNs)/1e6)
+}
+
 func main() {
-	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "echo": echo}
+	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "echo": echo,
+		"alloc": alloc, "gcbench": gcbench}
 	if len(os.Args) < 2 || benches[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo [N] [M]")
+		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo|alloc|gcbench [N] [M]")
 		os.Exit(2)
 	}
 	benches[os.Args[1]]()
