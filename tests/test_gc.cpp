@@ -5,6 +5,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 
 #include "gc/mheap.hpp"
 #include "gort/gort.hpp"
@@ -18,6 +19,16 @@ gort::Config procs(int n) {
   gort::Config c;
   c.gomaxprocs = n;
   return c;
+}
+
+int64_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  long size = 0, resident = 0;
+  if (f) {
+    if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return int64_t(resident) * sysconf(_SC_PAGESIZE);
 }
 
 std::atomic<int> destroyed{0};
@@ -233,20 +244,27 @@ TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
       [] {
         gc::collect();
         size_t spans_after_warmup = 0;
-        // ~400 MB of small and large garbage, collected automatically.
+        int64_t rss_after_warmup = 0;
+        // ~120 MB of small and large garbage, collected automatically.
         for (int round = 0; round < 400; ++round) {
           make_garbage(10);                             // ~2,047 nodes
           for (int i = 0; i < 20; ++i) gc::make<Blob>();  // noscan
           gc::make_array<Blob>(1000);                     // a large object
-          if (round == 50) spans_after_warmup = gc::Heap::get().bytes_in_spans();
+          if (round == 50) {
+            spans_after_warmup = gc::Heap::get().bytes_in_spans();
+            rss_after_warmup = rss_bytes();
+          }
         }
-        return std::make_tuple(spans_after_warmup, gc::Heap::get().bytes_in_spans(), gc::stats().num_gc);
+        return std::make_tuple(spans_after_warmup, gc::Heap::get().bytes_in_spans(), gc::stats().num_gc,
+                               rss_after_warmup, rss_bytes());
       },
       procs(2));
   INFO("heap spans after warm-up " << std::get<0>(r) << ", at the end " << std::get<1>(r) << ", collections "
                                    << std::get<2>(r));
+  INFO("RSS after warm-up " << std::get<3>(r) << ", at the end " << std::get<4>(r));
   REQUIRE(std::get<2>(r) >= 10);                        // the heap goal triggered collections
   REQUIRE(std::get<1>(r) <= std::get<0>(r) + (16u << 20));  // no growth beyond noise
+  REQUIRE(std::get<4>(r) <= std::get<3>(r) + (32 << 20));   // RSS flat too
 }
 
 TEST_CASE("every P allocates while collections happen", "[gc]") {
