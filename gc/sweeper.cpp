@@ -12,7 +12,7 @@ SweepResult sweep() {
   Heap& heap = Heap::get();
   for (int sc = 0; sc < num_classes() * 2; ++sc) Central::of(sc).clear_lists();
   for (Span* s : heap.all_spans()) {
-    if (s->free) continue;  // a freed large span, waiting for reuse
+    if (s->free) continue;  // free pages, waiting for reuse
     uint32_t allocated = 0;
     for (uint32_t i = 0; i < s->nelems; ++i) {
       const uint64_t bit = uint64_t(1) << (i % 64);
@@ -40,10 +40,11 @@ SweepResult sweep() {
     s->freeindex = 0;
     r.live_bytes += size_t(allocated) * s->elemsize;
     r.live_objects += allocated;
-    if (s->sizeclass() == 0) {
-      if (allocated == 0) heap.free_large(s);
+    if (allocated == 0) {
+      heap.free_span(s);
       continue;
     }
+    if (s->sizeclass() == 0) continue;
     if (allocated < s->nelems) s->needzero = true;
     Central::of(s->spanclass).uncache_span(s);
   }
