@@ -46,6 +46,7 @@ struct M {
   G* curg = nullptr;
   P* p = nullptr;
   P* nextp = nullptr;   // handed over by whoever woke this M
+  G* next_from_switch = nullptr;  // taken from the run queue by a switch, for g0 to start
   bool spinning = false;
   bool in_blocking_call = false;  // inside gort::blocking
   int mallocing = 0;              // inside the allocator: not to be stopped by signal

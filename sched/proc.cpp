@@ -230,7 +230,15 @@ void switch_out(G* g, SwitchReason why) {
   m->reason = why;
   void** fake = why == SwitchReason::kExit ? nullptr : &g->asan_fake_stack;
   stack::Transfer t;
-  if (G* next = next_direct(m)) {
+  G* next = next_direct(m);
+  if (next && !next->ctx && m->unlockf) {
+    // Never run: binding its stack may page-fault, and that must not happen
+    // while g's unlockf still holds g's lock (a channel's, say). g0 releases
+    // the lock first, then starts `next`.
+    m->next_from_switch = next;
+    next = nullptr;
+  }
+  if (next) {
     prepare_to_run(m, next);
     stack::start_switch(fake, reinterpret_cast<const void*>(next->stack.lo), next->stack.size());
     stack::tsan_switch_to(next->tsan_fiber);
@@ -592,7 +600,13 @@ void mstart(M* m) {
       stopm(m);
       if (sched.shutdown.load(std::memory_order_acquire)) break;
     }
-    G* g = find_runnable(m);
+    G* g = m->next_from_switch;
+    m->next_from_switch = nullptr;
+    if (g && (sched.gcwaiting.load(std::memory_order_acquire) || sched.shutdown.load(std::memory_order_acquire))) {
+      runqput(m->p, g, true);
+      g = nullptr;
+    }
+    if (!g) g = find_runnable(m);
     if (!g) break;
     if (m->spinning) reset_spinning(m);
     execute(m, g);
