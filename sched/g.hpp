@@ -35,9 +35,9 @@ struct G {
   G* schedlink = nullptr;        // run-queue and free-list link
   detail::GoFunc fn;
 
-  // Parking: what it waits for (shown in fatal messages), the wake-up's
-  // argument (for select, which case won), and the select race flag that
-  // makes exactly one channel win a parked select.
+  // Parking: what it waits for (a static string a debugger can print), the
+  // wake-up's argument (for select, which case won), and the select race
+  // flag that makes exactly one channel win a parked select.
   const char* wait_reason = nullptr;
   void* param = nullptr;
   std::atomic<uint32_t> select_done{0};
@@ -74,13 +74,6 @@ struct GList {
     head = g;
     if (!tail) tail = g;
     ++size;
-  }
-  void append(GList& other) {
-    if (other.empty()) return;
-    if (tail) tail->schedlink = other.head; else head = other.head;
-    tail = other.tail;
-    size += other.size;
-    other = GList{};
   }
   G* pop_front() {
     G* g = head;

@@ -68,9 +68,4 @@ G* RunQueue::steal_from(RunQueue& victim, bool steal_next, bool victim_running) 
   return g;
 }
 
-void RunQueue::drain(GList& out) {
-  bool from_next;
-  while (G* g = pop(&from_next)) out.push_back(g);
-}
-
 }  // namespace gort::sched

@@ -61,13 +61,6 @@ class RunQueue {
   bool has_queued() const {
     return head_.load(std::memory_order_acquire) != tail_.load(std::memory_order_acquire);
   }
-  uint32_t size() const {
-    return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire) +
-           (next_.load(std::memory_order_acquire) ? 1 : 0);
-  }
-
-  // Owner only, with the world stopped: every G, for teardown.
-  void drain(GList& out);
 
  private:
   uint32_t grab(RunQueue& victim, bool steal_next, bool victim_running);
