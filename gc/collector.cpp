@@ -88,7 +88,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   // A thread inside the allocator must not be stopped by signal: the
   // collector is about to take its cached spans.
   if (m) ++m->mallocing;
-  auto* h = static_cast<Header*>(mallocgc(sizeof(Header) + type->elem_size * count, type->trace == nullptr));
+  auto* h = static_cast<Header*>(mallocgc_on(m, sizeof(Header) + type->elem_size * count, type->trace == nullptr));
   h->type = type;
   h->count = uint32_t(count);
   h->flags.store(0, std::memory_order_relaxed);

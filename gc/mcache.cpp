@@ -52,7 +52,9 @@ void MCache::release_all() {
 
 std::atomic<int64_t> heap_alloc_bytes{0};
 
-void* mallocgc(size_t size, bool noscan) {
+void* mallocgc(size_t size, bool noscan) { return mallocgc_on(sched::current_m(), size, noscan); }
+
+void* mallocgc_on(sched::M* m, size_t size, bool noscan) {
   if (size > kMaxSmallSize) {
     const size_t npages = (size + kHeapPageSize - 1) / kHeapPageSize;
     Span* s = Heap::get().alloc_span(npages, span_class(0, noscan), size);
@@ -62,7 +64,6 @@ void* mallocgc(size_t size, bool noscan) {
     heap_alloc_bytes.fetch_add(int64_t(s->elemsize), std::memory_order_relaxed);
     return reinterpret_cast<void*>(object);
   }
-  sched::M* m = sched::current_m();
   if (m && m->p) return m->p->mcache.alloc_small(size, noscan);
   static sched::Lock shared_lock;
   static MCache* shared = new MCache;

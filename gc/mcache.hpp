@@ -10,6 +10,10 @@
 
 #include "gc/span.hpp"
 
+namespace gort::sched {
+struct M;
+}
+
 namespace gort::gc {
 
 class MCache {
@@ -36,5 +40,7 @@ extern std::atomic<int64_t> heap_alloc_bytes;
 // Allocates size zeroed bytes from the current P's cache (a shared one,
 // under a lock, on threads without a P); large objects get their own span.
 void* mallocgc(size_t size, bool noscan);
+// The same for a caller that already knows its M (null: no M).
+void* mallocgc_on(sched::M* m, size_t size, bool noscan);
 
 }  // namespace gort::gc

@@ -318,12 +318,24 @@ void Listener::close() {
 
 std::string Listener::addr() const { return fd_ ? fd_->laddr : ""; }
 
-Listener listen(const std::string& network, const std::string& address) {
+namespace {
+
+// A non-blocking socket for op on network/address, registered with the
+// netpoller, and the address it is for.
+std::pair<std::shared_ptr<NetFD>, SockAddr> new_socket(const char* op, const std::string& network,
+                                                      const std::string& address) {
   gort::safepoint();
-  SockAddr a = resolve("listen", network, address);
+  SockAddr a = resolve(op, network, address);
   const int s = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) bad_address("listen", network, address, errno_text(errno));
-  auto fd = open_fd(s, network, "listen");
+  if (s < 0) bad_address(op, network, address, errno_text(errno));
+  return {open_fd(s, network, op), a};
+}
+
+}  // namespace
+
+Listener listen(const std::string& network, const std::string& address) {
+  auto [fd, a] = new_socket("listen", network, address);
+  const int s = fd->fd;
   fd->laddr = address;
   const int one = 1, zero = 0;
   if (network != "unix") setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -336,11 +348,8 @@ Listener listen(const std::string& network, const std::string& address) {
 }
 
 Conn dial(const std::string& network, const std::string& address) {
-  gort::safepoint();
-  SockAddr a = resolve("dial", network, address);
-  const int s = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) bad_address("dial", network, address, errno_text(errno));
-  auto fd = open_fd(s, network, "dial");
+  auto [fd, a] = new_socket("dial", network, address);
+  const int s = fd->fd;
   fd->raddr = address;
   if (::connect(s, a.get(), a.len) != 0) {
     if (errno != EINPROGRESS && errno != EAGAIN) fail("dial", *fd, errno);

@@ -43,14 +43,20 @@ void send_time(void* arg, int64_t now) {
 
 void start_func(void* arg, int64_t) { go(static_cast<TimerState*>(arg)->func); }
 
-std::unique_ptr<TimerState> arm(const chan<Time>& c, void (*f)(void*, int64_t), int64_t when,
-                                int64_t period) {
+// A timer calling f(state) at `when` (then every period), not started yet.
+std::unique_ptr<TimerState> new_timer(const chan<Time>& c, void (*f)(void*, int64_t), int64_t when,
+                                      int64_t period, std::function<void()> func = {}) {
   auto st = std::make_unique<TimerState>();
   st->c = c;
+  st->func = std::move(func);
   st->timer.f = f;
   st->timer.arg = st.get();
   st->timer.when = when;
   st->timer.period = period;
+  return st;
+}
+
+std::unique_ptr<TimerState> arm(std::unique_ptr<TimerState> st) {
   sched::add_timer(&st->timer);
   return st;
 }
@@ -80,26 +86,16 @@ void sleep(Duration d) {
 
 chan<Time> after(Duration d) {
   auto c = make_chan<Time>(1);
-  auto* st = new TimerState;
-  st->c = c;
-  st->timer.f = send_time;
-  st->timer.arg = st;
-  st->timer.when = when_after(d);
+  auto st = new_timer(c, send_time, when_after(d), 0);
   st->timer.dispose = [](sched::Timer* t) { delete static_cast<TimerState*>(t->arg); };
-  sched::add_timer(&st->timer);
+  sched::add_timer(&st.release()->timer);  // owned by the timer heap from now on
   return c;
 }
 
-Timer::Timer(Duration d) : C(make_chan<Time>(1)), state_(arm(C, send_time, when_after(d), 0)) {}
+Timer::Timer(Duration d) : C(make_chan<Time>(1)), state_(arm(new_timer(C, send_time, when_after(d), 0))) {}
 
-Timer::Timer(Duration d, std::function<void()> f) : C() {
-  state_ = std::make_unique<TimerState>();
-  state_->func = std::move(f);
-  state_->timer.f = start_func;
-  state_->timer.arg = state_.get();
-  state_->timer.when = when_after(d);
-  sched::add_timer(&state_->timer);
-}
+Timer::Timer(Duration d, std::function<void()> f)
+    : C(), state_(arm(new_timer(C, start_func, when_after(d), 0, std::move(f)))) {}
 
 Timer::~Timer() { sched::del_timer(&state_->timer); }
 
@@ -113,7 +109,7 @@ std::unique_ptr<Timer> after_func(Duration d, std::function<void()> f) {
 
 Ticker::Ticker(Duration d) : C(make_chan<Time>(1)) {
   if (d.count() <= 0) throw panic_error("non-positive interval for NewTicker");
-  state_ = arm(C, send_time, when_after(d), d.count());
+  state_ = arm(new_timer(C, send_time, when_after(d), d.count()));
 }
 
 Ticker::~Ticker() { sched::del_timer(&state_->timer); }

@@ -13,6 +13,18 @@ bool unlock_chan(G*, void* c) {
   return true;
 }
 
+// Parks the current goroutine in q (c locked; the lock is released once it
+// is switched out). True if woken by a partner, false if by close.
+bool wait_in(ChanCore* c, WaitQueue& q, void* elem, const char* reason) {
+  Sudog s;
+  s.g = current_g();
+  s.elem = elem;
+  s.c = c;
+  q.push_back(&s);
+  park(unlock_chan, c, reason);
+  return s.success;
+}
+
 [[noreturn]] void block_forever(const char* reason) {
   park(nullptr, nullptr, reason);
   // Nobody can ready a goroutine parked on a nil channel.
@@ -110,13 +122,7 @@ void chan_send(ChanCore* c, void* elem) {
     c->lock.unlock();
     return;
   }
-  Sudog s;
-  s.g = sched::current_g();
-  s.elem = elem;
-  s.c = c;
-  c->sendq.push_back(&s);
-  sched::park(sched::unlock_chan, c, "chan send");
-  if (!s.success) sched::panic_send_on_closed();  // woken by close
+  if (!sched::wait_in(c, c->sendq, elem, "chan send")) sched::panic_send_on_closed();  // woken by close
 }
 
 bool chan_recv(ChanCore* c, void* elem) {
@@ -139,13 +145,7 @@ bool chan_recv(ChanCore* c, void* elem) {
     c->lock.unlock();
     return true;
   }
-  Sudog s;
-  s.g = sched::current_g();
-  s.elem = elem;
-  s.c = c;
-  c->recvq.push_back(&s);
-  sched::park(sched::unlock_chan, c, "chan receive");
-  return s.success;  // false: woken by close, elem already zeroed
+  return sched::wait_in(c, c->recvq, elem, "chan receive");  // false: closed, elem zeroed
 }
 
 void chan_close(ChanCore* c) {

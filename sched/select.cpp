@@ -69,7 +69,7 @@ struct Scratch {
 }  // namespace
 
 int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
-  if (sched::current_g()) gort::safepoint();  // timers send from g0
+  gort::safepoint();
   *recv_ok = false;
   Scratch<int, 16> poll_scratch, lock_scratch;
   int* pollorder = poll_scratch.get(n);

@@ -5,18 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "child.hpp"
 #include "gort/gort.hpp"
+#include "support.hpp"
 
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
+using gort_test::procs;
 
 TEST_CASE("unbuffered channel hands values over in order", "[chan]") {
   const auto got = gort::run(

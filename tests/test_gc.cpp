@@ -9,27 +9,14 @@
 
 #include "gc/mheap.hpp"
 #include "gort/gort.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 using namespace std::chrono_literals;
 namespace gc = gort::gc;
 
 namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-int64_t rss_bytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  long size = 0, resident = 0;
-  if (f) {
-    if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return int64_t(resident) * sysconf(_SC_PAGESIZE);
-}
 
 std::atomic<int> destroyed{0};
 std::atomic<int> destroyed_protected{0};  // nodes with values >= kProtected
@@ -252,11 +239,11 @@ TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
           gc::make_array<Blob>(1000);                     // a large object
           if (round == 50) {
             spans_after_warmup = gc::Heap::get().bytes_in_spans();
-            rss_after_warmup = rss_bytes();
+            rss_after_warmup = gort_test::rss_bytes();
           }
         }
         return std::make_tuple(spans_after_warmup, gc::Heap::get().bytes_in_spans(), gc::stats().num_gc,
-                               rss_after_warmup, rss_bytes());
+                               rss_after_warmup, gort_test::rss_bytes());
       },
       procs(2));
   INFO("heap spans after warm-up " << std::get<0>(r) << ", at the end " << std::get<1>(r) << ", collections "

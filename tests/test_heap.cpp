@@ -9,18 +9,11 @@
 #include "gc/mheap.hpp"
 #include "gc/sizeclass.hpp"
 #include "gort/gort.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 using namespace gort::gc;
-
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("size classes round up to the smallest class that fits", "[heap]") {
   REQUIRE(num_classes() == 68);  // Go 1.19: 67 small classes and class 0

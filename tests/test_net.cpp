@@ -1,7 +1,6 @@
 // gort::net on the netpoller: many connections, address families,
 // deadlines, resets and closes.
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,24 +12,14 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 using namespace std::chrono_literals;
 namespace net = gort::net;
 
 namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-void raise_fd_limit() {
-  rlimit rl;
-  getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-}
 
 // Echoes every byte back until the peer closes.
 void echo(net::Conn c) {
@@ -85,6 +74,30 @@ std::string payload(int id, size_t size) {
   return s;
 }
 
+// A connected pair over loopback: the dialled end and the accepted end.
+struct Pair {
+  net::Listener ln;
+  net::Conn client, server;
+  void close() {
+    client.close();
+    server.close();
+    ln.close();
+  }
+};
+
+Pair connected_pair() {
+  Pair p{net::listen("tcp", "127.0.0.1:0"), {}, {}};
+  gort::WaitGroup accepted;
+  accepted.add(1);
+  gort::go([&] {
+    p.server = p.ln.accept();
+    accepted.done();
+  });
+  p.client = net::dial("tcp", p.ln.addr());
+  accepted.wait();
+  return p;
+}
+
 bool round_trip(net::Conn& c, const std::string& msg) {
   c.write(msg);
   std::string back(msg.size(), '\0');
@@ -94,7 +107,7 @@ bool round_trip(net::Conn& c, const std::string& msg) {
 }  // namespace
 
 TEST_CASE("echo over 5,000 concurrent loopback connections, every byte checked", "[net]") {
-  raise_fd_limit();
+  gort_test::raise_fd_limit();
 #if defined(__SANITIZE_THREAD__)
   constexpr int kConns = 1000;  // TSan gives up beyond 8,128 fibers (threads)
 #else
@@ -169,16 +182,8 @@ TEST_CASE("dial resolves host names through a blocking call", "[net]") {
 
 TEST_CASE("a read deadline fails the read with a timeout, not early", "[net]") {
   gort::run([] {
-    auto ln = net::listen("tcp", "127.0.0.1:0");
-    net::Conn server;
-    gort::WaitGroup accepted;
-    accepted.add(1);
-    gort::go([&] {
-      server = ln.accept();
-      accepted.done();
-    });
-    auto c = net::dial("tcp", ln.addr());
-    accepted.wait();
+    Pair p = connected_pair();
+    net::Conn& c = p.client;
     const auto start = gort::Clock::now();
     c.set_read_deadline(start + 30ms);
     char b;
@@ -193,27 +198,17 @@ TEST_CASE("a read deadline fails the read with a timeout, not early", "[net]") {
     // The deadline stays in force, and clearing it makes reads work again.
     REQUIRE_THROWS_AS(c.read(&b, 1), net::Error);
     c.set_read_deadline(gort::Time{});
-    server.write("x");
+    p.server.write("x");
     REQUIRE(c.read(&b, 1) == 1);
     REQUIRE(b == 'x');
-    c.close();
-    server.close();
-    ln.close();
+    p.close();
   });
 }
 
 TEST_CASE("a write deadline fires when the peer stops reading", "[net]") {
   gort::run([] {
-    auto ln = net::listen("tcp", "127.0.0.1:0");
-    net::Conn server;
-    gort::WaitGroup accepted;
-    accepted.add(1);
-    gort::go([&] {
-      server = ln.accept();  // and never read
-      accepted.done();
-    });
-    auto c = net::dial("tcp", ln.addr());
-    accepted.wait();
+    Pair p = connected_pair();  // the server end never reads
+    net::Conn& c = p.client;
     c.set_write_deadline(gort::Clock::now() + 50ms);
     const std::string chunk(1 << 20, 'z');
     bool timed_out = false;
@@ -223,9 +218,7 @@ TEST_CASE("a write deadline fires when the peer stops reading", "[net]") {
       timed_out = e.timeout();
     }
     REQUIRE(timed_out);
-    c.close();
-    server.close();
-    ln.close();
+    p.close();
   });
 }
 
@@ -264,9 +257,8 @@ TEST_CASE("a reset from the peer is a clear error", "[net]") {
 
 TEST_CASE("close wakes a goroutine blocked on the connection", "[net]") {
   const std::string err = gort::run([] {
-    auto ln = net::listen("tcp", "127.0.0.1:0");
-    auto c = net::dial("tcp", ln.addr());
-    auto server = ln.accept();
+    Pair p = connected_pair();
+    net::Conn& c = p.client;
     std::string err;
     gort::WaitGroup wg;
     wg.add(1);
@@ -282,8 +274,7 @@ TEST_CASE("close wakes a goroutine blocked on the connection", "[net]") {
     gort::sleep(5ms);
     c.close();
     wg.wait();
-    server.close();
-    ln.close();
+    p.close();
     return err;
   });
   REQUIRE(err.find("use of closed network connection") != std::string::npos);

@@ -9,16 +9,9 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "support.hpp"
 
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
+using gort_test::procs;
 
 TEST_CASE("run returns the main goroutine's result", "[sched]") {
   REQUIRE(gort::run([] { return 42; }, procs(2)) == 42);

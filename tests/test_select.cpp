@@ -5,16 +5,9 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "support.hpp"
 
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
+using gort_test::procs;
 
 TEST_CASE("select takes the ready case", "[select]") {
   gort::run([] {

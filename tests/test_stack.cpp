@@ -6,11 +6,11 @@
 #include <set>
 #include <vector>
 
-#include "child.hpp"
 #include "gort/gort.hpp"
 #include "sched/sched.hpp"
 #include "stack/pool.hpp"
 #include "stack/space.hpp"
+#include "support.hpp"
 
 using gort::stack::kPageSize;
 using gort::stack::Pool;

@@ -9,19 +9,12 @@
 
 #include "gort/gort.hpp"
 #include "sched/stw.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 using namespace std::chrono_literals;
 namespace sched = gort::sched;
-
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("a loop without safe points is stopped by signal, and really stops", "[stw]") {
   const auto r = gort::run(

@@ -6,14 +6,11 @@
 
 #include "gort/gort.hpp"
 #include "sched/nanotime.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
 
 void busy_ns(int64_t ns) {
   const int64_t end = gort::sched::nanotime() + ns;

@@ -9,19 +9,12 @@
 #include "gort/gort.hpp"
 #include "sched/nanotime.hpp"
 #include "sched/sysmon.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 using namespace std::chrono_literals;
 using gort::sched::nanotime;
-
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("a goroutine in a 1 s blocking call does not stop the others (GOMAXPROCS=1)", "[sysmon]") {
   const auto r = gort::run(

@@ -11,17 +11,14 @@
 
 #include "gort/gort.hpp"
 #include "sched/nanotime.hpp"
+#include "support.hpp"
+
+using gort_test::procs;
 
 using namespace std::chrono_literals;
 using gort::sched::nanotime;
 
 namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
 
 int64_t cpu_ns() {
   rusage ru;

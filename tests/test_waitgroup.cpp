@@ -3,16 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include "gort/gort.hpp"
+#include "support.hpp"
 
-namespace {
-
-gort::Config procs(int n) {
-  gort::Config c;
-  c.gomaxprocs = n;
-  return c;
-}
-
-}  // namespace
+using gort_test::procs;
 
 TEST_CASE("wait on a zero counter returns at once", "[waitgroup]") {
   gort::run([] {

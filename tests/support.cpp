@@ -1,12 +1,31 @@
-#include "child.hpp"
+#include "support.hpp"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
 namespace gort_test {
+
+int64_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  long size = 0, resident = 0;
+  if (f) {
+    if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return int64_t(resident) * sysconf(_SC_PAGESIZE);
+}
+
+void raise_fd_limit() {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 bool in_child() { return std::getenv("GORT_TEST_CHILD") != nullptr; }
 

@@ -1,0 +1,41 @@
+// What several test programs need: a runtime configuration with a given
+// number of Ps, the process's RSS, a raised open-file limit, and a way to
+// run a hidden test case of the same binary in a fresh child process (for
+// fatal errors, which must end the child, not the test run; fresh: exec,
+// not just fork, so process-wide state such as the stack guard mode is
+// decided anew).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "gort/runtime.hpp"
+
+namespace gort_test {
+
+inline gort::Config procs(int n) {
+  gort::Config c;
+  c.gomaxprocs = n;
+  return c;
+}
+
+// Resident set size in bytes, from /proc/self/statm.
+int64_t rss_bytes();
+
+// Raises the soft open-file limit to the hard one.
+void raise_fd_limit();
+
+struct ChildResult {
+  int exit_status = -1;   // exit code, or -1 if killed by a signal
+  int signal = 0;         // signal that killed it, if any
+  std::string err;        // everything written to stderr
+};
+
+// Runs the test case named `test_name` with extra environment variables.
+ChildResult run_child(const std::string& test_name, const std::map<std::string, std::string>& env);
+
+// True inside such a child.
+bool in_child();
+
+}  // namespace gort_test
