@@ -4,17 +4,19 @@
 // destructors of what died. The next one starts when the heap has grown by
 // GOGC percent over what this one found live (Go's heap goal, without the
 // pacer's refinements yet).
-#include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+#include <limits>
+#include <new>
 
 #include "gc/marker.hpp"
 #include "gc/mcache.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/sweeper.hpp"
-#include "gort/mutex.hpp"
+#include "gort/runtime.hpp"
+#include "runtime/internal/fatal.hpp"
 #include "sched/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
@@ -26,7 +28,7 @@ namespace {
 constexpr size_t kMinHeapGoal = size_t(4) << 20;  // Go's heapminimum
 
 // GOGC: percent growth over the live heap before the next collection;
-// "off" disables automatic collection.
+// "off" or any negative value disables automatic collection, as in Go.
 int gogc() {
   static const int value = [] {
     const char* env = std::getenv("GOGC");
@@ -34,16 +36,28 @@ int gogc() {
     if (std::strcmp(env, "off") == 0) return -1;
     char* end = nullptr;
     const long v = std::strtol(env, &end, 10);
-    if (end == env || *end != '\0' || v < 0) {
-      std::fprintf(stderr, "gort: ignoring GOGC=%s (want a percentage or off)\n", env);
-      return 100;
-    }
-    return int(v);
+    if (end == env || *end != '\0' || v > std::numeric_limits<int>::max()) return 100;  // Go ignores it too
+    return v < 0 ? -1 : int(v);
   }();
   return value;
 }
 
-Mutex collect_mutex;
+// GORTGCSTRESS=N: a full collection every N allocations, whatever the heap
+// goal says (V8's --gc-interval; Go's gcstoptheworld debug modes serve the
+// same end). Shakes out pointers the collector cannot see.
+uint64_t gc_stress_interval() {
+  static const uint64_t value = [] {
+    const char* env = std::getenv("GORTGCSTRESS");
+    if (!env) return uint64_t(0);
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end == env || *end != '\0') internal::fatal("GORTGCSTRESS=", env, ": want a number of allocations");
+    return uint64_t(v);
+  }();
+  return value;
+}
+
+std::atomic<uint64_t> stress_allocations{0};
 std::atomic<bool> collecting{false};
 std::atomic<uint64_t> num_gc{0};
 std::atomic<size_t> next_gc{kMinHeapGoal};
@@ -54,9 +68,9 @@ std::atomic<int64_t> total_pause{0};
 sched::Lock barrier_lock;
 Marker* active_marker = nullptr;
 
-std::vector<uintptr_t> collect_stopped();
+bool collect_stopped(internal::RawVector<uintptr_t>* dead);
 
-void run_destructors(const std::vector<uintptr_t>& dead) {
+void run_destructors(const internal::RawVector<uintptr_t>& dead) {
   for (uintptr_t addr : dead) {
     auto* h = reinterpret_cast<Header*>(addr);
     auto* elem = static_cast<char*>(h->object());
@@ -65,7 +79,28 @@ void run_destructors(const std::vector<uintptr_t>& dead) {
   }
 }
 
+void maybe_collect() {
+  if (const uint64_t every = gc_stress_interval()) {
+    if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1) collect();
+    return;
+  }
+  if (gogc() >= 0 &&
+      size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= next_gc.load(std::memory_order_relaxed) &&
+      !collecting.load(std::memory_order_relaxed))
+    collect();
+}
+
 }  // namespace
+
+// The two bytes right before an object always hold its offset: they are the
+// header's own `offset` field when it is 0, and a copy of it in the padding
+// otherwise. So the owner of an object finds its header without a lookup
+// (find_object reads allocation bits that other Ps are writing).
+Header* Header::of(void* object) {
+  uint16_t offset;
+  std::memcpy(&offset, static_cast<char*>(object) - sizeof offset, sizeof offset);
+  return reinterpret_cast<Header*>(static_cast<char*>(object) - offset - sizeof(Header));
+}
 
 namespace detail {
 
@@ -80,52 +115,78 @@ void write_barrier_slow(const void*, const void* new_value) {
 }
 
 void* alloc_object(const TypeInfo* type, size_t count) {
-  const int percent = gogc();
-  if (percent >= 0 && size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= next_gc.load(std::memory_order_relaxed) &&
-      sched::current_g() && !collecting.load(std::memory_order_relaxed))
-    collect();
   sched::M* m = sched::current_m();
-  // A thread inside the allocator must not be stopped by signal: the
+  // The collector stops and scans goroutines only; an allocation anywhere
+  // else would race with it from a cache it does not own.
+  if (!m || !m->curg)
+    internal::fatal("gc::make outside a goroutine (a thread outside the runtime, or before gort::run): "
+                    "allocate collected objects from goroutines only");
+  if (m->in_blocking_call())
+    internal::fatal("gc::make inside gort::blocking: allocate before or after the blocking call");
+  const size_t align = std::max<size_t>(type->elem_align, alignof(Header));
+  const size_t slack = align - alignof(Header);  // room to move an over-aligned object up
+  constexpr size_t kMaxBytes = std::numeric_limits<size_t>::max() / 2;
+  if (count > std::numeric_limits<uint32_t>::max() ||
+      (type->elem_size != 0 && count > (kMaxBytes - sizeof(Header) - slack) / type->elem_size))
+    throw std::bad_array_new_length();
+  const size_t bytes = sizeof(Header) + slack + type->elem_size * count;
+
+  maybe_collect();
+  m = sched::current_m();  // the goroutine may have moved to another thread
+  // The allocator must not be stopped halfway by the stop signal: the
   // collector is about to take its cached spans.
-  if (m) ++m->mallocing;
-  auto* h = static_cast<Header*>(mallocgc_on(m, sizeof(Header) + type->elem_size * count, type->trace == nullptr));
+  ++sched::locks_held;
+  auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr));
+  const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
   h->type = type;
   h->count = uint32_t(count);
   h->flags.store(0, std::memory_order_relaxed);
-  if (m) --m->mallocing;
-  return h->object();
+  h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
+  void* object = h->object();
+  if (h->offset != 0) std::memcpy(static_cast<char*>(object) - sizeof h->offset, &h->offset, sizeof h->offset);
+  --sched::locks_held;
+  return object;
 }
+
+void mark_constructed(void* obj) { Header::of(obj)->flags.fetch_or(Header::kConstructed, std::memory_order_release); }
 
 }  // namespace detail
 
 void collect() {
-  if (!sched::current_g()) {
-    std::fprintf(stderr, "fatal error: gort: gc::collect outside a goroutine\n");
-    std::abort();
-  }
+  gort::safepoint();
+  if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
   const uint64_t seen = num_gc.load(std::memory_order_acquire);
-  std::vector<uintptr_t> dead;
-  {
-    std::lock_guard<Mutex> one_at_a_time(collect_mutex);
-    // Somebody else collected while we waited: that was the collection asked for.
+  // One collection at a time. Whoever finds one running waits for it to
+  // end: it yields, and its P is stopped with the others during the pause.
+  while (collecting.exchange(true, std::memory_order_acq_rel)) {
     if (num_gc.load(std::memory_order_acquire) != seen) return;
-    dead = collect_stopped();
+    sched::yield();
   }
-  // Outside the pause and the lock: destructors may take as long as they
-  // like, and may allocate.
+  internal::RawVector<uintptr_t> dead;
+  // Somebody else collected while we waited: that was the collection asked for.
+  const bool done = num_gc.load(std::memory_order_acquire) != seen || collect_stopped(&dead);
+  collecting.store(false, std::memory_order_release);
+  if (!done) return;  // the runtime is shutting down
+  // Outside the pause: destructors may take as long as they like, and may
+  // allocate.
   run_destructors(dead);
 }
 
 namespace {
 
-std::vector<uintptr_t> collect_stopped() {
-  collecting.store(true, std::memory_order_relaxed);
-
-  sched::stop_the_world();
+// Nothing from here to start_the_world may call malloc or free: a thread
+// stopped by signal may hold the allocator's locks.
+bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
+  // Runtime code from here to the restart: never stopped by signal.
+  ++sched::locks_held;
+  const sched::StwStats stw = sched::stop_the_world();
+  if (!stw.stopped) {
+    --sched::locks_held;
+    return false;
+  }
   const int64_t start = sched::nanotime();
   for (sched::P* p : sched::sched.allp) p->mcache.release_all();
-  for (Span* s : Heap::get().all_spans())
-    if (!s->free) s->mark_bits.assign(s->alloc_bits.size(), 0);
+  for (Span* s : Heap::get().in_use_spans()) std::fill(s->mark_bits.begin(), s->mark_bits.end(), 0);
   Marker marker;
   {
     sched::LockGuard l(barrier_lock);
@@ -149,8 +210,9 @@ std::vector<uintptr_t> collect_stopped() {
   total_pause.fetch_add(pause, std::memory_order_relaxed);
   num_gc.fetch_add(1, std::memory_order_release);
   sched::start_the_world();
-  collecting.store(false, std::memory_order_relaxed);
-  return std::move(swept.to_finalize);
+  --sched::locks_held;
+  *dead = std::move(swept.to_destroy);
+  return true;
 }
 
 }  // namespace

@@ -1,30 +1,90 @@
 #include "gc/marker.hpp"
 
+#include <signal.h>
 #include <sys/ucontext.h>
 
 #include <algorithm>
-#include <mutex>
+#include <cstring>
 
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
+#include "runtime/internal/stack_pointer.hpp"
+#include "sched/chan.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::gc {
 
-namespace {
+namespace detail {
 
-sched::Lock roots_lock;
-std::vector<const void* const*>& roots() {
-  static auto* r = new std::vector<const void* const*>;
-  return *r;
+// The registered root ranges: a doubly linked list through the RootRange
+// objects themselves, so a million timers cost no allocation here.
+struct RootRangeWalker {
+  static sched::Lock lock;
+  static RootRange* head;
+
+  template <class Fn>
+  static void for_each(Fn&& fn) {
+    sched::LockGuard l(lock);
+    for (RootRange* r = head; r; r = r->next_) fn(reinterpret_cast<uintptr_t>(r->base_), r->size_);
+  }
+};
+
+sched::Lock RootRangeWalker::lock;
+RootRange* RootRangeWalker::head = nullptr;
+
+void RootRange::attach(const void* base, size_t size) {
+  base_ = base;
+  size_ = size;
+  sched::LockGuard l(RootRangeWalker::lock);
+  next_ = RootRangeWalker::head;
+  prev_ = nullptr;
+  if (next_) next_->prev_ = this;
+  RootRangeWalker::head = this;
 }
 
-// Spills callee-saved registers into this frame, then scans from it to the
-// top of the collecting goroutine's stack.
+void RootRange::detach() {
+  if (!base_) return;
+  sched::LockGuard l(RootRangeWalker::lock);
+  if (prev_) prev_->next_ = next_;
+  else RootRangeWalker::head = next_;
+  if (next_) next_->prev_ = prev_;
+  base_ = nullptr;
+  prev_ = next_ = nullptr;
+}
+
+}  // namespace detail
+
+namespace {
+
+// Spills callee-saved registers into this frame, then scans from its stack
+// pointer to the top of the collecting goroutine's stack.
 __attribute__((noinline)) void scan_own_stack(Marker& m, uintptr_t stack_hi) {
   __builtin_unwind_init();
-  volatile uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  m.scan_range(here - 256, stack_hi);
+  m.scan_range(internal::stack_pointer(), stack_hi);
+}
+
+constexpr uintptr_t kRedZone = 128;  // System V x86-64 ABI
+
+// Every register of a thread stopped by signal: the general-purpose ones,
+// and the vector registers, where a compiler may hold a pointer mid-copy.
+// The kernel saved the extended state (XSAVE) behind the FXSAVE area and
+// says how large it is in the area's software-reserved bytes.
+void scan_signal_registers(Marker& m, const ucontext_t* uc) {
+  const auto* gregs = reinterpret_cast<const char*>(&uc->uc_mcontext.gregs[0]);
+  m.scan_range(reinterpret_cast<uintptr_t>(gregs), reinterpret_cast<uintptr_t>(gregs + sizeof uc->uc_mcontext.gregs));
+  const auto* fp = reinterpret_cast<const char*>(uc->uc_mcontext.fpregs);
+  if (!fp) return;
+  constexpr size_t kSoftwareReserved = 464;  // bytes 464..511 of the FXSAVE area
+  size_t size = sizeof(_libc_fpstate);
+  _fpx_sw_bytes sw;
+  std::memcpy(&sw, fp + kSoftwareReserved, sizeof sw);
+  if (sw.magic1 == FP_XSTATE_MAGIC1 && sw.xstate_size > size) size = sw.xstate_size;
+  m.scan_range(reinterpret_cast<uintptr_t>(fp), reinterpret_cast<uintptr_t>(fp) + size);
+}
+
+void scan_channel_buffer(const void* base, size_t size, void* marker) {
+  const auto lo = reinterpret_cast<uintptr_t>(base);
+  static_cast<Marker*>(marker)->scan_range(lo, lo + size);
 }
 
 }  // namespace
@@ -59,23 +119,38 @@ void Marker::drain() {
 }
 
 void Marker::mark_roots() {
-  {
-    sched::LockGuard l(roots_lock);
-    for (const void* const* slot : roots()) mark(reinterpret_cast<uintptr_t>(*slot));
-  }
+  detail::RootRangeWalker::for_each([this](uintptr_t lo, size_t size) { scan_range(lo, lo + size); });
+  sched::for_each_channel_buffer(scan_channel_buffer, this);
+  // The caller of gort::run waits for main; goroutines may have stored
+  // pointers in its variables.
+  const uintptr_t runner_hi = sched::sched.runner_stack_hi.load(std::memory_order_acquire);
+  if (runner_hi) scan_range(sched::sched.runner_stack_lo.load(std::memory_order_relaxed), runner_hi);
+  mark_goroutines();
+}
+
+void Marker::mark_goroutines() {
   sched::G* self = sched::current_g();
-  // Goroutines stopped by signal: their registers are in the signal context
-  // and their live stack starts at the saved stack pointer.
-  std::vector<sched::G*> in_signal;
-  for (sched::M* m : sched::sched.allm) {
-    if (!m->signal_context || !m->curg) continue;
-    auto* uc = static_cast<ucontext_t*>(m->signal_context);
-    const auto* regs = reinterpret_cast<const char*>(&uc->uc_mcontext.gregs[0]);
-    scan_range(reinterpret_cast<uintptr_t>(regs), reinterpret_cast<uintptr_t>(regs + sizeof uc->uc_mcontext.gregs));
-    const uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
-    sched::G* g = m->curg;
-    if (sp >= g->stack.lo && sp < g->stack.hi) scan_range(sp, g->stack.hi);
-    in_signal.push_back(g);
+  // Threads stopped by signal (a loop without safe points, or a blocking
+  // call): their registers are in the signal context and their goroutine's
+  // live stack starts at the saved stack pointer.
+  internal::RawVector<sched::G*> in_signal;
+  {
+    sched::LockGuard l(sched::sched.lock);
+    for (sched::M* m : sched::sched.allm) {
+      auto* uc = static_cast<ucontext_t*>(m->signal_context.load(std::memory_order_acquire));
+      sched::G* g = m->curg;
+      if (!uc || !g) continue;
+      scan_signal_registers(*this, uc);
+      // Below the stack pointer, a leaf function may keep values in the
+      // red zone, which the signal (on the alternate stack) left alone.
+      const uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
+      // A blocking function may run on a stack of its own: then its
+      // goroutine's stack is live from where the call was entered.
+      uintptr_t from = sp - kRedZone;
+      if (sp < g->stack.lo || sp >= g->stack.hi) from = g->syscall_sp ? g->syscall_sp : g->stack.hi;
+      scan_range(std::max(from, g->stack.lo), g->stack.hi);
+      in_signal.push_back(g);
+    }
   }
   sched::LockGuard l(sched::sched.allg_lock);
   for (sched::G* g : sched::sched.allgs) {
@@ -86,29 +161,13 @@ void Marker::mark_roots() {
       scan_range(c, c + g->fn.captures_size);
     }
     if (!g->stack || g == self || std::find(in_signal.begin(), in_signal.end(), g) != in_signal.end()) continue;
-    // In a blocking call: live from the spilled registers of blocking_call.
     // Switched out: live from the saved context, which holds its registers.
-    uintptr_t from = g->syscall_sp ? g->syscall_sp : reinterpret_cast<uintptr_t>(g->ctx);
+    uintptr_t from = reinterpret_cast<uintptr_t>(g->ctx);
     if (!from) continue;
     from = std::max(from, g->stack.lo);
     if (from < g->stack.hi) scan_range(from, g->stack.hi);
   }
   if (self) scan_own_stack(*this, self->stack.hi);
 }
-
-namespace detail {
-
-void register_root(const void* const* slot) {
-  sched::LockGuard l(roots_lock);
-  roots().push_back(slot);
-}
-
-void unregister_root(const void* const* slot) {
-  sched::LockGuard l(roots_lock);
-  auto& r = roots();
-  r.erase(std::find(r.begin(), r.end(), slot));
-}
-
-}  // namespace detail
 
 }  // namespace gort::gc

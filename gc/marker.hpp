@@ -1,16 +1,17 @@
 // Marking (Go's mgcmark.go, the stop-the-world flavour): grey objects wait
 // on a work list; blackening one runs its type's trace() over each element,
-// which greys whatever the gc::ref fields point to. Roots come in two kinds:
-// precise ones (gc::root slots) and conservative ranges (goroutine stacks,
-// saved registers, goroutine closures), where any word that points into an
-// allocated object - interior pointers included - keeps it alive.
+// which greys whatever the gc::ref fields point to. Roots are all
+// conservative ranges, where any word that points into an allocated object -
+// interior pointers included - keeps it alive: root ranges (gc::root,
+// Select cases, timer closures), channel buffers, goroutine stacks, saved
+// registers, goroutine closures, and the stack of the thread in gort::run.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "gort/gc.hpp"
+#include "runtime/internal/raw_vector.hpp"
 
 namespace gort::gc {
 
@@ -21,14 +22,13 @@ class Marker {
   void scan_range(uintptr_t lo, uintptr_t hi);
   // Marks everything reachable from what is grey.
   void drain();
-  Visitor visitor() { return Visitor(this); }
 
-  // Every root: registered gc::root slots, every goroutine's stack and
-  // closure, the collecting goroutine's registers. World stopped.
+  // Every root. World stopped.
   void mark_roots();
 
  private:
-  std::vector<uintptr_t> grey_;
+  void mark_goroutines();
+  internal::RawVector<uintptr_t> grey_;  // off malloc: the world is stopped
 };
 
 }  // namespace gort::gc

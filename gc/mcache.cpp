@@ -5,6 +5,7 @@
 
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
+#include "gc/poison.hpp"
 #include "gc/sizeclass.hpp"
 #include "gort/detail/lock.hpp"
 #include "sched/sched.hpp"
@@ -21,6 +22,7 @@ void* MCache::alloc_small(size_t size, bool noscan) {
     object = refill(sc);
     s = spans_[size_t(sc)];
   }
+  unpoison(object, s->elemsize);
   // Fresh spans come zeroed from the kernel; swept ones are cleared here.
   if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, s->elemsize);
   return reinterpret_cast<void*>(object);
@@ -60,15 +62,12 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan) {
     Span* s = Heap::get().alloc_span(npages, span_class(0, noscan), size);
     uintptr_t object = 0;
     s->take_free(&object);
+    unpoison(object, size);
     if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, size);
     heap_alloc_bytes.fetch_add(int64_t(s->elemsize), std::memory_order_relaxed);
     return reinterpret_cast<void*>(object);
   }
-  if (m && m->p) return m->p->mcache.alloc_small(size, noscan);
-  static sched::Lock shared_lock;
-  static MCache* shared = new MCache;
-  sched::LockGuard l(shared_lock);
-  return shared->alloc_small(size, noscan);
+  return m->p->mcache.alloc_small(size, noscan);
 }
 
 }  // namespace gort::gc

@@ -37,10 +37,9 @@ class MCache {
 // span counts from the moment a P caches it); the collector's trigger.
 extern std::atomic<int64_t> heap_alloc_bytes;
 
-// Allocates size zeroed bytes from the current P's cache (a shared one,
-// under a lock, on threads without a P); large objects get their own span.
-void* mallocgc(size_t size, bool noscan);
-// The same for a caller that already knows its M (null: no M).
+// Allocates size zeroed bytes from the cache of m's P (m runs a goroutine);
+// large objects get a span of their own. No header: gc::make's job.
 void* mallocgc_on(sched::M* m, size_t size, bool noscan);
+void* mallocgc(size_t size, bool noscan);  // from the current M
 
 }  // namespace gort::gc

@@ -1,29 +1,12 @@
 #include "gc/mheap.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <cstddef>
 
-#include <cstdio>
-#include <cstdlib>
-
-#include "gc/sizeclass.hpp"
+#include "gc/poison.hpp"
+#include "runtime/internal/fatal.hpp"
+#include "runtime/internal/sysmem.hpp"
 
 namespace gort::gc {
-
-namespace {
-
-void* reserve(size_t bytes, const char* what) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    std::fprintf(stderr, "fatal error: gort heap: cannot reserve %s\n", what);
-    std::abort();
-  }
-  return p;
-}
-
-}  // namespace
 
 Heap& Heap::get() {
   static Heap* heap = new Heap;  // lives as long as the process
@@ -31,11 +14,139 @@ Heap& Heap::get() {
 }
 
 Heap::Heap() {
-  base_ = reinterpret_cast<uintptr_t>(reserve(kReserveBytes, "the heap"));
+  base_ = reinterpret_cast<uintptr_t>(internal::reserve(kReserveBytes, "the heap"));
   // One pointer per page: 64 MiB of address space, committed only where
   // spans exist.
   pages_ = static_cast<std::atomic<Span*>*>(
-      reserve((kReserveBytes >> kHeapPageShift) * sizeof(std::atomic<Span*>), "the page table"));
+      internal::reserve((kReserveBytes >> kHeapPageShift) * sizeof(std::atomic<Span*>), "the heap's page table"));
+}
+
+void Heap::set_pages(const Span* s, size_t first, size_t count) {
+  for (size_t k = first; k < first + count; ++k) pages_[k].store(const_cast<Span*>(s), std::memory_order_release);
+}
+
+Span* Heap::new_span_record() {
+  Span* s = spare_records_;
+  if (!s) return new Span;
+  spare_records_ = s->next;
+  s->next = nullptr;
+  return s;
+}
+
+void Heap::retire_record(Span* s) {
+  s->base = 0;
+  s->npages = 0;
+  s->prev = nullptr;
+  s->next = spare_records_;
+  spare_records_ = s;
+}
+
+void Heap::put_free(Span* s) {
+  s->state.store(SpanState::kFree, std::memory_order_release);
+  Span*& bucket = free_[std::min(s->npages, kFreeBuckets - 1)];
+  s->prev = nullptr;
+  s->next = bucket;
+  if (bucket) bucket->prev = s;
+  bucket = s;
+  // Coalescing finds a free run from the page just outside it.
+  set_pages(s, page_index(s->base), 1);
+  set_pages(s, page_index(s->limit()) - 1, 1);
+}
+
+void Heap::remove_free(Span* s) {
+  if (s->prev) s->prev->next = s->next;
+  else free_[std::min(s->npages, kFreeBuckets - 1)] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = nullptr;
+}
+
+Span* Heap::take_free(size_t npages) {
+  for (size_t n = std::min(npages, kFreeBuckets - 1); n < kFreeBuckets - 1; ++n) {
+    if (Span* s = free_[n]) {
+      remove_free(s);
+      return s;
+    }
+  }
+  Span* best = nullptr;
+  for (Span* s = free_[kFreeBuckets - 1]; s; s = s->next)
+    if (s->npages >= npages && (!best || s->npages < best->npages)) best = s;
+  if (best) remove_free(best);
+  return best;
+}
+
+Span* Heap::free_neighbour(size_t page) const {
+  if (page >= page_index(base_ + used_.load(std::memory_order_relaxed))) return nullptr;
+  Span* s = pages_[page].load(std::memory_order_relaxed);
+  if (!s || s->state.load(std::memory_order_relaxed) != SpanState::kFree) return nullptr;
+  // An interior page of a free run keeps a stale entry; only a run that
+  // really covers the page is a neighbour.
+  if (page < page_index(s->base) || page >= page_index(s->limit())) return nullptr;
+  return s;
+}
+
+Span* Heap::grow(size_t npages) {
+  const size_t used = used_.load(std::memory_order_relaxed);
+  const size_t top = page_index(base_ + used);
+  // A free run at the very top grows in place instead of being skipped.
+  Span* s = top > 0 ? free_neighbour(top - 1) : nullptr;
+  const size_t fresh = s ? npages - s->npages : npages;
+  if (used + fresh * kHeapPageSize > kReserveBytes)
+    internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
+                    kReserveBytes >> 30, " GiB of heap reserved)");
+  if (s) {
+    remove_free(s);
+  } else {
+    s = new_span_record();
+    s->base = base_ + used;
+    s->npages = 0;
+    s->needzero = false;
+  }
+  s->npages += fresh;
+  used_.store(used + fresh * kHeapPageSize, std::memory_order_relaxed);
+  return s;
+}
+
+// Sets up s (pages already its own) for spanclass; needzero says whether
+// those pages were used before.
+void Heap::init_span(Span* s, int spanclass, size_t large_size) {
+  const int sizeclass = spanclass >> 1;
+  s->spanclass = spanclass;
+  s->elemsize = sizeclass == 0 ? large_size : class_size(sizeclass);
+  s->nelems = sizeclass == 0 ? 1 : uint32_t(s->npages * kHeapPageSize / s->elemsize);
+  s->alloc_bits.assign((s->nelems + 63) / 64, 0);
+  s->mark_bits.assign(s->alloc_bits.size(), 0);
+  s->freeindex = 0;
+  s->allocated = 0;
+  s->next = s->prev = nullptr;
+  // Every slot stays poisoned until it is allocated.
+  poison(s->base, s->npages * kHeapPageSize);
+}
+
+Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size) {
+  Span* s;
+  {
+    sched::LockGuard l(lock_);
+    s = take_free(npages);
+    if (s && s->npages > npages) {
+      Span* rest = new_span_record();
+      rest->base = s->base + npages * kHeapPageSize;
+      rest->npages = s->npages - npages;
+      rest->needzero = s->needzero;
+      s->npages = npages;
+      put_free(rest);
+    }
+    if (!s) s = grow(npages);
+    // Neither free (coalescing must not take it) nor holding objects yet.
+    s->state.store(SpanState::kInit, std::memory_order_relaxed);
+    s->heap_index = in_use_.size();
+    in_use_.push_back(s);
+    in_use_bytes_.fetch_add(npages * kHeapPageSize, std::memory_order_relaxed);
+  }
+  init_span(s, spanclass, large_size);
+  // Publish the span to lookups only once it is complete.
+  s->state.store(SpanState::kInUse, std::memory_order_release);
+  set_pages(s, page_index(s->base), s->npages);
+  return s;
 }
 
 void Heap::free_span(Span* s) {
@@ -43,93 +154,38 @@ void Heap::free_span(Span* s) {
   // within the next cycle, and a page fault costs more than clearing the
   // memory. Returning idle pages to the OS is the scavenger's job (Go's
   // bgscavenge), still to come.
+  poison(s->base, s->npages * kHeapPageSize);
+  sched::LockGuard l(lock_);
+  Span* last = in_use_.back();
+  in_use_[s->heap_index] = last;
+  last->heap_index = s->heap_index;
+  in_use_.pop_back();
+  in_use_bytes_.fetch_sub(s->npages * kHeapPageSize, std::memory_order_relaxed);
   s->needzero = true;
-  s->free = true;
   s->allocated = 0;
   s->next = s->prev = nullptr;
-  sched::LockGuard l(lock_);
+  // Merge with the free runs on either side: any mix of sizes freed next to
+  // each other becomes one run again.
+  const size_t first = page_index(s->base);
+  if (Span* left = first > 0 ? free_neighbour(first - 1) : nullptr) {
+    remove_free(left);
+    s->base = left->base;
+    s->npages += left->npages;
+    retire_record(left);
+  }
+  if (Span* right = free_neighbour(page_index(s->limit()))) {
+    remove_free(right);
+    s->npages += right->npages;
+    retire_record(right);
+  }
   put_free(s);
-}
-
-// Free runs are kept by length: one list per length below kFreeBuckets
-// pages, and one for everything longer.
-void Heap::put_free(Span* s) { free_[std::min(s->npages, kFreeBuckets - 1)].push_back(s); }
-
-Span* Heap::take_free(size_t npages) {
-  for (size_t n = std::min(npages, kFreeBuckets - 1); n < kFreeBuckets - 1; ++n) {
-    if (free_[n].empty()) continue;
-    Span* s = free_[n].back();
-    free_[n].pop_back();
-    return s;
-  }
-  auto& big = free_[kFreeBuckets - 1];
-  size_t best = big.size();
-  for (size_t i = 0; i < big.size(); ++i)
-    if (big[i]->npages >= npages && (best == big.size() || big[i]->npages < big[best]->npages)) best = i;
-  if (best == big.size()) return nullptr;
-  Span* s = big[best];
-  big.erase(big.begin() + ptrdiff_t(best));
-  return s;
-}
-
-// Sets up s (pages and page-table entries already its own) for spanclass;
-// needzero says whether those pages were used before.
-void Heap::init_span(Span* s, int spanclass, size_t large_size) {
-  const int sizeclass = spanclass >> 1;
-  s->spanclass = spanclass;
-  s->elemsize = sizeclass == 0 ? large_size : class_size(sizeclass);
-  s->nelems = sizeclass == 0 ? 1 : uint32_t(s->npages * kHeapPageSize / s->elemsize);
-  s->alloc_bits.assign((s->nelems + 63) / 64, 0);
-  s->mark_bits.clear();
-  s->freeindex = 0;
-  s->allocated = 0;
-  s->free = false;
-}
-
-// Best fit among the free spans, splitting off what is not needed; new
-// pages from the reservation only when nothing fits.
-Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size) {
-  Span* s = nullptr;
-  {
-    sched::LockGuard l(lock_);
-    s = take_free(npages);
-    if (s) {
-      if (s->npages > npages) {
-        auto* rest = new Span;
-        rest->base = s->base + npages * kHeapPageSize;
-        rest->npages = s->npages - npages;
-        rest->free = true;
-        rest->needzero = s->needzero;
-        s->npages = npages;
-        const size_t first = (rest->base - base_) >> kHeapPageShift;
-        for (size_t k = 0; k < rest->npages; ++k) pages_[first + k].store(rest, std::memory_order_release);
-        all_spans_.push_back(rest);
-        put_free(rest);
-      }
-    } else {
-      const size_t bytes = npages * kHeapPageSize;
-      const size_t used = used_.load(std::memory_order_relaxed);
-      if (used + bytes > kReserveBytes) {
-        std::fprintf(stderr, "fatal error: gort heap: out of memory (%zu bytes reserved)\n", kReserveBytes);
-        std::abort();
-      }
-      s = new Span;
-      s->base = base_ + used;
-      s->npages = npages;
-      used_.store(used + bytes, std::memory_order_relaxed);
-      all_spans_.push_back(s);
-    }
-  }
-  init_span(s, spanclass, large_size);
-  // Publish the span to span_of only once it is complete.
-  const size_t first = (s->base - base_) >> kHeapPageShift;
-  for (size_t i = 0; i < s->npages; ++i) pages_[first + i].store(s, std::memory_order_release);
-  return s;
 }
 
 uintptr_t Heap::find_object(uintptr_t addr) const {
   const Span* s = span_of(addr);
-  if (!s) return 0;
+  // Free pages hold no object; a stale entry may name a record that covers
+  // other pages by now.
+  if (!s || !s->in_use() || addr < s->base || addr >= s->limit()) return 0;
   const uintptr_t object = s->object_base(addr);
   if (object >= s->base + size_t(s->nelems) * s->elemsize) return 0;  // the span's unused tail
   return s->is_allocated(object) ? object : 0;

@@ -1,14 +1,21 @@
 // The page heap (Go's mheap, runtime/mheap.go).
 //
 // One large MAP_NORESERVE reservation, handed out as spans of 8 KiB pages;
-// the kernel commits memory on first touch. Spans emptied by the collector
-// return their pages to a free list, from which new spans of any class are
-// cut (best fit, the rest split off). Not yet: coalescing adjacent free runs,
-// and a scavenger giving idle free pages back to the OS. Beside it, a page table maps
-// every heap page to its span, so that any address - interior pointers
-// included - finds its span and object in O(1) with no lock. Conservative
-// stack scanning depends on that: every word of every stack is a candidate
-// pointer.
+// the kernel commits memory on first touch. A span the collector empties
+// goes back as a free run of pages and merges with free neighbours on both
+// sides, so that freed memory of any sizes becomes one run again. New spans
+// of any class are cut from the free runs (best fit, the rest stays free);
+// only when none fits does the heap grow, and then a free run at its top is
+// extended rather than left behind. Not yet: a scavenger giving idle free
+// pages back to the OS.
+//
+// Beside it, a page table maps every page of an in-use span to its span, so
+// that any address - interior pointers included - finds its span and object
+// in O(1) with no lock. Conservative stack scanning depends on that: every
+// word of every stack is a candidate pointer. Free runs keep only their
+// first and last page's entries current (all coalescing needs, as in Go);
+// a lookup that lands on a stale entry finds a span that does not cover the
+// address, or a free one, and answers "no object".
 #pragma once
 
 #include <atomic>
@@ -29,39 +36,59 @@ class Heap {
   // of `large_size` bytes).
   Span* alloc_span(size_t npages, int spanclass, size_t large_size = 0);
 
-  // The span holding addr, or null if addr is not in an allocated span.
-  // Lock-free; safe from any thread.
+  // The span that covers addr according to the page table, or null. It may
+  // be free or (for a free run's interior page) not cover addr at all;
+  // find_object checks both. Lock-free; safe from any thread.
   Span* span_of(uintptr_t addr) const {
     if (addr < base_ || addr >= base_ + kReserveBytes) return nullptr;
-    return pages_[(addr - base_) >> 13].load(std::memory_order_acquire);
+    return pages_[(addr - base_) >> kHeapPageShift].load(std::memory_order_acquire);
   }
 
   // Base of the allocated object containing addr, or 0.
   uintptr_t find_object(uintptr_t addr) const;
 
+  // Pages carved from the reservation so far (free runs included).
   size_t bytes_in_spans() const { return used_.load(std::memory_order_relaxed); }
+  // Pages held by in-use spans.
+  size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
 
-  // Every span, for the collector (called with the world stopped).
-  const std::vector<Span*>& all_spans() const { return all_spans_; }
+  // Every in-use span, for the collector (world stopped). A span freed while
+  // walking it backwards takes the place of one already visited.
+  const std::vector<Span*>& in_use_spans() const { return in_use_; }
 
-  // A span with no live object left: its pages wait for the next span of
-  // any class (called with the world stopped).
+  // A span with no live object left: its pages go back to the free runs,
+  // merged with free neighbours (world stopped, or the heap lock free).
   void free_span(Span* s);
 
  private:
   Heap();
-  void init_span(Span* s, int spanclass, size_t large_size);
   static constexpr size_t kReserveBytes = size_t(64) << 30;
+  static constexpr size_t kFreeBuckets = 129;
+
+  size_t page_index(uintptr_t addr) const { return (addr - base_) >> kHeapPageShift; }
+  void set_pages(const Span* s, size_t first, size_t count);
+  void init_span(Span* s, int spanclass, size_t large_size);
+  Span* new_span_record();                  // lock held
+  void retire_record(Span* s);              // lock held
+  void put_free(Span* s);                   // lock held
+  void remove_free(Span* s);                // lock held
+  Span* take_free(size_t npages);           // lock held; best fit
+  Span* grow(size_t npages);                // lock held
+  Span* free_neighbour(size_t page) const;  // lock held; the free run owning that page, if any
 
   mutable sched::Lock lock_;
   uintptr_t base_ = 0;
   std::atomic<size_t> used_{0};  // bump pointer into the reservation
+  std::atomic<size_t> in_use_bytes_{0};
   std::atomic<Span*>* pages_ = nullptr;
-  std::vector<Span*> all_spans_;  // every span, for the sweeper (Go's allspans)
-  static constexpr size_t kFreeBuckets = 129;
-  void put_free(Span* s);        // lock held
-  Span* take_free(size_t npages);  // lock held; best fit
-  std::vector<std::vector<Span*>> free_{kFreeBuckets};  // free page runs by length
+  std::vector<Span*> in_use_;  // Go's allspans, less the free ones; grows only when a span is made
+  // Free runs by length, the last list for every longer one; linked
+  // through the spans themselves, since freeing happens in the sweep,
+  // where nothing may call malloc.
+  Span* free_[kFreeBuckets] = {};
+  // Span records are reused, never freed: a stale page-table entry always
+  // points at a valid record.
+  Span* spare_records_ = nullptr;
 };
 
 }  // namespace gort::gc

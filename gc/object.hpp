@@ -1,6 +1,8 @@
 // The header in front of every collected object: what it is (for tracing
-// and destruction) and how many elements it holds. 16 bytes keep the object
-// itself 16-byte aligned.
+// and destruction), how many elements it holds, and where the object starts.
+// 16 bytes keep an object right behind it 16-byte aligned; an over-aligned
+// type (alignas(32), alignas(64)) starts `offset` bytes further on, at the
+// first suitably aligned address of its slot.
 #pragma once
 
 #include <atomic>
@@ -13,15 +15,18 @@ namespace gort::gc {
 struct Header {
   const detail::TypeInfo* type;
   uint32_t count;
-  // A sweep (in a pause) sets kFinalizing when it finds the object dead with
-  // a destructor to run; whoever runs the destructor then sets kFinalized,
-  // perhaps while the next collection's sweep reads the flags.
-  std::atomic<uint32_t> flags;
+  // Written by the allocating goroutine (kConstructed), by a sweep in a
+  // pause (kFinalizing), and by whoever runs the destructor (kFinalized),
+  // perhaps while the next collection's sweep reads them.
+  std::atomic<uint16_t> flags;
+  uint16_t offset;
 
-  static constexpr uint32_t kFinalizing = 1;  // listed for its destructor
-  static constexpr uint32_t kFinalized = 2;   // destructor has run
+  static constexpr uint16_t kConstructed = 1;  // destructor due when it dies
+  static constexpr uint16_t kFinalizing = 2;   // listed for its destructor
+  static constexpr uint16_t kFinalized = 4;    // destructor has run
 
-  void* object() { return reinterpret_cast<char*>(this) + sizeof(Header); }
+  void* object() { return reinterpret_cast<char*>(this) + sizeof(Header) + offset; }
+  static Header* of(void* object);  // the header of an object from alloc_object, without a lookup
 };
 static_assert(sizeof(Header) == 16);
 

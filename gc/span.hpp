@@ -1,15 +1,19 @@
 // A span: a run of heap pages holding objects of one size class, or one
-// large object (Go's mspan, runtime/mheap.go).
+// large object (Go's mspan, runtime/mheap.go); or, while free, a run of
+// pages waiting in the page heap for its next use.
 //
 // The allocation bitmap has a bit per object slot. Allocation scans it from
 // freeindex for a clear bit; everything below freeindex is known to be in
-// use. The collector will keep a mark bitmap beside it and, when it sweeps,
-// make the marks the new allocation bits and reset freeindex.
+// use. The collector keeps a mark bitmap beside it and, when it sweeps,
+// makes the marks the new allocation bits and resets freeindex.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "gc/sizeclass.hpp"
 
 namespace gort::gc {
 
@@ -17,27 +21,42 @@ namespace gort::gc {
 // noscan spans and are never scanned.
 inline int span_class(int sizeclass, bool noscan) { return sizeclass << 1 | int(noscan); }
 
+enum class SpanState : uint8_t {
+  kFree,   // pages in the page heap's free lists: holds no object
+  kInit,   // taken from the free lists, being set up: holds no object yet
+  kInUse,  // holds objects
+};
+
 struct Span {
   uintptr_t base = 0;
   size_t npages = 0;
+  // Read without a lock by interior-pointer lookups (conservative scans):
+  // a free span has no object, whatever its other fields say.
+  std::atomic<SpanState> state{SpanState::kFree};
   int spanclass = 0;
   size_t elemsize = 0;
   uint32_t nelems = 0;
   uint32_t freeindex = 0;
   uint32_t allocated = 0;
+  // Sized when the span is set up, never during a collection (no malloc
+  // while the world is stopped).
   std::vector<uint64_t> alloc_bits;
-  std::vector<uint64_t> mark_bits;  // during a collection
-  bool needzero = false;            // slots were used before: clear on allocation
-  bool free = false;                // a large span waiting for reuse
-  Span* next = nullptr;  // in its mcentral list
+  std::vector<uint64_t> mark_bits;
+  bool needzero = false;            // pages were used before: clear on allocation
+  // Position in the page heap's list of in-use spans (O(1) removal).
+  size_t heap_index = 0;
+  // In its mcentral list while in use; in the free list of its length (or
+  // the spare records) while free.
+  Span* next = nullptr;
   Span* prev = nullptr;
 
   int sizeclass() const { return spanclass >> 1; }
   bool noscan() const { return spanclass & 1; }
-  uintptr_t limit() const { return base + npages * (size_t(1) << 13); }
+  bool in_use() const { return state.load(std::memory_order_acquire) == SpanState::kInUse; }
+  uintptr_t limit() const { return base + npages * kHeapPageSize; }
   bool full() const { return allocated == nelems; }
 
-  // Start of the object slot containing addr (addr inside the span).
+  // Start of the object slot containing addr (addr inside an in-use span).
   uintptr_t object_base(uintptr_t addr) const { return base + (addr - base) / elemsize * elemsize; }
   bool is_allocated(uintptr_t object) const {
     const size_t i = (object - base) / elemsize;

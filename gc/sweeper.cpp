@@ -3,16 +3,30 @@
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
+#include "gc/poison.hpp"
 #include "gc/sizeclass.hpp"
 
 namespace gort::gc {
+
+namespace {
+
+// Is the dead object at h owed a destructor? Only a fully constructed one
+// (a constructor that threw leaves a slot that was never an object), and
+// only once.
+bool owes_destructor(const Header* h, uint16_t flags) {
+  return h->type && h->type->destroy && (flags & Header::kConstructed) && !(flags & Header::kFinalized);
+}
+
+}  // namespace
 
 SweepResult sweep() {
   SweepResult r;
   Heap& heap = Heap::get();
   for (int sc = 0; sc < num_classes() * 2; ++sc) Central::of(sc).clear_lists();
-  for (Span* s : heap.all_spans()) {
-    if (s->free) continue;  // free pages, waiting for reuse
+  const std::vector<Span*>& spans = heap.in_use_spans();
+  // Backwards: a span freed on the way is replaced by one already swept.
+  for (size_t k = spans.size(); k-- > 0;) {
+    Span* s = spans[k];
     uint32_t allocated = 0;
     for (uint32_t i = 0; i < s->nelems; ++i) {
       const uint64_t bit = uint64_t(1) << (i % 64);
@@ -22,24 +36,24 @@ SweepResult sweep() {
         ++allocated;
         continue;
       }
-      auto* h = reinterpret_cast<Header*>(s->base + size_t(i) * s->elemsize);
-      const uint32_t flags = h->flags.load(std::memory_order_acquire);
-      if (h->type && h->type->destroy && !(flags & Header::kFinalized)) {
+      const uintptr_t slot = s->base + size_t(i) * s->elemsize;
+      auto* h = reinterpret_cast<Header*>(slot);
+      const uint16_t flags = h->flags.load(std::memory_order_acquire);
+      if (owes_destructor(h, flags)) {
         if (!(flags & Header::kFinalizing)) {
           h->flags.store(flags | Header::kFinalizing, std::memory_order_relaxed);
-          r.to_finalize.push_back(reinterpret_cast<uintptr_t>(h));
+          r.to_destroy.push_back(slot);
         }
         ++allocated;  // still holds its object until the destructor has run
         continue;
       }
       alloc &= ~bit;
+      poison(slot, s->elemsize);
       ++r.freed_objects;
     }
-    s->mark_bits.clear();
     s->allocated = allocated;
     s->freeindex = 0;
     r.live_bytes += size_t(allocated) * s->elemsize;
-    r.live_objects += allocated;
     if (allocated == 0) {
       heap.free_span(s);
       continue;

@@ -6,15 +6,15 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "runtime/internal/raw_vector.hpp"
 
 namespace gort::gc {
 
 struct SweepResult {
   size_t live_bytes = 0;
-  size_t live_objects = 0;
   uint64_t freed_objects = 0;
-  std::vector<uintptr_t> to_finalize;  // headers of dead objects to destroy
+  internal::RawVector<uintptr_t> to_destroy;  // headers of dead objects whose destructors are due
 };
 
 SweepResult sweep();

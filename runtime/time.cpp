@@ -1,6 +1,9 @@
 // sleep, after, Timer, Ticker on the runtime's per-P timers.
 #include "gort/time.hpp"
 
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "gort/panic.hpp"
@@ -15,8 +18,8 @@ namespace detail {
 
 struct TimerState {
   sched::Timer timer;
-  chan<Time> c;                // receives the firing time (nil for after_func)
-  std::function<void()> func;  // after_func's function
+  chan<Time> c;                      // receives the firing time (nil for after_func)
+  std::unique_ptr<TimerFunc> func;   // after_func's function
 };
 
 }  // namespace detail
@@ -41,11 +44,19 @@ void send_time(void* arg, int64_t now) {
   detail::select_go(&send, 1, false, &ok);
 }
 
-void start_func(void* arg, int64_t) { go(static_cast<TimerState*>(arg)->func); }
+void start_func(void* arg, int64_t) { static_cast<TimerState*>(arg)->func->start_goroutine(); }
+
+// Timers belong to a running runtime's Ps, as goroutines do.
+void require_runtime(std::string_view what) {
+  if (sched::sched.running.load(std::memory_order_acquire)) return;
+  std::string message(what);
+  message.append(": the runtime is not running (call it inside gort::run)");
+  throw std::logic_error(message);
+}
 
 // A timer calling f(state) at `when` (then every period), not started yet.
 std::unique_ptr<TimerState> new_timer(const chan<Time>& c, void (*f)(void*, int64_t), int64_t when,
-                                      int64_t period, std::function<void()> func = {}) {
+                                      int64_t period, std::unique_ptr<detail::TimerFunc> func = {}) {
   auto st = std::make_unique<TimerState>();
   st->c = c;
   st->func = std::move(func);
@@ -85,6 +96,7 @@ void sleep(Duration d) {
 }
 
 chan<Time> after(Duration d) {
+  require_runtime("gort::after");
   auto c = make_chan<Time>(1);
   auto st = new_timer(c, send_time, when_after(d), 0);
   st->timer.dispose = [](sched::Timer* t) { delete static_cast<TimerState*>(t->arg); };
@@ -92,10 +104,15 @@ chan<Time> after(Duration d) {
   return c;
 }
 
-Timer::Timer(Duration d) : C(make_chan<Time>(1)), state_(arm(new_timer(C, send_time, when_after(d), 0))) {}
+Timer::Timer(Duration d) : C(make_chan<Time>(1)) {
+  require_runtime("gort::Timer");
+  state_ = arm(new_timer(C, send_time, when_after(d), 0));
+}
 
-Timer::Timer(Duration d, std::function<void()> f)
-    : C(), state_(arm(new_timer(C, start_func, when_after(d), 0, std::move(f)))) {}
+Timer::Timer(Duration d, std::unique_ptr<detail::TimerFunc> f) : C() {
+  require_runtime("gort::after_func");
+  state_ = arm(new_timer(C, start_func, when_after(d), 0, std::move(f)));
+}
 
 Timer::~Timer() { sched::del_timer(&state_->timer); }
 
@@ -103,11 +120,8 @@ bool Timer::stop() { return sched::del_timer(&state_->timer); }
 
 bool Timer::reset(Duration d) { return sched::reset_timer(&state_->timer, when_after(d), 0); }
 
-std::unique_ptr<Timer> after_func(Duration d, std::function<void()> f) {
-  return std::unique_ptr<Timer>(new Timer(d, std::move(f)));
-}
-
 Ticker::Ticker(Duration d) : C(make_chan<Time>(1)) {
+  require_runtime("gort::Ticker");
   if (d.count() <= 0) throw panic_error("non-positive interval for NewTicker");
   state_ = arm(new_timer(C, send_time, when_after(d), d.count()));
 }

@@ -8,6 +8,24 @@ namespace gort::sched {
 
 namespace {
 
+// Buffered channels whose values may hold pointers, for the collector.
+Lock scanned_lock;
+ChanCore* scanned_head = nullptr;
+
+void register_scanned(ChanCore* c) {
+  LockGuard l(scanned_lock);
+  c->scanned_next = scanned_head;
+  if (scanned_head) scanned_head->scanned_prev = c;
+  scanned_head = c;
+}
+
+void unregister_scanned(ChanCore* c) {
+  LockGuard l(scanned_lock);
+  if (c->scanned_prev) c->scanned_prev->scanned_next = c->scanned_next;
+  else scanned_head = c->scanned_next;
+  if (c->scanned_next) c->scanned_next->scanned_prev = c->scanned_prev;
+}
+
 bool unlock_chan(G*, void* c) {
   static_cast<ChanCore*>(c)->lock.unlock();
   return true;
@@ -34,6 +52,16 @@ bool wait_in(ChanCore* c, WaitQueue& q, void* elem, const char* reason) {
 }  // namespace
 
 void panic_send_on_closed() { throw panic_error("send on closed channel"); }
+
+void for_each_channel_buffer(void (*fn)(const void* base, size_t size, void* arg), void* arg) {
+  LockGuard l(scanned_lock);
+  for (ChanCore* c = scanned_head; c; c = c->scanned_next) {
+    LockGuard cl(c->lock);
+    fn(c->buf, c->cap * c->ops->elem_size, arg);
+  }
+}
+
+bool scanned(const ChanCore* c) { return c->buf && c->ops->may_hold_pointers; }
 
 Sudog* dequeue_waiter(WaitQueue& q) {
   while (Sudog* s = q.pop_front()) {
@@ -97,7 +125,9 @@ std::shared_ptr<ChanCore> chan_make(const ChanOps* ops, size_t cap) {
   c->ops = ops;
   c->cap = cap;
   if (cap > 0) c->buf = ops->new_buffer(cap);
+  if (sched::scanned(c)) sched::register_scanned(c);
   return std::shared_ptr<ChanCore>(c, [](ChanCore* c) {
+    if (sched::scanned(c)) sched::unregister_scanned(c);
     if (c->buf) c->ops->delete_buffer(c->buf);
     delete c;
   });

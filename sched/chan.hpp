@@ -27,6 +27,10 @@ struct ChanCore {
   bool closed = false;
   WaitQueue recvq;
   WaitQueue sendq;
+  // In the registry of buffers the collector scans (those that may hold
+  // pointers), under the registry's lock.
+  ChanCore* scanned_prev = nullptr;
+  ChanCore* scanned_next = nullptr;
 
   void* slot(size_t i) const { return static_cast<char*>(buf) + i * ops->elem_size; }
   bool full() const { return count == cap; }
@@ -44,5 +48,9 @@ void buffer_put(ChanCore* c, void* elem);
 void buffer_take(ChanCore* c, void* elem);
 
 [[noreturn]] void panic_send_on_closed();
+
+// Calls fn on the buffer of every buffered channel whose values may hold
+// pointers, each under its channel's lock: values in flight are roots.
+void for_each_channel_buffer(void (*fn)(const void* base, size_t size, void* arg), void* arg);
 
 }  // namespace gort::sched

@@ -4,6 +4,8 @@
 
 namespace gort::sched {
 
+__thread int locks_held = 0;
+
 void Lock::lock_slow() {
   for (int spin = 0; spin < 100; ++spin) {
     uint32_t expected = 0;

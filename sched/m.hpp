@@ -8,6 +8,8 @@
 // runs on g0.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -30,17 +32,32 @@ struct FastRand {
   }
 };
 
+enum class BlockingState : uint32_t {
+  kNone,
+  kInCall,     // running the blocking function
+  kReturning,  // back from it, getting a P again
+  kAbandoned,  // the runtime shut down during the call: leave at once
+};
+
 enum class SwitchReason : uint32_t {
   kPark,     // blocked; unlockf publishes it to wakers
   kYield,    // back of this P's queue
   kPreempt,  // ran too long: back of the global queue
   kNoP,      // returned from a blocking call to find its P taken
   kExit,
+  kAbandon,  // the runtime shut down under it: never resumed, stack not freed
 };
 
 struct M {
   int32_t id = 0;
   std::thread thread;
+  // Set by the thread itself before it takes a P, so that a stopper never
+  // signals a thread handle that is not assigned yet.
+  std::atomic<pthread_t> pthread{};
+  std::atomic<pid_t> tid{0};
+
+  // Sends the stop signal (SIGURG) to this M's thread, if it has started.
+  void signal_stop() const;
 
   stack::Context g0ctx = nullptr;  // where a goroutine jumps to reach g0
   G* curg = nullptr;
@@ -48,11 +65,24 @@ struct M {
   P* nextp = nullptr;   // handed over by whoever woke this M
   G* next_from_switch = nullptr;  // taken from the run queue by a switch, for g0 to start
   bool spinning = false;
-  bool in_blocking_call = false;  // inside gort::blocking
-  int mallocing = 0;              // inside the allocator: not to be stopped by signal
-  // While the world is stopped by signal: the ucontext_t holding the
-  // interrupted goroutine's registers.
-  void* signal_context = nullptr;
+  // Where the M stands with gort::blocking; read by stop_the_world and by
+  // teardown on other threads. kReturning lasts from the end of the call
+  // until the goroutine has a P again or is switched out.
+  std::atomic<BlockingState> blocking{BlockingState::kNone};
+  // The goroutine in the call (curg, but published for teardown, which must
+  // know whose stack an abandoned thread stands on).
+  std::atomic<G*> blocking_g{nullptr};
+  bool in_blocking_call() const { return blocking.load(std::memory_order_acquire) != BlockingState::kNone; }
+  // While this thread waits in the stop signal's handler: the ucontext_t
+  // holding the interrupted goroutine's registers (what a stack scan needs).
+  // Set by the handler, cleared by start_the_world.
+  std::atomic<void*> signal_context{nullptr};
+  bool stopping_world = false;  // this M runs stop_the_world: never stop it by signal
+  // The runtime this M served shut down while it was inside a blocking call
+  // or a loop without safe points; it must never touch the runtime again
+  // (see teardown in proc.cpp).
+  std::atomic<bool> abandoned{false};
+  std::atomic<bool> exited{false};  // left its scheduler loop: may be joined
   Note park;
   M* link = nullptr;    // idle list
   FastRand rand;

@@ -1,6 +1,12 @@
 // The scheduler proper: Ms looking for work, running goroutines, and the
 // hand-offs between them. sched/README.md explains the design; the names
 // follow Go's runtime/proc.go so the two can be read side by side.
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -9,6 +15,8 @@
 #include <typeinfo>
 
 #include "gort/runtime.hpp"
+#include "runtime/internal/fatal.hpp"
+#include "runtime/internal/stack_pointer.hpp"
 #include "sched/garena.hpp"
 #include "sched/nanotime.hpp"
 #include "sched/netpoll.hpp"
@@ -38,6 +46,58 @@ uint64_t goroutine_id_for_signal() {
   M* m = tls_m;
   G* g = m ? m->curg : nullptr;
   return g ? g->id : 0;
+}
+
+const char* describe(const G* g) {
+  switch (g->status.load(std::memory_order_acquire)) {
+    case GStatus::kRunnable:
+      return "runnable";
+    case GStatus::kRunning:
+      return g->m && g->m->in_blocking_call() ? "syscall" : "running";
+    case GStatus::kWaiting:
+      return g->wait_reason ? g->wait_reason : "waiting";
+    default:
+      return nullptr;
+  }
+}
+
+// For the fatal path: every live goroutine and what it waits for.
+void print_goroutines(int fd) {
+  // The dying thread may hold the lock itself; then the list is skipped.
+  if (!sched.allg_lock.try_lock()) return;
+  for (G* g : sched.allgs) {
+    const char* state = describe(g);
+    if (!state) continue;
+    internal::Message line;
+    line.put("goroutine ").put(g->id).put(" [").put(state).put("]:\n\n");
+    if (::write(fd, line.data(), line.size()) < 0) break;
+  }
+  sched.allg_lock.unlock();
+}
+
+// The thread ids of this process (/proc/self/task), sorted.
+std::vector<pid_t> thread_ids() {
+  std::vector<pid_t> ids;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(dir))
+      if (e->d_name[0] != '.') ids.push_back(pid_t(std::atoi(e->d_name)));
+    closedir(dir);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// Is there a thread that the runtime did not start and that was not there
+// when it started? Such a thread may still send on a channel or start a
+// goroutine, so the runtime is not dead while it lives.
+bool foreign_thread_exists() {  // sched.lock held
+  for (pid_t tid : thread_ids()) {
+    if (std::binary_search(sched.threads_at_start.begin(), sched.threads_at_start.end(), tid)) continue;
+    bool ours = false;
+    for (M* m : sched.allm) ours = ours || m->tid.load(std::memory_order_acquire) == tid;
+    if (!ours) return true;  // an M still starting counts as foreign: no false verdict
+  }
+  return false;
 }
 
 }  // namespace
@@ -179,6 +239,14 @@ uint64_t next_goid(P* p) {
 
 void finish_switch_out(M* m, G* g);
 
+// A switch runs from the moment the jumper changes m->curg until the lander
+// has saved the previous context and finished its switch. In between, curg
+// and the saved contexts disagree about which stack is live, so the thread
+// must not be stopped by signal for a stack scan: the jumper counts the
+// switch as a held lock and the lander releases it.
+void begin_switch() { ++locks_held; }
+void end_switch() { --locks_held; }
+
 // Called on g's own stack each time it is resumed.
 void resumed(G* g, const stack::Transfer& t) {
   M* m = g->m;  // set by whoever resumed us
@@ -190,6 +258,7 @@ void resumed(G* g, const stack::Transfer& t) {
     m->g0ctx = t.fctx;
     stack::finish_switch(g->asan_fake_stack, &m->g0_stack_bottom, &m->g0_stack_size);
   }
+  end_switch();
 }
 
 void goroutine_entry(stack::Transfer t);
@@ -227,10 +296,12 @@ G* next_direct(M* m) {
 
 void switch_out(G* g, SwitchReason why) {
   M* m = g->m;
+  begin_switch();
   m->reason = why;
-  void** fake = why == SwitchReason::kExit ? nullptr : &g->asan_fake_stack;
+  const bool never_resumed = why == SwitchReason::kExit || why == SwitchReason::kAbandon;
+  void** fake = never_resumed ? nullptr : &g->asan_fake_stack;
   stack::Transfer t;
-  G* next = next_direct(m);
+  G* next = why == SwitchReason::kAbandon ? nullptr : next_direct(m);
   if (next && !next->ctx && m->unlockf) {
     // Never run: binding its stack may page-fault, and that must not happen
     // while g's unlockf still holds g's lock (a channel's, say). g0 releases
@@ -248,10 +319,10 @@ void switch_out(G* g, SwitchReason why) {
     stack::tsan_switch_to(m->tsan_g0_fiber);
     t = stack::jump(m->g0ctx, g);
   }
-  resumed(g, t);  // unreachable for kExit
+  resumed(g, t);  // unreachable for kExit and kAbandon
 }
 
-[[noreturn]] void fatal_panic(G* g, std::exception_ptr ep) {
+[[noreturn]] void fatal_panic(std::exception_ptr ep) {
   std::string what = "unknown exception";
   try {
     std::rethrow_exception(ep);
@@ -259,10 +330,7 @@ void switch_out(G* g, SwitchReason why) {
     what = e.what();
   } catch (...) {
   }
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]\n", what.c_str(),
-               static_cast<unsigned long long>(g->id));
-  std::fflush(stderr);
-  std::_Exit(2);
+  internal::die_of_panic(what);
 }
 
 void goroutine_entry(stack::Transfer t) {
@@ -273,7 +341,7 @@ void goroutine_entry(stack::Transfer t) {
   } catch (...) {
     // A goroutine's uncaught exception is Go's unrecovered panic: fatal,
     // except in the main goroutine, where gort::run rethrows it.
-    if (!g->is_main) fatal_panic(g, std::current_exception());
+    if (!g->is_main) fatal_panic(std::current_exception());
     sched.main_panic = std::current_exception();
   }
   switch_out(g, SwitchReason::kExit);
@@ -293,7 +361,10 @@ void gdestroy(P* p, G* g) {
   const bool was_main = g->is_main;
   g->is_main = false;
   gfput(p, g);
-  if (was_main) sched.main_done.wakeup();
+  if (was_main) {
+    sched.main_returned.store(true, std::memory_order_release);
+    sched.main_done.wakeup();
+  }
 }
 
 // Completes g's switch once its registers are saved: only now may g be
@@ -331,11 +402,17 @@ void finish_switch_out(M* m, G* g) {
         LockGuard l(sched.lock);
         globrunqput(g);
       }
-      if (m->reason == SwitchReason::kNoP) wakep();
+      if (m->reason == SwitchReason::kNoP) {
+        // Only now is the goroutine's stack described by its saved context.
+        m->blocking.store(BlockingState::kNone, std::memory_order_release);
+        wakep();
+      }
       break;
     }
     case SwitchReason::kExit:
       gdestroy(p, g);
+      break;
+    case SwitchReason::kAbandon:
       break;
   }
 }
@@ -343,15 +420,23 @@ void finish_switch_out(M* m, G* g) {
 // Runs g on m until a goroutine switches back to g0 (g itself, or another
 // one that g switched to directly), then finishes that one's switch.
 void execute(M* m, G* g) {
+  begin_switch();
   prepare_to_run(m, g);
   stack::start_switch(&m->g0_fake_stack, reinterpret_cast<const void*>(g->stack.lo), g->stack.size());
   stack::tsan_switch_to(g->tsan_fiber);
   const stack::Transfer t = stack::jump(g->ctx, nullptr);
   stack::finish_switch(m->g0_fake_stack, nullptr, nullptr);
+  m->curg = nullptr;
+  if (m->reason == SwitchReason::kAbandon) {
+    // The runtime this goroutine belonged to is gone (or going): its G
+    // record may already serve another goroutine.
+    end_switch();
+    return;
+  }
   G* out = static_cast<G*>(t.data);
   out->ctx = t.fctx;
-  m->curg = nullptr;
   finish_switch_out(m, out);
+  end_switch();
 }
 
 // ---- finding work ----------------------------------------------------------
@@ -438,6 +523,41 @@ int64_t earliest_timer() {
   }
   return first;
 }
+
+// Go's checkdead, called by an M about to sleep: if no P runs, no goroutine
+// is queued, and nothing can ever ready one (no timer, no socket waited on,
+// no thread inside gort::blocking, no thread outside the runtime that might
+// send on a channel), every goroutine is blocked for good.
+DeadCheck checkdead_locked() {  // sched.lock held
+  if (!sched.main_started || sched.shutdown.load(std::memory_order_acquire) ||
+      sched.main_returned.load(std::memory_order_acquire) ||
+      sched.gcwaiting.load(std::memory_order_acquire))
+    return DeadCheck::kAlive;
+  if (sched.npidle.load(std::memory_order_acquire) != sched.gomaxprocs || !sched.runq.empty())
+    return DeadCheck::kAlive;
+  for (P* p : sched.allp)
+    if (!p->runq.empty() || p->timers.first_when() != 0) return DeadCheck::kAlive;
+  if (netpoll_waiters() > 0) return DeadCheck::kAlive;
+  for (M* m : sched.allm)
+    if (m->in_blocking_call()) return DeadCheck::kAlive;
+  if (foreign_thread_exists()) return DeadCheck::kForeignThreads;
+  return DeadCheck::kDead;
+}
+
+}  // namespace
+
+DeadCheck checkdead() {
+  LockGuard l(sched.lock);
+  const DeadCheck verdict = checkdead_locked();
+  if (verdict == DeadCheck::kDead) {
+    internal::Message m;
+    m.put("all goroutines are asleep - deadlock!");
+    internal::die(internal::DeathKind::kFatal, internal::Traceback::kAll, m);
+  }
+  return verdict;
+}
+
+namespace {
 
 // Tries other Ps, in random order, four times over: half their run queue,
 // and on the last round their runnext and their expired timers.
@@ -583,12 +703,15 @@ top:
     const int64_t until = sched.poll_until.load(std::memory_order_acquire);
     if (until == 0 || until > poll_until) netpoll_break();
   }
+  checkdead();
   stopm(m);
   goto top;
 }
 
 void mstart(M* m) {
   tls_m = m;
+  m->pthread.store(pthread_self(), std::memory_order_release);
+  m->tid.store(gettid(), std::memory_order_release);
   m->tsan_g0_fiber = stack::tsan_current_fiber();
   stack::AltSignalStack altstack;
   if (m->nextp) {
@@ -610,8 +733,10 @@ void mstart(M* m) {
     if (!g) break;
     if (m->spinning) reset_spinning(m);
     execute(m, g);
+    if (m->reason == SwitchReason::kAbandon) break;
   }
   tls_m = nullptr;
+  m->exited.store(true, std::memory_order_release);
 }
 
 void compute_steal_strides(uint32_t n) {
@@ -620,12 +745,62 @@ void compute_steal_strides(uint32_t n) {
     if (std::gcd(i, n) == 1) steal_strides.push_back(i);
 }
 
+// Ms that were left behind by a shutdown (inside a blocking call, or parked
+// for good in the stop signal's handler). Their threads may still run, so
+// their records live on; kept here so that leak checkers see them owned.
+std::vector<M*> abandoned_ms;
+
+// Waits until every M has left its scheduler loop, or has been left behind
+// where it stands: inside gort::blocking (it leaves when the call returns)
+// or in a loop without safe points (stopped by signal for good). Returns
+// the stacks such threads still stand on, which must not be reused.
+std::vector<stack::Stack> retire_ms(const std::vector<M*>& ms) {
+  std::vector<stack::Stack> in_use;
+  std::vector<bool> done(ms.size(), false);
+  const int64_t start = nanotime();
+  for (;;) {
+    bool all = true;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      if (done[i]) continue;
+      M* m = ms[i];
+      BlockingState in_call = BlockingState::kInCall;
+      G* stays;  // the goroutine whose stack the abandoned thread keeps
+      if (m->exited.load(std::memory_order_acquire)) {
+        m->thread.join();
+        delete m;
+        done[i] = true;
+        continue;
+      }
+      if (m->abandoned.load(std::memory_order_acquire)) {
+        stays = m->curg;  // parked for good in the signal handler: curg never changes again
+      } else if (m->blocking.compare_exchange_strong(in_call, BlockingState::kAbandoned, std::memory_order_acq_rel)) {
+        m->abandoned.store(true, std::memory_order_release);
+        stays = m->blocking_g.load(std::memory_order_relaxed);
+      } else {
+        // Still running a goroutine that has not reached a safe point, or
+        // runtime code on its way out. Give it a moment, then the signal.
+        all = false;
+        m->park.wakeup();
+        if (nanotime() - start > 1000000) m->signal_stop();
+        continue;
+      }
+      if (stays) in_use.push_back(stays->stack);
+      m->thread.detach();
+      abandoned_ms.push_back(m);
+      done[i] = true;
+    }
+    if (all) return in_use;
+    netpoll_break();
+    usleep(50);
+  }
+}
+
 void teardown() {
-  sched.shutdown.store(true, std::memory_order_release);
+  sched.shutdown.store(true, std::memory_order_seq_cst);
+  // Every safe point now takes its slow path, where it sees the shutdown.
+  detail::preempt_requests.fetch_add(1, std::memory_order_seq_cst);
   sched.sysmon_note.wakeup();
   if (sysmon_thread.joinable()) sysmon_thread.join();
-  // Every M is asleep, looking for work, or finishing a goroutine's turn;
-  // wake the sleepers and wait for all of them to leave their loops.
   std::vector<M*> ms;
   {
     LockGuard l(sched.lock);
@@ -633,16 +808,18 @@ void teardown() {
   }
   for (M* m : ms) m->park.wakeup();
   netpoll_break();
-  for (M* m : ms) {
-    m->thread.join();
-    delete m;
-  }
+  const std::vector<stack::Stack> in_use = retire_ms(ms);
   netpoll_close();
 
   // Goroutines still blocked or queued die with the runtime, as they do
   // when a Go program's main returns.
+  auto still_used = [&](const stack::Stack& s) {
+    for (const stack::Stack& u : in_use)
+      if (u.lo == s.lo) return true;
+    return false;
+  };
   for (G* g : sched.allgs) {
-    if (g->stack) stack::Pool::get().give(&g->stack, 1);
+    if (g->stack && !still_used(g->stack)) stack::Pool::get().give(&g->stack, 1);
     if (!g->ctx && g->fn.discard && g->status.load() == GStatus::kRunnable) g->fn.discard(g->fn);
     g->~G();
   }
@@ -665,6 +842,8 @@ void teardown() {
   sched.nmspinning.store(0);
   sched.goid_gen.store(0);
   sched.foreign_spawned.store(0);
+  sched.main_started = false;
+  sched.threads_at_start.clear();
   sched.running.store(false, std::memory_order_release);
 }
 
@@ -681,17 +860,9 @@ G* current_g() {
 
 void park(bool (*unlockf)(G*, void*), void* arg, const char* reason) {
   G* g = current_g();
-  if (!g) {
-    std::fprintf(stderr, "fatal error: gort: goroutine operation '%s' blocked outside a goroutine\n",
-                 reason);
-    std::abort();
-  }
+  if (!g) internal::fatal("gort: goroutine operation '", reason, "' blocked outside a goroutine");
   M* m = g->m;
-  if (m->in_blocking_call) {
-    std::fprintf(stderr, "fatal error: gort: '%s' inside gort::blocking (goroutine %llu)\n", reason,
-                 static_cast<unsigned long long>(g->id));
-    std::abort();
-  }
+  if (m->in_blocking_call()) internal::fatal("gort: '", reason, "' inside gort::blocking");
   m->unlockf = unlockf;
   m->unlockarg = arg;
   g->wait_reason = reason;
@@ -703,20 +874,49 @@ void entersyscall() {
   if (!g) return;  // a plain thread just blocks
   M* m = g->m;
   P* p = m->p;
-  m->in_blocking_call = true;
+  m->blocking_g.store(g, std::memory_order_relaxed);
+  m->blocking.store(BlockingState::kInCall, std::memory_order_release);
   p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->status.store(PStatus::kSyscall, std::memory_order_release);
 }
 
+namespace {
+
+// The runtime shut down while this thread was inside gort::blocking:
+// everything it belonged to may be gone or serving a new gort::run. It goes
+// straight back to its g0 and its thread ends there.
+[[noreturn]] void leave_abandoned_runtime(M* m, G* g) {
+  begin_switch();
+  m->reason = SwitchReason::kAbandon;
+  stack::start_switch(nullptr, m->g0_stack_bottom, m->g0_stack_size);
+  stack::tsan_switch_to(m->tsan_g0_fiber);
+  stack::jump(m->g0ctx, g);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
 void exitsyscall() {
   M* m = current_m();
-  if (!m || !m->curg || !m->in_blocking_call) return;
+  if (!m || !m->curg) return;
+  BlockingState in_call = BlockingState::kInCall;
+  if (!m->blocking.compare_exchange_strong(in_call, BlockingState::kReturning, std::memory_order_acq_rel)) {
+    if (in_call == BlockingState::kAbandoned) leave_abandoned_runtime(m, m->curg);
+    return;  // not in a blocking call
+  }
   G* g = m->curg;
-  m->in_blocking_call = false;
   P* p = m->p;
   PStatus expected = PStatus::kSyscall;
-  if (p->status.compare_exchange_strong(expected, PStatus::kRunning, std::memory_order_acq_rel)) return;
-  // sysmon handed our P to another M while we were blocked.
+  if (p->status.compare_exchange_strong(expected, PStatus::kRunning, std::memory_order_acq_rel)) {
+    // Possibly not the same tenure: sysmon may have handed p to another M
+    // that entered a blocking call of its own. A P in kSyscall is free for
+    // whoever claims it (as in Go); that M will find it gone.
+    p->m.store(m, std::memory_order_relaxed);
+    p->running.store(g, std::memory_order_release);
+    m->blocking.store(BlockingState::kNone, std::memory_order_release);
+    return;
+  }
+  // sysmon or stop_the_world took our P while we were blocked.
   m->p = nullptr;
   P* idle;
   {
@@ -726,6 +926,7 @@ void exitsyscall() {
   if (idle) {
     acquirep(m, idle);
     idle->running.store(g, std::memory_order_release);
+    m->blocking.store(BlockingState::kNone, std::memory_order_release);
     return;
   }
   switch_out(g, SwitchReason::kNoP);
@@ -740,7 +941,10 @@ void request_preempt(G* g) {
 
 void preempt_check_slow() {
   G* g = current_g();
-  if (!g || !g->preempt.load(std::memory_order_relaxed) || g->m->in_blocking_call) return;
+  if (!g || g->m->in_blocking_call()) return;
+  // main has returned: a goroutine reaching a safe point goes no further.
+  if (sched.shutdown.load(std::memory_order_acquire)) switch_out(g, SwitchReason::kAbandon);
+  if (!g->preempt.load(std::memory_order_relaxed)) return;
   if (g->preempt.exchange(false)) detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
   switch_out(g, SwitchReason::kPreempt);
 }
@@ -853,15 +1057,42 @@ int64_t num_goroutine() {
   return n;
 }
 
+namespace {
+
+// The thread that called gort::run sleeps here until main returns. Its
+// stack holds the caller's variables, which goroutines may fill with
+// collected pointers (a `[&]` capture), so the collector scans it: from
+// here, where every callee-saved register of the callers is spilled, to the
+// top of the thread's stack.
+__attribute__((noinline)) void wait_for_main() {
+  __builtin_unwind_init();
+  pthread_attr_t attr;
+  void* base = nullptr;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &base, &size);
+    pthread_attr_destroy(&attr);
+  }
+  sched.runner_stack_lo.store(internal::stack_pointer(), std::memory_order_relaxed);
+  sched.runner_stack_hi.store(reinterpret_cast<uintptr_t>(base) + size, std::memory_order_release);
+  sched.main_done.sleep();
+  sched.runner_stack_hi.store(0, std::memory_order_release);
+}
+
+}  // namespace
+
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   if (sched.running.exchange(true, std::memory_order_acq_rel))
     throw std::logic_error("gort::run: the runtime is already running");
   sched.shutdown.store(false);
+  sched.main_returned.store(false);
+  detail::preempt_requests.store(0);
   sched.main_panic = nullptr;
   sched.main_done.clear();
   sched.sysmon_note.clear();
   sched.sysmon_wait.store(false);
 
+  internal::set_death_hooks({&goroutine_id_for_signal, &print_goroutines});
   stack::install_overflow_handler(&goroutine_id_for_signal);
   install_preempt_signal();
   sched.gcwaiting.store(false);
@@ -882,13 +1113,24 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
     for (int32_t i = gomaxprocs - 1; i >= 0; --i) pidleput(sched.allp[size_t(i)]);
   }
 
+  sysmon_thread = std::thread(sysmon_main);
+  {
+    // Threads there now (the caller, sysmon, sanitizer helpers, threads
+    // left from an earlier run) are not wakers that checkdead must wait
+    // for; Ms are known by their ids.
+    LockGuard l(sched.lock);
+    sched.threads_at_start = thread_ids();
+  }
   G* main = newproc_prepare();
   main->is_main = true;
   main->fn.emplace([fn, arg] { fn(arg); });
   newproc_start(main);
-  sysmon_thread = std::thread(sysmon_main);
+  {
+    LockGuard l(sched.lock);
+    sched.main_started = true;
+  }
 
-  sched.main_done.sleep();
+  wait_for_main();
   std::exception_ptr panic = sched.main_panic;
   teardown();
   if (panic) std::rethrow_exception(panic);

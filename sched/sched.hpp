@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <sys/types.h>
+
 #include <exception>
 #include <vector>
 
@@ -56,8 +58,19 @@ struct Sched {
 
   std::atomic<bool> running{false};
   std::atomic<bool> shutdown{false};
+  std::atomic<bool> main_returned{false};
   Note main_done;
   std::exception_ptr main_panic;
+
+  // Ids of the threads in the process when the runtime started, sorted
+  // (checkdead counts threads that are neither these nor Ms as possible
+  // wakers).
+  std::vector<pid_t> threads_at_start;
+  bool main_started = false;  // under lock: the main goroutine is queued
+  // The live part of the stack of the thread that called gort::run, while
+  // it waits for main: a root range for the collector (0: none).
+  std::atomic<uintptr_t> runner_stack_lo{0};
+  std::atomic<uintptr_t> runner_stack_hi{0};
 };
 
 extern Sched sched;
@@ -106,6 +119,15 @@ void newproc_start(G* g);
 int64_t num_goroutine();
 
 void sysmon_main();
+
+// Go's checkdead: with no P running, can any goroutine ever run again?
+// kDead does not return: the process ends with Go's deadlock message.
+enum class DeadCheck {
+  kAlive,           // something runs or may wake a goroutine
+  kForeignThreads,  // only a thread outside the runtime could still wake one
+  kDead,
+};
+DeadCheck checkdead();
 
 // Go's entersyscall/exitsyscall, around gort::blocking(f). While f runs the
 // M keeps its P but marks it kSyscall; sysmon hands such a P to another M if

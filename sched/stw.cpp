@@ -4,11 +4,11 @@
 #include <signal.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
+#include "runtime/internal/fatal.hpp"
+#include "runtime/internal/raw_vector.hpp"
 #include "sched/futex.hpp"
 #include "sched/nanotime.hpp"
 #include "sched/sched.hpp"
@@ -17,39 +17,120 @@ namespace gort::sched {
 
 namespace {
 
-constexpr int64_t kSignalAfterNs = 100000;
-std::atomic<uint32_t> world_generation{0};
+constexpr int64_t kSignalAfterNs = 100000;  // give a running goroutine this long to reach a safe point
+constexpr int64_t kRecheckNs = 20000;
 
-void wait_for_restart(M* m, P* p, void* uctx);
+// Bumped by every start_the_world; threads parked in the handler wait for it.
+std::atomic<uint32_t> world_generation{0};
+// The M between stop_the_world and start_the_world.
+std::atomic<M*> stopper{nullptr};
+// Nobody ever changes it: a thread abandoned at shutdown sleeps on it.
+std::atomic<uint32_t> never_changes{0};
+
+[[noreturn]] void park_forever(M* m) {
+  m->abandoned.store(true, std::memory_order_release);
+  for (;;) futex_wait(&never_changes, 0);
+}
+
+// Only futex and atomics here: both are async-signal-safe.
+void wait_for_restart(M* m, uint32_t generation, void* uctx) {
+  m->signal_context.store(uctx, std::memory_order_release);
+  sched.stop_note.wakeup();
+  while (world_generation.load(std::memory_order_acquire) == generation)
+    futex_wait(&world_generation, generation);
+}
 
 void on_preempt_signal(int, siginfo_t*, void* uctx) {
-  if (!sched.gcwaiting.load(std::memory_order_acquire)) return;
-  const int saved_errno = errno;  // futex calls below must not leak into the interrupted code
   M* m = current_m();
-  // On g0 (no goroutine) the scheduler loop itself notices gcwaiting soon.
-  if (m && m->curg && !m->in_blocking_call && !m->mallocing && m->p) wait_for_restart(m, m->p, uctx);
+  // g0 notices a stop or a shutdown by itself in the scheduler loop; a
+  // thread holding a lock is asked again later.
+  if (!m || !m->curg || locks_held != 0 || m->stopping_world) return;
+  const int saved_errno = errno;  // the interrupted code must not see ours
+  if (sched.shutdown.load(std::memory_order_acquire)) park_forever(m);
+  if (sched.gcwaiting.load(std::memory_order_acquire)) {
+    const uint32_t generation = world_generation.load(std::memory_order_acquire);
+    P* p = m->p;
+    PStatus running = PStatus::kRunning;
+    if (p && p->m.load(std::memory_order_relaxed) == m &&
+        p->status.load(std::memory_order_acquire) == PStatus::kRunning) {
+      // Published before the status, which is what the stopper reads first.
+      p->stopped_in_signal.store(true, std::memory_order_relaxed);
+      if (p->status.compare_exchange_strong(running, PStatus::kGcStop, std::memory_order_acq_rel)) {
+        wait_for_restart(m, generation, uctx);
+        errno = saved_errno;
+        return;
+      }
+      p->stopped_in_signal.store(false, std::memory_order_relaxed);
+    }
+    // Its P is taken, idle or someone else's: a thread in gort::blocking,
+    // which the stopper waits for by M rather than by P.
+    if (m->in_blocking_call()) wait_for_restart(m, generation, uctx);
+  }
   errno = saved_errno;
 }
 
-void wait_for_restart(M* m, P* p, void* uctx) {
-  const uint32_t gen = world_generation.load(std::memory_order_acquire);
-  m->signal_context = uctx;
-  p->stopped_in_signal.store(true, std::memory_order_relaxed);
-  PStatus expected = PStatus::kRunning;
-  if (!p->status.compare_exchange_strong(expected, PStatus::kGcStop, std::memory_order_acq_rel)) {
-    p->stopped_in_signal.store(false, std::memory_order_relaxed);
-    m->signal_context = nullptr;
-    return;
+void take_idle_ps(StwStats& stats) {  // sched.lock held
+  while (P* p = pidleget()) {
+    p->status.store(PStatus::kGcStop, std::memory_order_release);
+    ++stats.idle_or_blocking;
   }
-  sched.stop_note.wakeup();
-  // Only futex and atomics here: both are async-signal-safe.
-  while (world_generation.load(std::memory_order_acquire) == gen) futex_wait(&world_generation, gen);
-  m->signal_context = nullptr;
-  p->status.store(PStatus::kRunning, std::memory_order_release);
-  p->stopped_in_signal.store(false, std::memory_order_release);
+}
+
+// Every P but mine stopped? Asks the running ones to stop on the way.
+bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
+  bool all = true;
+  for (P* p : sched.allp) {
+    if (p == mine) continue;
+    PStatus st = p->status.load(std::memory_order_acquire);
+    if (st == PStatus::kSyscall &&
+        p->status.compare_exchange_strong(st, PStatus::kGcStop, std::memory_order_acq_rel)) {
+      ++stats.idle_or_blocking;
+      continue;
+    }
+    if (st == PStatus::kIdle) {
+      // Handed back to the idle list after we emptied it (an M that was
+      // finishing a turn): take it again.
+      LockGuard l(sched.lock);
+      take_idle_ps(stats);
+      all = false;
+      continue;
+    }
+    if (st == PStatus::kRunning) {
+      all = false;
+      if (G* g = p->running.load(std::memory_order_acquire)) request_preempt(g);
+      M* holder = p->m.load(std::memory_order_acquire);  // stale at worst: the handler re-checks
+      if (waited > kSignalAfterNs && holder) holder->signal_stop();
+    }
+  }
+  return all;
+}
+
+// Every thread inside gort::blocking parked in the handler?
+bool blocking_threads_stopped(M* self) {
+  bool all = true;
+  LockGuard l(sched.lock);
+  for (M* m : sched.allm) {
+    if (m == self || !m->in_blocking_call()) continue;
+    if (m->signal_context.load(std::memory_order_acquire)) continue;
+    all = false;
+    m->signal_stop();
+  }
+  return all;
+}
+
+void count_blocking_threads(M* self, StwStats& stats) {
+  LockGuard l(sched.lock);
+  for (M* m : sched.allm)
+    if (m != self && m->in_blocking_call() &&
+        m->signal_context.load(std::memory_order_acquire))
+      ++stats.blocking_threads;
 }
 
 }  // namespace
+
+void M::signal_stop() const {
+  if (const pthread_t t = pthread.load(std::memory_order_acquire)) pthread_kill(t, SIGURG);
+}
 
 void install_preempt_signal() {
   static std::once_flag once;
@@ -66,58 +147,44 @@ void install_preempt_signal() {
 
 StwStats stop_the_world() {
   M* self = current_m();
-  if (!self || !self->curg || !self->p) {
-    std::fprintf(stderr, "fatal error: gort: stop_the_world outside a goroutine\n");
-    std::abort();
+  if (!self || !self->curg || !self->p) internal::throw_error("stop_the_world outside a goroutine");
+  // One stopper at a time (Go's worldsema). A second one waits as any
+  // goroutine does: it yields, and its P is stopped with the others.
+  M* no_one = nullptr;
+  while (!stopper.compare_exchange_weak(no_one, self, std::memory_order_acq_rel)) {
+    no_one = nullptr;
+    yield();
+    self = current_m();
   }
   P* mine = self->p;
   StwStats stats;
   const int64_t start = nanotime();
+  self->stopping_world = true;
   {
     LockGuard l(sched.lock);
     sched.gcwaiting.store(true, std::memory_order_release);
     sched.stop_note.clear();
-    while (P* p = pidleget()) {
-      p->status.store(PStatus::kGcStop, std::memory_order_release);
-      ++stats.idle_or_blocking;
-    }
+    take_idle_ps(stats);
   }
   for (;;) {
-    bool all = true;
-    for (P* p : sched.allp) {
-      if (p == mine) continue;
-      PStatus st = p->status.load(std::memory_order_acquire);
-      if (st == PStatus::kSyscall &&
-          p->status.compare_exchange_strong(st, PStatus::kGcStop, std::memory_order_acq_rel)) {
-        ++stats.idle_or_blocking;
-        continue;
-      }
-      if (st == PStatus::kIdle) {
-        // Handed back to the idle list after we emptied it (an M that was
-        // finishing a turn): take it again.
-        LockGuard l(sched.lock);
-        while (P* q = pidleget()) {
-          q->status.store(PStatus::kGcStop, std::memory_order_release);
-          ++stats.idle_or_blocking;
-        }
-        all = false;
-        continue;
-      }
-      if (st == PStatus::kRunning) {
-        all = false;
-        if (G* g = p->running.load(std::memory_order_acquire)) request_preempt(g);
-        M* holder = p->m.load(std::memory_order_relaxed);  // stale at worst: the handler re-checks
-        if (nanotime() - start > kSignalAfterNs && holder) pthread_kill(holder->thread.native_handle(), SIGURG);
-      }
+    if (sched.shutdown.load(std::memory_order_acquire)) {
+      // main returned: the world is going away, and the Ms we wait for
+      // are leaving their loops instead of stopping.
+      start_the_world();
+      return StwStats{};
     }
-    if (all) break;
-    sched.stop_note.sleep_for(20000);
+    const int64_t waited = nanotime() - start;
+    const bool ps = ps_stopped(mine, waited, stats);
+    if (ps && blocking_threads_stopped(self)) break;
+    sched.stop_note.sleep_for(kRecheckNs);
     sched.stop_note.clear();
   }
   for (P* p : sched.allp) {
     if (p == mine) continue;
     if (p->stopped_in_signal.load(std::memory_order_acquire)) ++stats.stopped_by_signal;
   }
+  count_blocking_threads(self, stats);
+  stats.stopped = true;
   stats.stopped_at_safepoint = int(sched.allp.size()) - 1 - stats.stopped_by_signal - stats.idle_or_blocking;
   stats.wait_ns = nanotime() - start;
   return stats;
@@ -126,26 +193,32 @@ StwStats stop_the_world() {
 void start_the_world() {
   M* self = current_m();
   P* mine = self->p;
-  std::vector<P*> to_start;
+  internal::RawVector<P*> to_start;  // off malloc: the world is still stopped
   {
     LockGuard l(sched.lock);
     sched.gcwaiting.store(false, std::memory_order_release);
     for (P* p : sched.allp) {
-      if (p == mine || p->stopped_in_signal.load(std::memory_order_acquire)) continue;
-      if (p->status.load(std::memory_order_acquire) != PStatus::kGcStop) continue;
-      p->m.store(nullptr, std::memory_order_relaxed);
-      if (!p->runq.empty()) {
-        p->status.store(PStatus::kIdle, std::memory_order_release);
-        to_start.push_back(p);
-      } else {
-        pidleput(p);
-        p->status.store(PStatus::kIdle, std::memory_order_release);
+      if (p == mine || p->status.load(std::memory_order_acquire) != PStatus::kGcStop) continue;
+      if (p->stopped_in_signal.load(std::memory_order_acquire)) {
+        // Its M is still in the handler and goes on running its goroutine
+        // when it wakes; the P is running again from this moment, so the
+        // next stop_the_world cannot mistake it for a stopped one.
+        p->stopped_in_signal.store(false, std::memory_order_relaxed);
+        p->status.store(PStatus::kRunning, std::memory_order_release);
+        continue;
       }
+      p->m.store(nullptr, std::memory_order_relaxed);
+      p->status.store(PStatus::kIdle, std::memory_order_release);
+      if (!p->runq.empty()) to_start.push_back(p);
+      else pidleput(p);
     }
+    for (M* m : sched.allm) m->signal_context.store(nullptr, std::memory_order_release);
   }
   // Threads parked in the signal handler resume their goroutines.
   world_generation.fetch_add(1, std::memory_order_acq_rel);
   futex_wake(&world_generation, INT32_MAX);
+  self->stopping_world = false;
+  stopper.store(nullptr, std::memory_order_release);
   for (P* p : to_start) startm(p, false);
   wakep();
 }

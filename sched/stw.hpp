@@ -1,19 +1,30 @@
 // Stopping the world (Go's stopTheWorldWithSema / startTheWorldWithSema,
 // and preemptM's signal).
 //
-// stop_the_world() returns once no P but the caller's runs a goroutine:
+// stop_the_world() returns once no goroutine but the caller runs:
 //  - idle Ps are taken out of the idle list;
 //  - a P whose M is inside gort::blocking is taken from it (the M finds it
 //    gone when the call returns and waits);
 //  - a running goroutine is asked to stop at its next safe point, and if it
 //    has not within 100 us (a loop that never reaches one), its thread gets
-//    SIGURG. The handler, on the M's alternate signal stack, parks the thread
-//    right there with all its registers saved in the signal context
+//    SIGURG. The handler, on the M's alternate signal stack, parks the
+//    thread right there with all its registers saved in the signal context
 //    (M::signal_context), which is exactly what a stack scan needs, and
 //    waits for start_the_world(). The goroutine itself is not switched out:
 //    sched/README.md explains why gort does not preempt C++ code
 //    asynchronously.
-// The collector will run its pauses between the two calls.
+//  - a thread inside gort::blocking keeps running C code on its goroutine's
+//    stack, where collected pointers may live in any frame or register, so
+//    it is stopped by the same signal (a system call it was blocked in is
+//    restarted, or returns EINTR as after any signal).
+// A thread is never stopped by signal while it holds a runtime lock or is
+// inside the allocator or a goroutine switch (sched::locks_held != 0): it is
+// asked again 20 us later. So whatever the stopper does in the pause, it
+// never waits for a lock held by a stopped thread.
+//
+// start_the_world() puts every P back where it was, itself: a P stopped in
+// the handler is running again before the next stop_the_world can look at
+// it, whenever its thread actually wakes.
 #pragma once
 
 #include <cstdint>
@@ -21,13 +32,16 @@
 namespace gort::sched {
 
 struct StwStats {
+  bool stopped = false;          // false: the runtime is shutting down, nothing was stopped
   int stopped_at_safepoint = 0;  // Ps whose goroutine reached a safe point
   int stopped_by_signal = 0;     // Ps whose thread was stopped by SIGURG
   int idle_or_blocking = 0;      // Ps idle or inside gort::blocking
+  int blocking_threads = 0;      // threads inside gort::blocking, stopped by SIGURG
   int64_t wait_ns = 0;           // how long stopping took
 };
 
-// Called from a goroutine. Returns what it took.
+// Called from a goroutine. When the runtime starts shutting down (main has
+// returned) it gives up, restarts what it stopped and returns stopped=false.
 StwStats stop_the_world();
 void start_the_world();
 

@@ -29,6 +29,7 @@ constexpr int64_t kMaxDelayUs = 10000;
 constexpr int kIdleRoundsBeforeBackoff = 50;
 constexpr int64_t kTimeSliceNs = 10000000;     // Go's forcePreemptNS
 constexpr int64_t kPollIntervalNs = 10000000;
+constexpr int64_t kForeignRecheckNs = 100000000;
 
 std::atomic<void (*)()> forcegc_hook{nullptr};
 std::atomic<int64_t> forcegc_period{120LL * 1000000000};
@@ -125,11 +126,17 @@ void sysmon_main() {
 
     if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
         netpoll_waiters() == 0 && !forcegc_hook.load(std::memory_order_relaxed)) {
-      // Nothing runs and nothing waits on the network: sleep until a P starts.
+      // Nothing runs and nothing waits on the network: sleep until a P
+      // starts. If only a thread outside the runtime could still wake a
+      // goroutine, look again now and then: when it is gone, so is the
+      // last hope (checkdead ends the process).
+      const bool foreign = checkdead() == DeadCheck::kForeignThreads;
       sched.sysmon_wait.store(true);  // seq_cst: ordered before the npidle re-check
       if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
-          !sched.shutdown.load(std::memory_order_acquire))
-        sched.sysmon_note.sleep();
+          !sched.shutdown.load(std::memory_order_acquire)) {
+        if (foreign) sched.sysmon_note.sleep_for(kForeignRecheckNs);
+        else sched.sysmon_note.sleep();
+      }
       sched.sysmon_note.clear();
       sched.sysmon_wait.store(false, std::memory_order_release);
       idle = 0;

@@ -96,12 +96,15 @@ void wake_netpoller(int64_t when) {
 void add_timer(Timer* t) {
   M* m = current_m();
   P* p = m && m->p ? m->p : sched.allp[0];
+  // Once the heap lock is released the timer may fire on another M and be
+  // freed (a sleeper's timer lives on its stack): read it before.
+  const int64_t when = t->when;
   {
     LockGuard g(p->timers.lock);
     t->pp.store(p, std::memory_order_relaxed);
     p->timers.add(t);
   }
-  wake_netpoller(t->when);
+  wake_netpoller(when);
 }
 
 bool del_timer(Timer* t) {
@@ -153,11 +156,13 @@ int64_t run_timers(P* p, int64_t now) {
       h.remove(t);
       t->pp.store(nullptr, std::memory_order_release);
     }
+    // After running goes false the owner may free t at once (del_timer
+    // waits for exactly that): whatever is needed later is read now.
+    auto* const dispose = t->period == 0 ? t->dispose : nullptr;
     h.lock.unlock();
-    const bool one_shot = t->period == 0;
     t->f(t->arg, now);
-    t->running.store(false, std::memory_order_release);
-    if (one_shot && t->dispose) t->dispose(t);
+    if (dispose) dispose(t);  // the heap owns such a timer: nobody waits on it
+    else t->running.store(false, std::memory_order_release);
     h.lock.lock();
   }
   h.lock.unlock();

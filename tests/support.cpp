@@ -32,13 +32,22 @@ bool in_child() { return std::getenv("GORT_TEST_CHILD") != nullptr; }
 ChildResult run_child(const std::string& test_name, const std::map<std::string, std::string>& env) {
   int fds[2];
   if (pipe(fds) != 0) return {};
+  // stdout goes to a file, so that a child filling one pipe while we read
+  // the other cannot deadlock us.
+  char out_path[] = "/tmp/gort-child-out-XXXXXX";
+  const int out_fd = mkstemp(out_path);
+  if (out_fd < 0) return {};
+  unlink(out_path);
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(fds[1], 2);
+    dup2(out_fd, 1);
     close(fds[0]);
     close(fds[1]);
+    close(out_fd);
     setenv("GORT_TEST_CHILD", "1", 1);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    alarm(120);  // survives exec
     execl("/proc/self/exe", "child", test_name.c_str(), nullptr);
     _exit(127);
   }
@@ -52,6 +61,9 @@ ChildResult run_child(const std::string& test_name, const std::map<std::string, 
   waitpid(pid, &status, 0);
   if (WIFEXITED(status)) r.exit_status = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  lseek(out_fd, 0, SEEK_SET);
+  while ((n = read(out_fd, buf, sizeof buf)) > 0) r.out.append(buf, size_t(n));
+  close(out_fd);
   return r;
 }
 

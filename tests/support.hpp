@@ -30,9 +30,12 @@ struct ChildResult {
   int exit_status = -1;   // exit code, or -1 if killed by a signal
   int signal = 0;         // signal that killed it, if any
   std::string err;        // everything written to stderr
+  std::string out;        // everything written to stdout
 };
 
 // Runs the test case named `test_name` with extra environment variables.
+// A child that hangs is killed by SIGALRM after two minutes, so a test of
+// something that used to hang fails instead of hanging the suite.
 ChildResult run_child(const std::string& test_name, const std::map<std::string, std::string>& env);
 
 // True inside such a child.

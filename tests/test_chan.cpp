@@ -1,5 +1,6 @@
 // Channels: Go's rules, one by one.
 #include <atomic>
+#include <cstdio>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -208,6 +209,9 @@ TEST_CASE("a buffered value is released when it is received", "[chan]") {
 
 TEST_CASE("panic child", "[.child]") {
   if (!gort_test::in_child()) return;
+  // stdout is a file here, so this line sits in stdio's buffer until the
+  // process exits: an unrecovered panic must not lose it.
+  std::printf("printed before the panic\n");
   gort::run([] {
     auto ch = gort::make_chan<int>();
     ch.close();
@@ -223,4 +227,5 @@ TEST_CASE("an uncaught panic in a goroutine ends the process with Go's message",
   INFO(r.err);
   REQUIRE(r.exit_status == 2);
   REQUIRE(r.err.find("panic: close of closed channel\n\ngoroutine 2 [running]") != std::string::npos);
+  REQUIRE(r.out.find("printed before the panic\n") != std::string::npos);
 }

@@ -7,6 +7,7 @@
 
 #include "gc/mcache.hpp"
 #include "gc/mheap.hpp"
+#include "gc/object.hpp"
 #include "gc/sizeclass.hpp"
 #include "gort/gort.hpp"
 #include "support.hpp"
@@ -37,9 +38,13 @@ TEST_CASE("size classes waste at most an eighth of a span", "[heap]") {
   }
 }
 
+// mallocgc hands out bare zeroed slots, and the collector reads an object
+// header at the start of every allocated one (zero: pointer-free bytes, no
+// destructor). These tests leave that header alone, since later tests'
+// collections sweep what they allocate.
 TEST_CASE("any address inside an object finds the object in O(1)", "[heap]") {
   gort::run([] {
-    for (size_t size : {8, 24, 100, 1000, 5000, 32768, 100000, 1 << 20}) {
+    for (size_t size : {24, 100, 1000, 5000, 32768, 100000, 1 << 20}) {
       for (int i = 0; i < 50; ++i) {
         auto* p = static_cast<unsigned char*>(mallocgc(size, false));
         const auto base = reinterpret_cast<uintptr_t>(p);
@@ -98,10 +103,12 @@ TEST_CASE("every P allocates at once without overlap", "[heap]") {
             for (int i = 0; i < 20000; ++i) {
               r = r * 1664525u + 1013904223u;
               const size_t size = 1 + (r >> 8) % (i % 100 == 0 ? 40000 : 600);
-              auto* p = static_cast<unsigned char*>(mallocgc(size, (r & 1) != 0));
-              if (p[0] != 0 || p[size - 1] != 0) not_zeroed.fetch_add(1);
-              std::memset(p, w + 1, size);
-              per[size_t(w)].push_back({reinterpret_cast<uintptr_t>(p), size});
+              auto* p = static_cast<unsigned char*>(mallocgc(size + sizeof(Header), (r & 1) != 0));
+              if (p[0] != 0 || p[size + sizeof(Header) - 1] != 0) not_zeroed.fetch_add(1);
+              // The header (type null: pointer-free bytes) stays, so that a
+              // later collection can sweep the block.
+              std::memset(p + sizeof(Header), w + 1, size);
+              per[size_t(w)].push_back({reinterpret_cast<uintptr_t>(p) + sizeof(Header), size});
               if (i % 1000 == 0) gort::yield();
             }
             wg.done();
@@ -133,4 +140,119 @@ TEST_CASE("a large object gets a span of its own", "[heap]") {
     REQUIRE(Heap::get().find_object(reinterpret_cast<uintptr_t>(big) + 3 * kMaxSmallSize) ==
             reinterpret_cast<uintptr_t>(big));
   });
+}
+
+namespace {
+
+namespace gc = gort::gc;
+constexpr int64_t kMiB = 1 << 20;
+
+// A pointer-free kibibyte: arrays of these are zeroed with one memset per
+// element instead of a constructor call per byte (which ASan would check
+// byte by byte).
+struct KiB {
+  char bytes[1024];
+};
+
+// A tiny LCG: the sizes below need to be varied, not random in any
+// statistical sense, and the same on every run.
+struct Lcg {
+  uint64_t s;
+  uint64_t next() { return (s = s * 6364136223846793005u + 1442695040888963407u) >> 17; }
+};
+
+// ThreadSanitizer keeps several shadow bytes, all resident, for every byte
+// the program touches: under it RSS says nothing about the heap.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kRssTracksHeap = false;
+#else
+constexpr bool kRssTracksHeap = true;
+#endif
+
+}  // namespace
+
+// Go's append pattern: every step needs a slightly bigger buffer and the
+// previous one turns to garbage. No freed run is ever big enough for the
+// next request on its own, so a heap that does not merge adjacent free runs
+// (or give them back to the OS) takes fresh pages every time, and its RSS
+// grows with the sum of all the sizes instead of the largest one.
+TEST_CASE("RSS stays near the live heap while a buffer grows by small steps", "[heap][gc]") {
+  if (!kRssTracksHeap) {
+    WARN("skipped: RSS under ThreadSanitizer is mostly shadow memory");
+    return;
+  }
+  constexpr size_t kTargetKiB = 64 * 1024;  // 64 MiB
+  const auto r = gort::run(
+      [] {
+        gc::collect();
+        const int64_t base = gort_test::rss_bytes();
+        Lcg rng{1};
+        int64_t peak = 0;
+        size_t n = 0;  // KiB
+        int steps = 0;
+        while (n < kTargetKiB) {
+          n += 8 + rng.next() % 57;
+          KiB* buf = gc::make_array<KiB>(n);  // the only reference: the last buffer is garbage now
+          buf[n - 1].bytes[0] = 1;
+          ++steps;
+          peak = std::max(peak, gort_test::rss_bytes() - base);
+          // Stop as soon as the bound is broken: today's heap would go on
+          // to many gigabytes.
+          if (peak > 4 * int64_t(n) * 1024 + 64 * kMiB) break;
+        }
+        return std::make_tuple(peak, int64_t(n) * 1024, steps);
+      },
+      procs(2));
+  const auto [peak, largest, steps] = r;
+  INFO("RSS growth " << peak / kMiB << " MiB, largest buffer " << largest / kMiB << " MiB after " << steps
+                     << " steps");
+  REQUIRE(peak <= 4 * largest + 64 * kMiB);
+  REQUIRE(largest >= int64_t(kTargetKiB) * 1024);  // ran to the end
+}
+
+// Large objects of random sizes with a steady live set: freed runs come in
+// every size and get split by best fit, so without merging them back
+// together big requests keep finding nothing that fits.
+TEST_CASE("RSS stays a small multiple of the live heap under random large allocations", "[heap][gc]") {
+  if (!kRssTracksHeap) {
+    WARN("skipped: RSS under ThreadSanitizer is mostly shadow memory");
+    return;
+  }
+  constexpr int kRing = 8;       // ~8 x 2 MiB on average: 16-20 MiB live
+  constexpr int kRounds = 5000;  // ~10 GB allocated in all
+  struct Ring {
+    gc::ref<KiB> slot[kRing];
+    void trace(gc::Visitor& v) const {
+      for (const auto& s : slot) v(s);
+    }
+  };
+  const auto r = gort::run(
+      [] {
+        gc::root<Ring> ring(gc::make<Ring>());
+        size_t size[kRing] = {};  // KiB
+        gc::collect();
+        const int64_t base = gort_test::rss_bytes();
+        Lcg rng{7};
+        int64_t peak = 0, live_max = 0;
+        int rounds = 0;
+        for (; rounds < kRounds; ++rounds) {
+          const int i = int(rng.next() % kRing);
+          size[i] = 33 + rng.next() % (4096 - 33 + 1);  // 33 KiB .. 4 MiB: all large objects
+          KiB* chunk = gc::make_array<KiB>(size[i]);
+          chunk[size[i] - 1].bytes[0] = 1;
+          ring->slot[i] = chunk;
+          int64_t live = 0;
+          for (size_t s : size) live += int64_t(s) * 1024;
+          live_max = std::max(live_max, live);
+          peak = std::max(peak, gort_test::rss_bytes() - base);
+          if (peak > 6 * live_max) break;  // stop early: today's heap keeps growing
+        }
+        return std::make_tuple(peak, live_max, rounds);
+      },
+      procs(2));
+  const auto [peak, live_max, rounds] = r;
+  INFO("RSS growth " << peak / kMiB << " MiB, live at most " << live_max / kMiB << " MiB, after " << rounds
+                     << " rounds");
+  REQUIRE(peak <= 6 * live_max);
+  REQUIRE(rounds == kRounds);  // ran to the end
 }

@@ -1,7 +1,13 @@
 // sched/: spawning, nesting, spreading over Ps, yielding, reuse of G
 // records and stacks, run()'s contract.
+#include <unistd.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -12,6 +18,20 @@
 #include "support.hpp"
 
 using gort_test::procs;
+
+namespace {
+
+struct Leaf {
+  int value = 0;
+};
+
+// A collection and a little garbage: what an allocating program does.
+void gc_collect_and_allocate() {
+  for (int i = 0; i < 100; ++i) gort::gc::make<Leaf>();
+  gort::gc::collect();
+}
+
+}  // namespace
 
 TEST_CASE("run returns the main goroutine's result", "[sched]") {
   REQUIRE(gort::run([] { return 42; }, procs(2)) == 42);
@@ -198,4 +218,147 @@ TEST_CASE("goroutines can start goroutines from a thread outside the runtime", "
       },
       procs(2));
   REQUIRE(got == 100);
+}
+
+// ---- deadlock detection (Go's checkdead) ----
+
+TEST_CASE("deadlock child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const std::string kind = std::getenv("DEADLOCK_KIND");
+  gort::run([&] {
+    if (kind == "chan") {
+      gort::make_chan<int>().recv();
+    } else if (kind == "nil chan") {
+      gort::chan<int>().send(1);
+    } else if (kind == "select") {
+      gort::select();
+    } else if (kind == "waitgroup") {
+      gort::WaitGroup wg;
+      wg.add(1);
+      wg.wait();
+    } else if (kind == "mutex") {
+      gort::Mutex mu;
+      mu.lock();
+      mu.lock();
+    } else if (kind == "two goroutines") {
+      auto a = gort::make_chan<int>(), b = gort::make_chan<int>();
+      gort::go([=] {
+        a.recv();
+        b.send(1);
+      });
+      b.recv();
+      a.send(1);
+    }
+  });
+}
+
+TEST_CASE("when every goroutine is blocked for good the process dies with Go's deadlock error", "[sched]") {
+  const std::map<std::string, std::string> reason = {
+      {"chan", "[chan receive]"},       {"nil chan", "[chan send (nil chan)]"}, {"select", "[select (no cases)]"},
+      {"waitgroup", "[semacquire]"},    {"mutex", "[semacquire]"},             {"two goroutines", "[chan receive]"},
+  };
+  for (const auto& [kind, wait] : reason) {
+    const auto r = gort_test::run_child("deadlock child", {{"DEADLOCK_KIND", kind}});
+    INFO(kind << ":\n" << r.err);
+    REQUIRE(r.exit_status == 2);
+    REQUIRE(r.err.find("fatal error: all goroutines are asleep - deadlock!\n") != std::string::npos);
+    REQUIRE(r.err.find("goroutine 1 " + wait + ":") != std::string::npos);
+  }
+}
+
+TEST_CASE("a goroutine woken by a thread outside the runtime is not a deadlock", "[sched]") {
+  const int got = gort::run(
+      [] {
+        auto ch = gort::make_chan<int>(1);
+        std::thread t([ch] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          ch.send(42);  // a buffered send never blocks: allowed from any thread
+        });
+        const int v = ch.recv();
+        t.join();
+        return v;
+      },
+      procs(2));
+  REQUIRE(got == 42);
+}
+
+TEST_CASE("sleepers and timers and blocking calls are not a deadlock", "[sched]") {
+  const int got = gort::run(
+      [] {
+        auto ch = gort::make_chan<int>();
+        gort::go([ch] {
+          gort::sleep(std::chrono::milliseconds(50));
+          gort::blocking([] { ::usleep(50000); });
+          ch.send(1);
+        });
+        return ch.recv();
+      },
+      procs(2));
+  REQUIRE(got == 1);
+}
+
+// ---- main returns: gort::run returns, whatever the other goroutines do ----
+
+TEST_CASE("main returns child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const std::string stuck = std::getenv("STUCK");
+  std::atomic<bool> started{false};
+  const int first = gort::run(
+      [&] {
+        gort::go([&] {
+          started = true;
+          if (stuck == "spinning") {
+            // No safe point, ever. (An atomic, because ThreadSanitizer
+            // delivers signals only at the operations it instruments.)
+            std::atomic<uint64_t> n{0};
+            for (;;) n.fetch_add(1, std::memory_order_relaxed);
+          } else if (stuck == "safe points") {
+            for (;;) gort::safepoint();
+          } else if (stuck == "collecting") {
+            for (;;) gc_collect_and_allocate();
+          } else if (stuck == "blocking") {
+            gort::blocking([] { ::usleep(300000); });
+          }
+        });
+        if (stuck == "collecting") gort::go([] { for (;;) gc_collect_and_allocate(); });
+        while (!started) gort::yield();
+        gort::sleep(std::chrono::milliseconds(20));
+        return 7;
+      },
+      procs(2));
+  std::printf("first=%d\n", first);
+  std::fflush(stdout);
+  // The runtime starts again in the same process, and what was left behind
+  // (a blocking call that returns during this run, included) stays out of it.
+  const int second = gort::run(
+      [] {
+        std::atomic<int> n{0};
+        gort::WaitGroup wg;
+        for (int i = 0; i < 100; ++i) {
+          wg.add(1);
+          gort::go([&] {
+            gort::sleep(std::chrono::milliseconds(5));
+            n.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+        for (int i = 0; i < 50; ++i) {
+          gc_collect_and_allocate();
+          gort::sleep(std::chrono::milliseconds(10));
+        }
+        return n.load();
+      },
+      procs(2));
+  std::printf("second=%d\n", second);
+}
+
+TEST_CASE("when main returns gort::run returns whatever other goroutines are doing", "[sched]") {
+  for (const char* stuck : {"spinning", "safe points", "collecting", "blocking"}) {
+    const auto r = gort_test::run_child("main returns child", {{"STUCK", stuck}, {"ASAN_OPTIONS", "detect_leaks=0"}});
+    INFO(stuck << ":\n" << r.err);
+    REQUIRE(r.signal == 0);
+    REQUIRE(r.exit_status == 0);
+    REQUIRE(r.out.find("first=7\nsecond=100\n") != std::string::npos);
+  }
 }

@@ -107,3 +107,85 @@ TEST_CASE("the runtime works normally after many stops", "[stw]") {
       procs(2));
   REQUIRE(sum == 2000 * 2001 / 2);
 }
+
+namespace {
+
+namespace gc = gort::gc;
+
+struct Twig {
+  gc::ref<Twig> left, right;
+  uint64_t value = 0;
+  void trace(gc::Visitor& v) const {
+    v(left);
+    v(right);
+  }
+};
+
+Twig* twigs(int depth, uint64_t& next) {
+  Twig* t = gc::make<Twig>();
+  t->value = next++;
+  if (depth > 0) {
+    t->left = twigs(depth - 1, next);
+    t->right = twigs(depth - 1, next);
+  }
+  return t;
+}
+
+// Pure computation: no safe point, so only a signal can stop a thread here.
+// noipa: the compiler must not prove it pure and hoist it out of a loop.
+__attribute__((noipa)) uint64_t twig_sum(const Twig* t) {
+  return t ? t->value + twig_sum(t->left.get()) + twig_sum(t->right.get()) : 0;
+}
+
+}  // namespace
+
+// A goroutine stopped by SIGURG flips its P back to running only once its
+// thread wakes up after start_the_world; a stop_the_world that begins
+// before that must not count the P as stopped, or the goroutine runs (and
+// allocates) while the collector marks and sweeps. Back-to-back collections
+// beside goroutines that spend most of their time in loops without safe
+// points make that window likely.
+TEST_CASE("back-to-back collections beside allocating goroutines do not crash", "[stw][gc]") {
+  for (const int nprocs : {2, 4, 8}) {
+    INFO("GOMAXPROCS " << nprocs);
+    const auto r = gort::run(
+        [] {
+          constexpr int kWorkers = 4;
+#if defined(__SANITIZE_THREAD__)
+          constexpr int kCollections = 500;  // each one ~10x slower; the race shows long before
+#else
+          constexpr int kCollections = 2000;
+#endif
+          std::atomic<bool> stop{false};
+          std::atomic<long> bad{0}, rounds{0};
+          std::atomic<int> started{0};
+          gort::WaitGroup wg;
+          wg.add(kWorkers);
+          for (int w = 0; w < kWorkers; ++w)
+            gort::go([&, w] {
+              started.fetch_add(1);
+              for (uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+                uint64_t next = 0;
+                Twig* t = twigs(5, next);  // 63 nodes valued 0..62
+                // Most rounds: a long walk with no safe point at all, which
+                // stop_the_world ends by signal; the rest are allocation-bound.
+                const int walks = (i + uint64_t(w)) % 4 == 0 ? 4 : 400;
+                for (int k = 0; k < walks; ++k)
+                  if (twig_sum(t) != 62 * 63 / 2) bad.fetch_add(1);
+                // Now and then a safe point, so every worker gets a P.
+                if (i % 16 == 0) gort::safepoint();
+                rounds.fetch_add(1, std::memory_order_relaxed);
+              }
+              wg.done();
+            });
+          while (started.load() < kWorkers) gort::yield();
+          for (int i = 0; i < kCollections; ++i) gc::collect();
+          stop = true;
+          wg.wait();
+          return std::make_pair(bad.load(), rounds.load());
+        },
+        procs(nprocs));
+    REQUIRE(r.first == 0);   // no tree changed under a walker
+    REQUIRE(r.second >= 4);  // the workers really ran beside the collections
+  }
+}

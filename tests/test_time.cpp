@@ -196,3 +196,98 @@ TEST_CASE("many goroutines sleeping at once all wake", "[time]") {
       procs(2));
   REQUIRE(woke == 10000);
 }
+
+// add_timer wakes the netpoller after dropping the heap's lock. By then a
+// timer due at once may have fired on another P and, for after(), been
+// freed with its channel's TimerState: nothing may read it after the unlock.
+// Fewer goroutines than Ps: the idle Ms, woken by the previous timer, are
+// the ones that run this P's timers behind the goroutine's back.
+TEST_CASE("after with tiny delays from several goroutines at once", "[time]") {
+  const long got = gort::run(
+      [] {
+        constexpr int kGoroutines = 2, kEach = 100000;
+        std::atomic<long> received{0};
+        gort::WaitGroup wg;
+        wg.add(kGoroutines);
+        for (int w = 0; w < kGoroutines; ++w)
+          gort::go([&, w] {
+            for (int i = 0; i < kEach; ++i) {
+              auto c = gort::after(std::chrono::nanoseconds((i + w) % 3 == 0 ? 0 : (i % 2000)));
+              // Abandon most channels, as a select that timed out elsewhere
+              // would: their timers fire and free themselves unobserved.
+              if (i % 8 == 0) {
+                c.recv();
+                received.fetch_add(1);
+              }
+            }
+            wg.done();
+          });
+        wg.wait();
+        return received.load();
+      },
+      procs(4));
+  REQUIRE(got == 2 * 100000 / 8);
+}
+
+// A sleeping goroutine's timer lives in its own stack frame. Once the timer
+// function has readied it and the timer is marked not running, the
+// goroutine may return from sleep on another P and reuse that frame:
+// run_timers must not touch the timer after that point.
+TEST_CASE("many goroutines sleeping briefly over and over", "[time]") {
+  const long woke = gort::run(
+      [] {
+        constexpr int kGoroutines = 64, kEach = 2000;
+        std::atomic<long> n{0};
+        gort::WaitGroup wg;
+        wg.add(kGoroutines);
+        for (int w = 0; w < kGoroutines; ++w)
+          gort::go([&, w] {
+            for (int i = 0; i < kEach; ++i) {
+              gort::sleep(std::chrono::microseconds((i * 7 + w) % 50));
+              n.fetch_add(1);
+            }
+            wg.done();
+          });
+        wg.wait();
+        return n.load();
+      },
+      procs(4));
+  REQUIRE(woke == 64 * 2000);
+}
+
+// The same for a Timer's state, on the heap: whoever receives from C may
+// destroy the Timer as soon as the timer function is no longer running.
+TEST_CASE("a Timer destroyed right after it fires", "[time]") {
+  const long fired = gort::run(
+      [] {
+        constexpr int kGoroutines = 16, kEach = 4000;
+        std::atomic<long> n{0};
+        gort::WaitGroup wg;
+        wg.add(kGoroutines);
+        for (int w = 0; w < kGoroutines; ++w)
+          gort::go([&, w] {
+            for (int i = 0; i < kEach; ++i) {
+              gort::Timer t(std::chrono::microseconds((i + w) % 20));
+              t.C.recv();
+              n.fetch_add(1);
+            }  // ~Timer frees the state
+            wg.done();
+          });
+        wg.wait();
+        return n.load();
+      },
+      procs(4));
+  REQUIRE(fired == 16 * 4000);
+}
+
+// Like gort::go, creating a timer needs a running runtime (a P's timer
+// heap to put it on); outside one it is a programming error, reported as
+// std::logic_error rather than a crash. Last in this file: until that holds
+// it takes the whole program down.
+TEST_CASE("timers outside gort::run throw std::logic_error", "[time]") {
+  REQUIRE_THROWS_AS(gort::after(1ms), std::logic_error);
+  REQUIRE_THROWS_AS(gort::Timer(1ms), std::logic_error);
+  REQUIRE_THROWS_AS(gort::Ticker(1ms), std::logic_error);
+  REQUIRE_THROWS_AS(gort::after_func(1ms, [] {}), std::logic_error);
+  REQUIRE_THROWS_AS(gort::go([] {}), std::logic_error);  // what the others should match
+}

@@ -8,18 +8,40 @@
 //   Node* n = gort::gc::make<Node>();
 //   n->left = gort::gc::make<Node>();
 //
-// - gc::make<T>(args...) allocates a T on the collected heap;
-//   gc::make_array<T>(n) n default-constructed Ts.
+// - gc::make<T>(args...) allocates a T on the collected heap, aligned as
+//   `new` would (alignas up to a page); gc::make_array<T>(n) n
+//   default-constructed Ts (std::bad_array_new_length if n Ts do not fit).
+//   Both are for goroutines only: from a thread outside the runtime, or
+//   inside gort::blocking, they end the process with a fatal error (the
+//   collector could neither see nor stop such an allocation).
+// - A constructor that throws leaves nothing behind: the exception
+//   propagates and no destructor runs for the object (for an array, the
+//   elements already built are destroyed, as with new[]).
 // - A type whose objects hold collected pointers stores them in gc::ref<T>
-//   fields and declares trace(Visitor&), calling the visitor on each. A type
-//   without trace() is taken to be pointer-free: it is never scanned (Go's
-//   noscan spans), so it must not hold collected pointers.
-// - Raw T* are fine in goroutines' local variables (stacks are scanned
-//   conservatively) and in gc::root<T> globals, but not in memory the
-//   collector does not scan (malloc'd memory, std::vector, channel buffers).
+//   fields and declares trace(Visitor&), calling the visitor on each and
+//   doing nothing else (it runs while other threads are stopped: no
+//   allocation, no locks). A type without trace() is taken to be
+//   pointer-free: it is never scanned (Go's noscan spans), so it must not
+//   hold collected pointers.
 // - A T with a non-trivial destructor has it run once the object is found
 //   unreachable, after the collection's pause, never inside it. Destructors
 //   must not follow gc::ref fields: what they point to may be gone already.
+//
+// Where a collected pointer may live, and where it keeps its object alive:
+//   scanned (keeps it alive)                 not scanned (does not)
+//   goroutine stacks and registers           memory from malloc/new: std::vector,
+//   a goroutine's closure (what go() got)      std::map, std::string buffers...
+//   the stack of the thread in gort::run     the heap part of a std::function
+//   gc::root<T> globals                      a thread outside the runtime
+//   gc::ref<T> fields of traced objects      fields of untraced (noscan) types
+//   values in channel buffers (chan<T*>)
+//   Select cases, after_func/Timer closures
+//   gort::blocking's function and its frames
+// Safe patterns for the right-hand column: a collected array of refs
+// (gc::make_array<gc::ref<T>>(n), traced) instead of std::vector<T*>; a
+// collected object with a trace() instead of a struct in a std::map; a
+// lambda passed straight to go()/after_func instead of a std::function; a
+// gc::root<T> for a pointer a foreign thread must hand over.
 #pragma once
 
 #include <atomic>
@@ -39,11 +61,16 @@ struct TypeInfo {
   void (*trace)(const void* obj, Visitor& v);  // null: pointer-free
   void (*destroy)(void* obj);                  // null: trivially destructible
   size_t elem_size;
+  size_t elem_align;
 };
 
-// Allocates count elements of type (zeroed) after a 16-byte header; may run
-// a collection first when the heap has grown past its goal.
+// Allocates count elements of type (zeroed, aligned for it) after a header;
+// may run a collection first when the heap has grown past its goal. Throws
+// std::bad_array_new_length when count elements cannot be allocated.
 void* alloc_object(const TypeInfo* type, size_t count);
+// The object at obj (from alloc_object) is fully constructed: from now on
+// its destructor runs when it dies.
+void mark_constructed(void* obj);
 
 // Set while the collector marks concurrently with goroutines (not yet: the
 // current collector stops the world, so the barrier never fires).
@@ -61,12 +88,31 @@ const TypeInfo* type_info() {
   if constexpr (Traceable<T>) trace = [](const void* obj, Visitor& v) { static_cast<const T*>(obj)->trace(v); };
   DestroyFn destroy = nullptr;
   if constexpr (!std::is_trivially_destructible_v<T>) destroy = [](void* obj) { static_cast<T*>(obj)->~T(); };
-  static const TypeInfo info{trace, destroy, sizeof(T)};
+  static const TypeInfo info{trace, destroy, sizeof(T), alignof(T)};
   return &info;
 }
 
-void register_root(const void* const* slot);
-void unregister_root(const void* const* slot);
+// A range of memory outside the collected heap whose words are treated as
+// possible pointers (bdwgc's GC_add_roots), linked into the collector's root
+// list while it lives. Intrusive, so adding and removing cost O(1).
+class RootRange {
+ public:
+  RootRange() = default;
+  RootRange(const void* base, size_t size) { attach(base, size); }
+  ~RootRange() { detach(); }
+  RootRange(const RootRange&) = delete;
+  RootRange& operator=(const RootRange&) = delete;
+
+  void attach(const void* base, size_t size);
+  void detach();
+
+ private:
+  friend struct RootRangeWalker;
+  const void* base_ = nullptr;
+  size_t size_ = 0;
+  RootRange* prev_ = nullptr;
+  RootRange* next_ = nullptr;
+};
 
 }  // namespace detail
 
@@ -109,16 +155,35 @@ class ref {
   T* p_ = nullptr;
 };
 
+// Over-aligned types are placed inside their slot; beyond a page that
+// would waste more than it is worth.
+inline constexpr size_t kMaxAlign = 4096;
+
 template <class T, class... Args>
 T* make(Args&&... args) {
+  static_assert(alignof(T) <= kMaxAlign, "gc::make: alignment over 4096 bytes is not supported");
   void* mem = detail::alloc_object(detail::type_info<T>(), 1);
-  return ::new (mem) T(std::forward<Args>(args)...);
+  // If the constructor throws, the object is never marked constructed: its
+  // memory is garbage to the next collection and no destructor runs.
+  T* obj = ::new (mem) T(std::forward<Args>(args)...);
+  if constexpr (!std::is_trivially_destructible_v<T>) detail::mark_constructed(mem);
+  return obj;
 }
 
 template <class T>
 T* make_array(size_t n) {
+  static_assert(alignof(T) <= kMaxAlign, "gc::make_array: alignment over 4096 bytes is not supported");
   T* a = static_cast<T*>(detail::alloc_object(detail::type_info<T>(), n));
-  for (size_t i = 0; i < n; ++i) ::new (static_cast<void*>(a + i)) T();
+  // The memory comes zeroed, which is what T() would write.
+  if constexpr (std::is_trivially_default_constructible_v<T> && std::is_trivially_destructible_v<T>) return a;
+  size_t built = 0;
+  try {
+    for (; built < n; ++built) ::new (static_cast<void*>(a + built)) T();
+  } catch (...) {
+    while (built > 0) a[--built].~T();
+    throw;
+  }
+  if constexpr (!std::is_trivially_destructible_v<T>) detail::mark_constructed(a);
   return a;
 }
 
@@ -126,8 +191,7 @@ T* make_array(size_t n) {
 template <class T>
 class root {
  public:
-  root(T* p = nullptr) : p_(p) { detail::register_root(slot()); }
-  ~root() { detail::unregister_root(slot()); }
+  root(T* p = nullptr) : p_(p), range_(&p_, sizeof p_) {}
   root(const root&) = delete;
   root& operator=(const root&) = delete;
   root& operator=(T* p) {
@@ -138,8 +202,8 @@ class root {
   T* operator->() const { return p_; }
 
  private:
-  const void* const* slot() const { return reinterpret_cast<const void* const*>(&p_); }
   T* p_;
+  detail::RootRange range_;
 };
 
 // Runs a full collection now (from a goroutine).

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gort/chan.hpp"
+#include "gort/gc.hpp"
 
 namespace gort {
 
@@ -85,7 +86,7 @@ int select(Cases&&... cases) {
 
   detail::SelectCase erased[kChannelCases > 0 ? kChannelCases : 1];
   int n = 0;
-  auto collect = [&](auto& c) {
+  [[maybe_unused]] auto collect = [&](auto& c) {
     if constexpr (!detail::is_default<std::decay_t<decltype(c)>>::value) erased[n++] = c.erase();
   };
   (collect(cases), ...);
@@ -94,7 +95,7 @@ int select(Cases&&... cases) {
   const int chosen = detail::select_go(erased, kChannelCases, kDefaults == 0, &ok);
 
   int index = 0;
-  auto dispatch = [&](auto& c) {
+  [[maybe_unused]] auto dispatch = [&](auto& c) {
     using C = std::decay_t<decltype(c)>;
     if constexpr (detail::is_default<C>::value) {
       if (chosen < 0) c.handler();
@@ -112,14 +113,26 @@ int select(Cases&&... cases) {
 
 // A select whose cases are only known at run time (Go's reflect.Select).
 class Select {
+  // A case's value lives on the heap, where the collector looks only
+  // because the slot says so: a pointer about to be sent or just received
+  // stays alive.
+  template <class T>
+  struct Slot {
+    Slot() = default;
+    template <class V>
+    explicit Slot(V&& v) : value(std::forward<V>(v)) {}
+    T value{};
+    gc::detail::RootRange range{&value, sizeof(T)};
+  };
+
  public:
   template <class T, class F>
   Select& recv(const chan<T>& ch, F handler) {
-    auto slot = std::make_shared<T>();
-    cases_.push_back({ch.core(), slot.get(), false});
+    auto slot = std::make_shared<Slot<T>>();
+    cases_.push_back({ch.core(), &slot->value, false});
     handlers_.push_back([slot, h = std::move(handler)](bool ok) mutable {
-      if constexpr (std::is_invocable_v<F&, T&&, bool>) h(std::move(*slot), ok);
-      else h(std::move(*slot));
+      if constexpr (std::is_invocable_v<F&, T&&, bool>) h(std::move(slot->value), ok);
+      else h(std::move(slot->value));
     });
     keep_.push_back(std::move(slot));
     return *this;
@@ -127,8 +140,8 @@ class Select {
 
   template <class T, class V, class F>
   Select& send(const chan<T>& ch, V&& value, F handler) {
-    auto slot = std::make_shared<T>(std::forward<V>(value));
-    cases_.push_back({ch.core(), slot.get(), true});
+    auto slot = std::make_shared<Slot<T>>(std::forward<V>(value));
+    cases_.push_back({ch.core(), &slot->value, true});
     handlers_.push_back([h = std::move(handler)](bool) mutable { h(); });
     keep_.push_back(std::move(slot));
     return *this;

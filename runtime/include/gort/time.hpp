@@ -8,10 +8,13 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
+#include <type_traits>
+#include <utility>
 
 #include "gort/chan.hpp"
+#include "gort/gc.hpp"
+#include "gort/runtime.hpp"
 
 namespace gort {
 
@@ -21,12 +24,34 @@ using Time = Clock::time_point;
 
 namespace detail {
 struct TimerState;
-}
+
+// What an after_func timer runs. Its captures are a root range: a collected
+// pointer captured by the function stays alive while the timer is pending.
+// Each firing starts a goroutine with a copy, which the collector scans as
+// any goroutine's closure.
+class TimerFunc {
+ public:
+  virtual ~TimerFunc() = default;
+  virtual void start_goroutine() const = 0;
+};
+
+template <class F>
+class TimerFuncOf final : public TimerFunc {
+ public:
+  explicit TimerFuncOf(F f) : f_(std::move(f)), range_(&f_, sizeof f_) {}
+  void start_goroutine() const override { go(f_); }
+
+ private:
+  F f_;
+  gc::detail::RootRange range_;
+};
+}  // namespace detail
 
 // Parks the goroutine for at least d (returns at once if d <= 0).
 void sleep(Duration d);
 
 // A channel that receives the time once, after d (Go's time.After).
+// Like every timer, only inside gort::run (std::logic_error outside).
 chan<Time> after(Duration d);
 
 // Go's time.Timer: C receives the time once, after d.
@@ -45,9 +70,10 @@ class Timer {
 
   const chan<Time> C;
 
+  // after_func's timer (use after_func).
+  Timer(Duration d, std::unique_ptr<detail::TimerFunc> f);
+
  private:
-  friend std::unique_ptr<Timer> after_func(Duration, std::function<void()>);
-  Timer(Duration d, std::function<void()> f);
   std::unique_ptr<detail::TimerState> state_;
 };
 
@@ -70,7 +96,12 @@ class Ticker {
 };
 
 // Runs f in its own goroutine after d (Go's time.AfterFunc). The returned
-// Timer's stop() cancels it; its C is nil.
-std::unique_ptr<Timer> after_func(Duration d, std::function<void()> f);
+// Timer's stop() cancels it, as does destroying it; its C is nil. f must be
+// copyable: each firing runs a copy.
+template <class F>
+std::unique_ptr<Timer> after_func(Duration d, F&& f) {
+  using Fn = std::decay_t<F>;
+  return std::make_unique<Timer>(d, std::make_unique<detail::TimerFuncOf<Fn>>(Fn(std::forward<F>(f))));
+}
 
 }  // namespace gort

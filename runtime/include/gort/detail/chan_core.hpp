@@ -3,8 +3,10 @@
 // chan<T> only tells it how to move, clear and store a T.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <type_traits>
 
 namespace gort::sched {
 struct ChanCore;
@@ -12,12 +14,24 @@ struct ChanCore;
 
 namespace gort::detail {
 
+// Values that certainly hold no pointer: a channel of them is never
+// scanned by the collector. Anything else may carry a collected pointer in
+// flight (chan<Node*>, chan<gc::ref<Node>>, a struct holding one), and its
+// buffer is scanned as a root, as Go's are.
+template <class T>
+struct pointer_free : std::bool_constant<std::is_arithmetic_v<T> || std::is_enum_v<T>> {};
+template <class Rep, class Period>
+struct pointer_free<std::chrono::duration<Rep, Period>> : std::true_type {};
+template <class Clock, class Duration>
+struct pointer_free<std::chrono::time_point<Clock, Duration>> : std::true_type {};
+
 struct ChanOps {
   void (*move_assign)(void* dst, void* src);  // *dst = std::move(*src)
   void (*reset)(void* dst);                   // *dst = T{} (Go's zero value)
   void* (*new_buffer)(size_t n);              // n default-constructed Ts
   void (*delete_buffer)(void* buf);
   size_t elem_size;
+  bool may_hold_pointers;
 };
 
 template <class T>
@@ -28,6 +42,7 @@ inline const ChanOps* chan_ops() {
       [](size_t n) -> void* { return new T[n]; },
       [](void* buf) { delete[] static_cast<T*>(buf); },
       sizeof(T),
+      !pointer_free<T>::value,
   };
   return &ops;
 }

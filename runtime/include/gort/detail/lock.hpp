@@ -21,21 +21,32 @@
 
 namespace gort::sched {
 
+// Runtime locks held by this thread, plus sections that must not be stopped
+// halfway (the allocator): the stop-the-world signal never parks a thread
+// while this is non-zero, so a stopped thread never holds a lock that the
+// collector needs (Go's m.locks). A plain __thread int, so that reading it
+// is one instruction even from a signal handler.
+extern __thread int locks_held;
+
 class Lock {
  public:
   void lock() {
     uint32_t expected = 0;
+    ++locks_held;
     if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
     lock_slow();
   }
 
   bool try_lock() {
     uint32_t expected = 0;
-    return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire);
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
+    ++locks_held;
+    return true;
   }
 
   void unlock() {
     if (state_.exchange(0, std::memory_order_release) == 2) wake_one();
+    --locks_held;
   }
 
  private:

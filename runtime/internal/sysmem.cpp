@@ -1,0 +1,27 @@
+#include "runtime/internal/sysmem.hpp"
+
+#include <sys/mman.h>
+
+#include "runtime/internal/fatal.hpp"
+
+namespace gort::internal {
+
+void* reserve(size_t bytes, const char* what) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) fatal("runtime: cannot reserve ", bytes, " bytes of address space for ", what);
+  return p;
+}
+
+}  // namespace gort::internal
+
+namespace gort::internal {
+
+void* map_memory(size_t bytes, const char* what) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) fatal("runtime: out of memory: cannot map ", bytes, " bytes for ", what);
+  return p;
+}
+
+void unmap_memory(void* p, size_t bytes) { munmap(p, bytes); }
+
+}  // namespace gort::internal

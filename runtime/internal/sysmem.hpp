@@ -1,0 +1,25 @@
+// The one place that asks the kernel for address space (Go's sysReserve in
+// mem_linux.go). Heap arenas, stack chunks and G records are reserved here
+// with MAP_NORESERVE: the kernel commits a page when it is first touched,
+// so a reservation costs address space, not memory.
+#pragma once
+
+#include <cstddef>
+
+namespace gort::internal {
+
+// Reserves bytes of zeroed, readable and writable address space. Running
+// out of address space is fatal (what names the user, e.g. "the heap").
+void* reserve(size_t bytes, const char* what);
+
+}  // namespace gort::internal
+
+namespace gort::internal {
+
+// Maps bytes of zeroed memory, committed as it is touched; never malloc.
+// What the runtime needs while the world is stopped comes from here: a
+// thread stopped by signal may hold malloc's locks.
+void* map_memory(size_t bytes, const char* what);
+void unmap_memory(void* p, size_t bytes);
+
+}  // namespace gort::internal
