@@ -10,14 +10,16 @@
 #include <limits>
 #include <new>
 
+#include "gc/collector.hpp"
 #include "gc/marker.hpp"
 #include "gc/mcache.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/sweeper.hpp"
-#include "gort/runtime.hpp"
+#include "gort/detail/safepoint.hpp"
+#include "runtime/internal/config.hpp"
 #include "runtime/internal/fatal.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
 
@@ -27,35 +29,14 @@ namespace {
 
 constexpr size_t kMinHeapGoal = size_t(4) << 20;  // Go's heapminimum
 
-// GOGC: percent growth over the live heap before the next collection;
-// "off" or any negative value disables automatic collection, as in Go.
-int gogc() {
-  static const int value = [] {
-    const char* env = std::getenv("GOGC");
-    if (!env) return 100;
-    if (std::strcmp(env, "off") == 0) return -1;
-    char* end = nullptr;
-    const long v = std::strtol(env, &end, 10);
-    if (end == env || *end != '\0' || v > std::numeric_limits<int>::max()) return 100;  // Go ignores it too
-    return v < 0 ? -1 : int(v);
-  }();
-  return value;
-}
+// GOGC: percent growth over the live heap before the next collection; -1:
+// no automatic collection.
+int gogc() { return internal::knobs().gogc; }
 
 // GORTGCSTRESS=N: a full collection every N allocations, whatever the heap
 // goal says (V8's --gc-interval; Go's gcstoptheworld debug modes serve the
 // same end). Shakes out pointers the collector cannot see.
-uint64_t gc_stress_interval() {
-  static const uint64_t value = [] {
-    const char* env = std::getenv("GORTGCSTRESS");
-    if (!env) return uint64_t(0);
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(env, &end, 10);
-    if (end == env || *end != '\0') internal::fatal("GORTGCSTRESS=", env, ": want a number of allocations");
-    return uint64_t(v);
-  }();
-  return value;
-}
+uint64_t gc_stress_interval() { return internal::knobs().gc_stress; }
 
 std::atomic<uint64_t> stress_allocations{0};
 std::atomic<bool> collecting{false};
@@ -65,7 +46,7 @@ std::atomic<size_t> heap_live{0};
 std::atomic<uint64_t> freed_total{0};
 std::atomic<int64_t> last_pause{0};
 std::atomic<int64_t> total_pause{0};
-sched::Lock barrier_lock;
+internal::Lock barrier_lock;
 Marker* active_marker = nullptr;
 
 bool collect_stopped(internal::RawVector<uintptr_t>* dead);
@@ -81,13 +62,13 @@ void run_destructors(const internal::RawVector<uintptr_t>& dead) {
 
 void maybe_collect() {
   if (const uint64_t every = gc_stress_interval()) {
-    if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1) collect();
+    if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1) collect_now();
     return;
   }
   if (gogc() >= 0 &&
       size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= next_gc.load(std::memory_order_relaxed) &&
       !collecting.load(std::memory_order_relaxed))
-    collect();
+    collect_now();
 }
 
 }  // namespace
@@ -110,7 +91,7 @@ std::atomic<bool> write_barrier_enabled{false};
 // never points to a white one. Enabled only while marking runs concurrently
 // with goroutines, which the stop-the-world collector never does.
 void write_barrier_slow(const void*, const void* new_value) {
-  sched::LockGuard l(barrier_lock);
+  internal::LockGuard l(barrier_lock);
   if (active_marker) active_marker->mark(reinterpret_cast<uintptr_t>(new_value));
 }
 
@@ -135,7 +116,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   m = sched::current_m();  // the goroutine may have moved to another thread
   // The allocator must not be stopped halfway by the stop signal: the
   // collector is about to take its cached spans.
-  ++sched::locks_held;
+  ++internal::locks_held;
   auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr));
   const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
   h->type = type;
@@ -144,7 +125,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
   void* object = h->object();
   if (h->offset != 0) std::memcpy(static_cast<char*>(object) - sizeof h->offset, &h->offset, sizeof h->offset);
-  --sched::locks_held;
+  --internal::locks_held;
   return object;
 }
 
@@ -152,8 +133,8 @@ void mark_constructed(void* obj) { Header::of(obj)->flags.fetch_or(Header::kCons
 
 }  // namespace detail
 
-void collect() {
-  gort::safepoint();
+void collect_now() {
+  gort::detail::safepoint();
   if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
   const uint64_t seen = num_gc.load(std::memory_order_acquire);
   // One collection at a time. Whoever finds one running waits for it to
@@ -178,24 +159,25 @@ namespace {
 // stopped by signal may hold the allocator's locks.
 bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
   // Runtime code from here to the restart: never stopped by signal.
-  ++sched::locks_held;
+  ++internal::locks_held;
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
-    --sched::locks_held;
+    --internal::locks_held;
     return false;
   }
-  const int64_t start = sched::nanotime();
-  for (sched::P* p : sched::sched.allp) p->mcache.release_all();
+  const int64_t start = internal::nanotime();
+  for (sched::P* p : sched::sched.allp)
+    if (p->mcache) p->mcache->release_all();
   for (Span* s : Heap::get().in_use_spans()) std::fill(s->mark_bits.begin(), s->mark_bits.end(), 0);
   Marker marker;
   {
-    sched::LockGuard l(barrier_lock);
+    internal::LockGuard l(barrier_lock);
     active_marker = &marker;
   }
   marker.mark_roots();
   marker.drain();
   {
-    sched::LockGuard l(barrier_lock);
+    internal::LockGuard l(barrier_lock);
     active_marker = nullptr;
   }
   SweepResult swept = sweep();
@@ -205,20 +187,20 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
   next_gc.store(std::max(kMinHeapGoal, swept.live_bytes + swept.live_bytes * size_t(percent) / 100),
                 std::memory_order_relaxed);
   freed_total.fetch_add(swept.freed_objects, std::memory_order_relaxed);
-  const int64_t pause = sched::nanotime() - start;
+  const int64_t pause = internal::nanotime() - start;
   last_pause.store(pause, std::memory_order_relaxed);
   total_pause.fetch_add(pause, std::memory_order_relaxed);
   num_gc.fetch_add(1, std::memory_order_release);
   sched::start_the_world();
-  --sched::locks_held;
+  --internal::locks_held;
   *dead = std::move(swept.to_destroy);
   return true;
 }
 
 }  // namespace
 
-Stats stats() {
-  Stats s;
+CollectorStats collector_stats() {
+  CollectorStats s;
   s.num_gc = num_gc.load();
   s.heap_live = heap_live.load();
   s.heap_alloc = size_t(std::max<int64_t>(0, heap_alloc_bytes.load()));

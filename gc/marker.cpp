@@ -19,23 +19,23 @@ namespace detail {
 // The registered root ranges: a doubly linked list through the RootRange
 // objects themselves, so a million timers cost no allocation here.
 struct RootRangeWalker {
-  static sched::Lock lock;
+  static internal::Lock lock;
   static RootRange* head;
 
   template <class Fn>
   static void for_each(Fn&& fn) {
-    sched::LockGuard l(lock);
+    internal::LockGuard l(lock);
     for (RootRange* r = head; r; r = r->next_) fn(reinterpret_cast<uintptr_t>(r->base_), r->size_);
   }
 };
 
-sched::Lock RootRangeWalker::lock;
+internal::Lock RootRangeWalker::lock;
 RootRange* RootRangeWalker::head = nullptr;
 
 void RootRange::attach(const void* base, size_t size) {
   base_ = base;
   size_ = size;
-  sched::LockGuard l(RootRangeWalker::lock);
+  internal::LockGuard l(RootRangeWalker::lock);
   next_ = RootRangeWalker::head;
   prev_ = nullptr;
   if (next_) next_->prev_ = this;
@@ -44,7 +44,7 @@ void RootRange::attach(const void* base, size_t size) {
 
 void RootRange::detach() {
   if (!base_) return;
-  sched::LockGuard l(RootRangeWalker::lock);
+  internal::LockGuard l(RootRangeWalker::lock);
   if (prev_) prev_->next_ = next_;
   else RootRangeWalker::head = next_;
   if (next_) next_->prev_ = prev_;
@@ -108,7 +108,7 @@ __attribute__((no_sanitize("address", "thread"))) void Marker::scan_range(uintpt
 }
 
 void Marker::drain() {
-  Visitor v(this);
+  Visitor v = detail::VisitorAccess::make(this);
   while (!grey_.empty()) {
     auto* h = reinterpret_cast<Header*>(grey_.back());
     grey_.pop_back();
@@ -135,7 +135,7 @@ void Marker::mark_goroutines() {
   // live stack starts at the saved stack pointer.
   internal::RawVector<sched::G*> in_signal;
   {
-    sched::LockGuard l(sched::sched.lock);
+    internal::LockGuard l(sched::sched.lock);
     for (sched::M* m : sched::sched.allm) {
       auto* uc = static_cast<ucontext_t*>(m->signal_context.load(std::memory_order_acquire));
       sched::G* g = m->curg;
@@ -152,7 +152,7 @@ void Marker::mark_goroutines() {
       in_signal.push_back(g);
     }
   }
-  sched::LockGuard l(sched::sched.allg_lock);
+  internal::LockGuard l(sched::sched.allg_lock);
   for (sched::G* g : sched::sched.allgs) {
     const sched::GStatus st = g->status.load(std::memory_order_acquire);
     if (st == sched::GStatus::kDead || st == sched::GStatus::kIdle) continue;

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gort/gc.hpp"
+#include "gort/detail/collected.hpp"
 #include "runtime/internal/raw_vector.hpp"
 
 namespace gort::gc {

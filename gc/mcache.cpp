@@ -7,7 +7,7 @@
 #include "gc/mheap.hpp"
 #include "gc/poison.hpp"
 #include "gc/sizeclass.hpp"
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::gc {
@@ -67,7 +67,14 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan) {
     heap_alloc_bytes.fetch_add(int64_t(s->elemsize), std::memory_order_relaxed);
     return reinterpret_cast<void*>(object);
   }
-  return m->p->mcache.alloc_small(size, noscan);
+  sched::P* p = m->p;
+  if (!p->mcache) p->mcache = new MCache;
+  return p->mcache->alloc_small(size, noscan);
+}
+
+void release_p_cache(sched::P* p) {
+  delete p->mcache;  // its destructor hands the cached spans back
+  p->mcache = nullptr;
 }
 
 }  // namespace gort::gc

@@ -12,6 +12,7 @@
 
 namespace gort::sched {
 struct M;
+struct P;
 }
 
 namespace gort::gc {
@@ -41,5 +42,8 @@ extern std::atomic<int64_t> heap_alloc_bytes;
 // large objects get a span of their own. No header: gc::make's job.
 void* mallocgc_on(sched::M* m, size_t size, bool noscan);
 void* mallocgc(size_t size, bool noscan);  // from the current M
+
+// Hands back p's cache as the runtime goes away (sched::Hooks::release_p).
+void release_p_cache(sched::P* p);
 
 }  // namespace gort::gc

@@ -35,7 +35,7 @@ Central& Central::of(int spanclass) {
 
 Span* Central::cache_span(int spanclass) {
   {
-    sched::LockGuard l(lock_);
+    internal::LockGuard l(lock_);
     if (Span* s = pop(partial_)) return s;
   }
   const int sizeclass = spanclass >> 1;
@@ -43,12 +43,12 @@ Span* Central::cache_span(int spanclass) {
 }
 
 void Central::clear_lists() {
-  sched::LockGuard l(lock_);
+  internal::LockGuard l(lock_);
   partial_ = full_ = nullptr;
 }
 
 void Central::uncache_span(Span* s) {
-  sched::LockGuard l(lock_);
+  internal::LockGuard l(lock_);
   push(s->full() ? full_ : partial_, s);
 }
 

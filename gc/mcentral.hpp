@@ -4,7 +4,7 @@
 #pragma once
 
 #include "gc/span.hpp"
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 
 namespace gort::gc {
 
@@ -21,7 +21,7 @@ class Central {
   void clear_lists();
 
  private:
-  sched::Lock lock_;
+  internal::Lock lock_;
   Span* partial_ = nullptr;  // have free slots
   Span* full_ = nullptr;     // no free slots (the collector will sweep them)
 };

@@ -125,7 +125,7 @@ void Heap::init_span(Span* s, int spanclass, size_t large_size) {
 Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size) {
   Span* s;
   {
-    sched::LockGuard l(lock_);
+    internal::LockGuard l(lock_);
     s = take_free(npages);
     if (s && s->npages > npages) {
       Span* rest = new_span_record();
@@ -155,7 +155,7 @@ void Heap::free_span(Span* s) {
   // memory. Returning idle pages to the OS is the scavenger's job (Go's
   // bgscavenge), still to come.
   poison(s->base, s->npages * kHeapPageSize);
-  sched::LockGuard l(lock_);
+  internal::LockGuard l(lock_);
   Span* last = in_use_.back();
   in_use_[s->heap_index] = last;
   last->heap_index = s->heap_index;

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "gc/span.hpp"
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 
 namespace gort::gc {
 
@@ -76,7 +76,7 @@ class Heap {
   Span* grow(size_t npages);                // lock held
   Span* free_neighbour(size_t page) const;  // lock held; the free run owning that page, if any
 
-  mutable sched::Lock lock_;
+  mutable internal::Lock lock_;
   uintptr_t base_ = 0;
   std::atomic<size_t> used_{0};  // bump pointer into the reservation
   std::atomic<size_t> in_use_bytes_{0};

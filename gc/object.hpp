@@ -8,7 +8,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "gort/gc.hpp"
+#include "gort/detail/collected.hpp"
 
 namespace gort::gc {
 

@@ -2,18 +2,17 @@
 
 #include <sched.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/internal/config.hpp"
 
 namespace gort::runtime {
 
-int default_gomaxprocs() {
-  if (const char* env = std::getenv("GOMAXPROCS")) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n > 0 && n <= 1024) return int(n);
-    std::fprintf(stderr, "gort: ignoring GOMAXPROCS=%s (want an integer in 1..1024)\n", env);
-  }
+namespace {
+
+// The CPUs this process may run on (its affinity mask), as Go counts them.
+int cpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
     const int n = CPU_COUNT(&set);
@@ -22,40 +21,20 @@ int default_gomaxprocs() {
   return 1;
 }
 
-bool parse_size(const std::string& text, size_t* out) {
-  if (text.empty()) return false;
-  size_t i = 0;
-  unsigned long long v = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-    v = v * 10 + unsigned(text[i] - '0');
-    if (v > (1ULL << 40)) return false;
-    ++i;
-  }
-  if (i == 0) return false;
-  if (i < text.size()) {
-    const char unit = char(text[i] | 0x20);
-    if (unit == 'k') v <<= 10;
-    else if (unit == 'm') v <<= 20;
-    else if (unit == 'g') v <<= 30;
-    else return false;
-    ++i;
-    if (i < text.size() && (text[i] | 0x20) == 'b') ++i;
-    if (i != text.size()) return false;
-  }
-  *out = size_t(v);
-  return true;
-}
+}  // namespace
 
-size_t env_max_stack() {
-  const char* env = std::getenv("GORTMAXSTACK");
-  if (!env) return 0;
-  size_t v = 0;
-  if (!parse_size(env, &v) || v < 16 * 1024) {
-    std::fprintf(stderr, "fatal error: GORTMAXSTACK=%s: want a size of at least 16k, e.g. 256k or 1m\n",
-                 env);
-    std::exit(2);
-  }
-  return v;
+Settings resolve(const Config& cfg) {
+  if (cfg.gomaxprocs < 0 || cfg.gomaxprocs > 1024)
+    throw std::invalid_argument("gort::Config::gomaxprocs = " + std::to_string(cfg.gomaxprocs) +
+                                ": want 1..1024, or 0 for the default");
+  if (cfg.max_stack != 0 && cfg.max_stack < 16 * 1024)
+    throw std::invalid_argument("gort::Config::max_stack = " + std::to_string(cfg.max_stack) +
+                                ": want at least 16 KiB, or 0 for the default");
+  const internal::Knobs& env = internal::knobs();
+  Settings s;
+  s.gomaxprocs = cfg.gomaxprocs ? cfg.gomaxprocs : env.gomaxprocs ? env.gomaxprocs : cpus();
+  s.max_stack = cfg.max_stack ? cfg.max_stack : env.max_stack;
+  return s;
 }
 
 }  // namespace gort::runtime

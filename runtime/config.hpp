@@ -1,21 +1,21 @@
-// Process configuration from Go-named environment variables
-// (GOMAXPROCS, GORTMAXSTACK). See README.md for the list.
+// What gort::run starts the runtime with: the Config a program passes,
+// over the environment's knobs (runtime/internal/config.hpp), over the
+// machine's defaults.
 #pragma once
 
 #include <cstddef>
-#include <string>
+
+#include "gort/runtime.hpp"
 
 namespace gort::runtime {
 
-// GOMAXPROCS if set to a positive integer, else the CPUs this process may
-// use (its affinity mask, as Go does).
-int default_gomaxprocs();
+struct Settings {
+  int gomaxprocs = 1;
+  size_t max_stack = 0;  // 0: keep the stack slot size as it is
+};
 
-// GORTMAXSTACK ("262144", "256k", "1m"); 0 if unset. Exits with a clear
-// message on a malformed value.
-size_t env_max_stack();
-
-// Parses a size with an optional k/m/g suffix; false when malformed.
-bool parse_size(const std::string& text, size_t* out);
+// Config fields win over the environment; a Config field out of range is
+// std::invalid_argument (a malformed environment knob is a fatal error).
+Settings resolve(const Config& cfg);
 
 }  // namespace gort::runtime

@@ -3,8 +3,9 @@
 #include <cstdlib>
 
 #include "gort/mutex.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
+#include "sched/sema.hpp"
 
 namespace gort {
 
@@ -57,9 +58,9 @@ void Mutex::lock_slow() {
       if (!(old & (kLocked | kStarving))) return;  // took it
       // A waiter that was woken and lost goes back to the front of the line.
       const bool lifo = wait_start != 0;
-      if (wait_start == 0) wait_start = sched::nanotime();
-      sema_.acquire(lifo);
-      starving = starving || sched::nanotime() - wait_start > kStarvationThresholdNs;
+      if (wait_start == 0) wait_start = internal::nanotime();
+      sched::semacquire(&sema_, lifo, "sync.Mutex.Lock");
+      starving = starving || internal::nanotime() - wait_start > kStarvationThresholdNs;
       old = state_.load(std::memory_order_relaxed);
       if (old & kStarving) {
         // Ownership was handed to us directly; fix up the state for it.
@@ -80,7 +81,7 @@ void Mutex::unlock_slow(int32_t next) {
   if (!((next + kLocked) & kLocked)) fatal("sync: unlock of unlocked mutex");
   if (next & kStarving) {
     // Hand ownership to the next waiter and let it run at once.
-    sema_.release(1, true);
+    sched::semrelease(&sema_, 1, true);
     return;
   }
   int32_t old = next;
@@ -89,14 +90,15 @@ void Mutex::unlock_slow(int32_t next) {
     if ((old >> kWaiterShift) == 0 || (old & (kLocked | kWoken | kStarving))) return;
     const int32_t woken = (old - (1 << kWaiterShift)) | kWoken;
     if (state_.compare_exchange_strong(old, woken, std::memory_order_release)) {
-      sema_.release(1, false);
+      sched::semrelease(&sema_, 1, false);
       return;
     }
   }
 }
 
 void RWMutex::lock_shared() {
-  if (readers_.fetch_add(1, std::memory_order_acquire) + 1 < 0) reader_sema_.acquire();
+  if (readers_.fetch_add(1, std::memory_order_acquire) + 1 < 0)
+    sched::semacquire(&reader_sema_, false, "sync.RWMutex.RLock");
 }
 
 void RWMutex::unlock_shared() {
@@ -104,7 +106,7 @@ void RWMutex::unlock_shared() {
   if (r >= 0) return;
   if (r + 1 == 0 || r + 1 == -kMaxReaders) fatal("sync: RUnlock of unlocked RWMutex");
   // A writer is pending; the last reader it waits for wakes it.
-  if (readers_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) writer_sema_.release();
+  if (readers_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) sched::semrelease(&writer_sema_, 1, false);
 }
 
 void RWMutex::lock() {
@@ -112,13 +114,13 @@ void RWMutex::lock() {
   // Announce the writer to new readers, then wait for the active ones.
   const int32_t active = readers_.fetch_sub(kMaxReaders, std::memory_order_acq_rel);
   if (active != 0 && readers_wait_.fetch_add(active, std::memory_order_acq_rel) + active != 0)
-    writer_sema_.acquire();
+    sched::semacquire(&writer_sema_, false, "sync.RWMutex.Lock");
 }
 
 void RWMutex::unlock() {
   const int32_t r = readers_.fetch_add(kMaxReaders, std::memory_order_release) + kMaxReaders;
   if (r >= kMaxReaders) fatal("sync: Unlock of unlocked RWMutex");
-  if (r > 0) reader_sema_.release(uint32_t(r));
+  if (r > 0) sched::semrelease(&reader_sema_, uint32_t(r), false);
   writer_.unlock();
 }
 

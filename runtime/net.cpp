@@ -16,7 +16,7 @@
 #include <cstring>
 
 #include "gort/runtime.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 
 namespace gort::net {

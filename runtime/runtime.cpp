@@ -3,7 +3,10 @@
 #include <cstdlib>
 
 #include "gort/runtime.hpp"
+#include "gc/mcache.hpp"
 #include "runtime/config.hpp"
+#include "runtime/internal/log.hpp"
+#include "sched/hooks.hpp"
 #include "sched/sched.hpp"
 #include "stack/pool.hpp"
 #include "stack/space.hpp"
@@ -34,14 +37,12 @@ GoFunc& newproc_func(void* g) { return static_cast<sched::G*>(g)->fn; }
 void newproc_start(void* g) { sched::newproc_start(static_cast<sched::G*>(g)); }
 
 void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
-  const int procs = cfg.gomaxprocs > 0 ? cfg.gomaxprocs : runtime::default_gomaxprocs();
-  const size_t max_stack = cfg.max_stack ? cfg.max_stack : runtime::env_max_stack();
-  if (max_stack && !stack::Space::get().set_slot_size(max_stack)) {
-    std::fprintf(stderr,
-                 "gort: max_stack %zu ignored: stacks of %zu bytes already exist in this process\n",
-                 max_stack, stack::Space::get().slot_size());
-  }
-  sched::run_main(fn, arg, procs);
+  const runtime::Settings s = runtime::resolve(cfg);
+  if (s.max_stack && !stack::Space::get().set_slot_size(s.max_stack))
+    internal::log().warn("gort: max_stack {} ignored: stacks of {} bytes already exist in this process", s.max_stack,
+                         stack::Space::get().slot_size());
+  sched::set_hooks({&gc::release_p_cache});
+  sched::run_main(fn, arg, s.gomaxprocs);
 }
 
 }  // namespace detail

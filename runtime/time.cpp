@@ -8,7 +8,7 @@
 
 #include "gort/panic.hpp"
 #include "gort/runtime.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "sched/timer.hpp"
 
@@ -29,7 +29,7 @@ namespace {
 using detail::TimerState;
 
 int64_t when_after(Duration d) {
-  const int64_t now = sched::nanotime();
+  const int64_t now = internal::nanotime();
   const int64_t ns = d.count() > 0 ? d.count() : 0;
   return ns > INT64_MAX - now ? INT64_MAX : now + ns;
 }

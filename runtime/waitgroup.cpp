@@ -5,6 +5,8 @@
 
 #include "gort/panic.hpp"
 #include "gort/runtime.hpp"
+#include "sched/sched.hpp"
+#include "sched/sema.hpp"
 
 namespace gort {
 
@@ -20,8 +22,19 @@ void WaitGroup::add(int32_t delta) {
   // Counter is zero with waiters: nobody may touch the group now but us.
   if (state_.load(std::memory_order_acquire) != state)
     throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
+  releasing_.fetch_add(1, std::memory_order_acq_rel);
   state_.store(0, std::memory_order_release);
-  sema_.release(w);
+  sched::semrelease(&sema_, w, false);
+  releasing_.fetch_sub(1, std::memory_order_release);  // our last touch of the group
+}
+
+// Whoever returns from wait() may free the group: first let the add() that
+// released us finish with it.
+void WaitGroup::wait_released() const {
+  for (int spins = 0; releasing_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 64) __builtin_ia32_pause();
+    else sched::yield();
+  }
 }
 
 void WaitGroup::wait() {
@@ -29,13 +42,14 @@ void WaitGroup::wait() {
   uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) == 0) {
-      sema_.wait_quiescent();  // the last done() may still be waking others
+      wait_released();
       return;
     }
     if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel)) {
-      sema_.acquire();
+      sched::semacquire(&sema_, false, "sync.WaitGroup.Wait");
       if (state_.load(std::memory_order_acquire) != 0)
         throw panic_error("sync: WaitGroup is reused before previous Wait has returned");
+      wait_released();
       return;
     }
   }

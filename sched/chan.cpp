@@ -1,7 +1,7 @@
 #include "sched/chan.hpp"
 
-#include "gort/panic.hpp"
-#include "gort/runtime.hpp"
+#include "gort/detail/panic.hpp"
+#include "gort/detail/safepoint.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -9,18 +9,18 @@ namespace gort::sched {
 namespace {
 
 // Buffered channels whose values may hold pointers, for the collector.
-Lock scanned_lock;
+internal::Lock scanned_lock;
 ChanCore* scanned_head = nullptr;
 
 void register_scanned(ChanCore* c) {
-  LockGuard l(scanned_lock);
+  internal::LockGuard l(scanned_lock);
   c->scanned_next = scanned_head;
   if (scanned_head) scanned_head->scanned_prev = c;
   scanned_head = c;
 }
 
 void unregister_scanned(ChanCore* c) {
-  LockGuard l(scanned_lock);
+  internal::LockGuard l(scanned_lock);
   if (c->scanned_prev) c->scanned_prev->scanned_next = c->scanned_next;
   else scanned_head = c->scanned_next;
   if (c->scanned_next) c->scanned_next->scanned_prev = c->scanned_prev;
@@ -54,9 +54,9 @@ bool wait_in(ChanCore* c, WaitQueue& q, void* elem, const char* reason) {
 void panic_send_on_closed() { throw panic_error("send on closed channel"); }
 
 void for_each_channel_buffer(void (*fn)(const void* base, size_t size, void* arg), void* arg) {
-  LockGuard l(scanned_lock);
+  internal::LockGuard l(scanned_lock);
   for (ChanCore* c = scanned_head; c; c = c->scanned_next) {
-    LockGuard cl(c->lock);
+    internal::LockGuard cl(c->lock);
     fn(c->buf, c->cap * c->ops->elem_size, arg);
   }
 }
@@ -120,21 +120,23 @@ using sched::ChanCore;
 using sched::G;
 using sched::Sudog;
 
-std::shared_ptr<ChanCore> chan_make(const ChanOps* ops, size_t cap) {
+std::shared_ptr<Channel> chan_make(const ChanOps* ops, size_t cap) {
   auto* c = new ChanCore;
   c->ops = ops;
   c->cap = cap;
   if (cap > 0) c->buf = ops->new_buffer(cap);
   if (sched::scanned(c)) sched::register_scanned(c);
-  return std::shared_ptr<ChanCore>(c, [](ChanCore* c) {
+  return std::shared_ptr<Channel>(c, [](Channel* ch) {
+    ChanCore* c = sched::core_of(ch);
     if (sched::scanned(c)) sched::unregister_scanned(c);
     if (c->buf) c->ops->delete_buffer(c->buf);
     delete c;
   });
 }
 
-void chan_send(ChanCore* c, void* elem) {
-  gort::safepoint();
+void chan_send(Channel* ch, void* elem) {
+  ChanCore* c = sched::core_of(ch);
+  detail::safepoint();
   if (!c) sched::block_forever("chan send (nil chan)");
   c->lock.lock();
   if (c->closed) {
@@ -155,8 +157,9 @@ void chan_send(ChanCore* c, void* elem) {
   if (!sched::wait_in(c, c->sendq, elem, "chan send")) sched::panic_send_on_closed();  // woken by close
 }
 
-bool chan_recv(ChanCore* c, void* elem) {
-  gort::safepoint();
+bool chan_recv(Channel* ch, void* elem) {
+  ChanCore* c = sched::core_of(ch);
+  detail::safepoint();
   if (!c) sched::block_forever("chan receive (nil chan)");
   c->lock.lock();
   if (c->closed && c->count == 0) {
@@ -178,11 +181,12 @@ bool chan_recv(ChanCore* c, void* elem) {
   return sched::wait_in(c, c->recvq, elem, "chan receive");  // false: closed, elem zeroed
 }
 
-void chan_close(ChanCore* c) {
+void chan_close(Channel* ch) {
+  ChanCore* c = sched::core_of(ch);
   if (!c) throw panic_error("close of nil channel");
   sched::GList wake;
   {
-    sched::LockGuard l(c->lock);
+    internal::LockGuard l(c->lock);
     if (c->closed) throw panic_error("close of closed channel");
     c->closed = true;
     while (Sudog* r = sched::dequeue_waiter(c->recvq)) {
@@ -200,12 +204,13 @@ void chan_close(ChanCore* c) {
   while (G* g = wake.pop_front()) sched::ready(g, true);
 }
 
-size_t chan_len(const ChanCore* c) {
-  if (!c) return 0;
-  sched::LockGuard l(const_cast<ChanCore*>(c)->lock);
+size_t chan_len(const Channel* ch) {
+  if (!ch) return 0;
+  ChanCore* c = sched::core_of(const_cast<Channel*>(ch));
+  internal::LockGuard l(c->lock);
   return c->count;
 }
 
-size_t chan_cap(const ChanCore* c) { return c ? c->cap : 0; }
+size_t chan_cap(const Channel* ch) { return ch ? sched::core_of(const_cast<Channel*>(ch))->cap : 0; }
 
 }  // namespace gort::detail

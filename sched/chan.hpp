@@ -11,13 +11,13 @@
 #include <cstddef>
 
 #include "gort/detail/chan_core.hpp"
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 #include "sched/sudog.hpp"
 
 namespace gort::sched {
 
-struct ChanCore {
-  Lock lock;
+struct ChanCore : detail::Channel {
+  internal::Lock lock;
   const detail::ChanOps* ops = nullptr;
   void* buf = nullptr;
   size_t cap = 0;
@@ -35,6 +35,8 @@ struct ChanCore {
   void* slot(size_t i) const { return static_cast<char*>(buf) + i * ops->elem_size; }
   bool full() const { return count == cap; }
 };
+
+inline ChanCore* core_of(detail::Channel* c) { return static_cast<ChanCore*>(c); }
 
 // First waiter in q that can still be woken. A select waiter whose select was
 // already won on another channel is dropped, as in Go.

@@ -15,7 +15,7 @@ GArena& GArena::get() {
 
 G* GArena::alloc() {
   constexpr size_t kStride = (sizeof(G) + 63) & ~size_t(63);  // no false sharing
-  LockGuard l(lock_);
+  internal::LockGuard l(lock_);
   if (!base_) {
     void* p = mmap(nullptr, kReserveBytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -35,7 +35,7 @@ G* GArena::alloc() {
 }
 
 void GArena::reset() {
-  LockGuard l(lock_);
+  internal::LockGuard l(lock_);
   if (base_ && used_ > 0) madvise(base_, used_, MADV_DONTNEED);  // zero again on next touch
   used_ = 0;
 }

@@ -11,7 +11,7 @@
 
 #include <cstddef>
 
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 #include "sched/g.hpp"
 
 namespace gort::sched {
@@ -28,7 +28,7 @@ class GArena {
   GArena() = default;
   static constexpr size_t kReserveBytes = size_t(8) << 30;  // ~30 million Gs
 
-  Lock lock_;
+  internal::Lock lock_;
   char* base_ = nullptr;
   size_t used_ = 0;
 };

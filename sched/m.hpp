@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "sched/g.hpp"
-#include "sched/note.hpp"
+#include "runtime/internal/note.hpp"
 #include "stack/context.hpp"
 
 namespace gort::sched {
@@ -83,7 +83,7 @@ struct M {
   // (see teardown in proc.cpp).
   std::atomic<bool> abandoned{false};
   std::atomic<bool> exited{false};  // left its scheduler loop: may be joined
-  Note park;
+  internal::Note park;
   M* link = nullptr;    // idle list
   FastRand rand;
 

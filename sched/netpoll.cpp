@@ -11,8 +11,8 @@
 
 #include <vector>
 
-#include "sched/nanotime.hpp"
-#include "sched/race.hpp"
+#include "runtime/internal/nanotime.hpp"
+#include "runtime/internal/race.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -27,7 +27,7 @@ int breakfd = -1;
 // is closing at that very moment, and the late event must land on valid
 // memory. At worst it leaves a stale readiness token, which costs the next
 // user of the descriptor one read() that says EAGAIN.
-Lock cache_lock;
+internal::Lock cache_lock;
 std::vector<PollDesc*> cache;
 std::atomic<uint32_t> break_pending{0};
 std::atomic<int32_t> waiters{0};
@@ -54,8 +54,8 @@ void deadline_fired(void* arg, int64_t) {
   auto* pd = static_cast<PollDesc*>(arg);
   G* wake[2] = {nullptr, nullptr};
   {
-    LockGuard l(pd->lock);
-    const int64_t now = nanotime();
+    internal::LockGuard l(pd->lock);
+    const int64_t now = internal::nanotime();
     PollDesc::Direction* dirs[2] = {&pd->rd, &pd->wr};
     for (int i = 0; i < 2; ++i) {
       PollDesc::Direction& d = *dirs[i];
@@ -87,7 +87,7 @@ void netpoll_init() {
 
 void netpoll_close() {
   {
-    LockGuard l(cache_lock);
+    internal::LockGuard l(cache_lock);
     for (PollDesc* pd : cache) delete pd;
     cache.clear();
   }
@@ -110,7 +110,7 @@ int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }
 PollDesc* netpoll_open(int fd) {
   PollDesc* pd = nullptr;
   {
-    LockGuard l(cache_lock);
+    internal::LockGuard l(cache_lock);
     if (!cache.empty()) {
       pd = cache.back();
       cache.pop_back();
@@ -118,7 +118,7 @@ PollDesc* netpoll_open(int fd) {
   }
   if (!pd) pd = new PollDesc;
   {
-    LockGuard l(pd->lock);
+    internal::LockGuard l(pd->lock);
     pd->fd = fd;
     pd->closing = false;
     for (PollDesc::Direction* d : {&pd->rd, &pd->wr}) {
@@ -130,12 +130,12 @@ PollDesc* netpoll_open(int fd) {
       d->timer.arg = pd;
     }
   }
-  race_release(pd);
+  internal::race_release(pd);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = pd;
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    LockGuard l(cache_lock);
+    internal::LockGuard l(cache_lock);
     cache.push_back(pd);
     return nullptr;
   }
@@ -145,7 +145,7 @@ PollDesc* netpoll_open(int fd) {
 void netpoll_evict(PollDesc* pd) {
   G* wake[2];
   {
-    LockGuard l(pd->lock);
+    internal::LockGuard l(pd->lock);
     pd->closing = true;
     wake[0] = take_waiter(pd->rd, PollResult::kClosed);
     wake[1] = take_waiter(pd->wr, PollResult::kClosed);
@@ -159,7 +159,7 @@ void netpoll_close_fd(PollDesc* pd) {
   del_timer(&pd->rd.timer);
   del_timer(&pd->wr.timer);
   epoll_ctl(epfd, EPOLL_CTL_DEL, pd->fd, nullptr);
-  LockGuard l(cache_lock);
+  internal::LockGuard l(cache_lock);
   cache.push_back(pd);
 }
 
@@ -193,10 +193,10 @@ void netpoll_set_deadline(PollDesc* pd, bool write, int64_t deadline) {
   G* wake = nullptr;
   bool arm = false;
   {
-    LockGuard l(pd->lock);
+    internal::LockGuard l(pd->lock);
     if (deadline == 0) {
       d.deadline = 0;
-    } else if (deadline <= nanotime()) {
+    } else if (deadline <= internal::nanotime()) {
       d.deadline = -1;
       wake = take_waiter(d, PollResult::kTimeout);
     } else {
@@ -234,13 +234,13 @@ GList netpoll(int64_t delay_ns) {
       break_pending.store(0);
       continue;
     }
-    race_acquire(pd);
+    internal::race_acquire(pd);
     const uint32_t ev = events[i].events;
     // Errors and hang-ups wake both directions: the next read or write
     // reports what happened.
     const bool readable = ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     const bool writable = ev & (EPOLLOUT | EPOLLHUP | EPOLLERR);
-    LockGuard l(pd->lock);
+    internal::LockGuard l(pd->lock);
     if (readable) {
       if (G* g = take_waiter(pd->rd, PollResult::kReady)) ready_list.push_back(g);
       else pd->rd.token = true;

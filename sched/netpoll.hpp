@@ -17,7 +17,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 #include "sched/g.hpp"
 #include "sched/timer.hpp"
 
@@ -27,7 +27,7 @@ enum class PollResult { kReady, kTimeout, kClosed };
 
 struct PollDesc {
   int fd = -1;
-  Lock lock;
+  internal::Lock lock;
   bool closing = false;
   struct Direction {
     G* waiter = nullptr;

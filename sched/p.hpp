@@ -9,11 +9,14 @@
 #include <atomic>
 #include <cstdint>
 
-#include "gc/mcache.hpp"
 #include "sched/g.hpp"
 #include "sched/runqueue.hpp"
 #include "sched/timer.hpp"
 #include "stack/pool.hpp"
+
+namespace gort::gc {
+class MCache;
+}
 
 namespace gort::sched {
 
@@ -52,7 +55,9 @@ struct P {
   std::atomic<uint64_t> exited{0};
 
   stack::Cache stacks;
-  gc::MCache mcache;
+  // The collector's allocation cache for this P, made by gc/ on the first
+  // allocation here and given back through Hooks::release_p.
+  gc::MCache* mcache = nullptr;
   GList gfree;                          // dead G records ready for reuse
   uint64_t goid_next = 0;
   uint64_t goid_end = 0;

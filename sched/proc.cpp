@@ -14,11 +14,12 @@
 #include <stdexcept>
 #include <typeinfo>
 
-#include "gort/runtime.hpp"
+#include "gort/detail/safepoint.hpp"
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/garena.hpp"
-#include "sched/nanotime.hpp"
+#include "sched/hooks.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
@@ -28,6 +29,13 @@
 namespace gort::sched {
 
 Sched sched;
+
+namespace {
+Hooks installed_hooks;
+}  // namespace
+
+void set_hooks(const Hooks& h) { installed_hooks = h; }
+const Hooks& hooks() { return installed_hooks; }
 
 namespace {
 
@@ -168,7 +176,7 @@ void runqput(P* p, G* g, bool next) {
   while (!p->runq.push(g)) {
     G* batch[RunQueue::kSize / 2];
     if (p->runq.take_half(batch)) {
-      LockGuard l(sched.lock);
+      internal::LockGuard l(sched.lock);
       for (G* b : batch) globrunqput(b);
       globrunqput(g);
       return;
@@ -182,7 +190,7 @@ void inject(GList& list) {
   if (list.empty()) return;
   const int32_t n = list.size;
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     while (G* g = list.pop_front()) globrunqput(g);
   }
   for (int32_t i = 0; i < n && sched.npidle.load(std::memory_order_acquire) > 0; ++i) wakep();
@@ -194,14 +202,14 @@ namespace {
 
 G* gfget(P* p) {
   if (p && p->gfree.empty()) {
-    LockGuard l(sched.gfree_lock);
+    internal::LockGuard l(sched.gfree_lock);
     if (!sched.gfree_batches.empty()) {
       p->gfree = sched.gfree_batches.back();
       sched.gfree_batches.pop_back();
     }
   }
   if (p) return p->gfree.pop_front();
-  LockGuard l(sched.gfree_lock);
+  internal::LockGuard l(sched.gfree_lock);
   if (sched.gfree_batches.empty()) return nullptr;
   GList& batch = sched.gfree_batches.back();
   G* g = batch.pop_front();
@@ -215,7 +223,7 @@ void gfput(P* p, G* g) {
   // Cut a batch off our own list (these Gs are hot in this core's cache).
   GList batch;
   while (batch.size < kGfreeBatch) batch.push_back(p->gfree.pop_front());
-  LockGuard l(sched.gfree_lock);
+  internal::LockGuard l(sched.gfree_lock);
   sched.gfree_batches.push_back(batch);
 }
 
@@ -244,8 +252,8 @@ void finish_switch_out(M* m, G* g);
 // and the saved contexts disagree about which stack is live, so the thread
 // must not be stopped by signal for a stack scan: the jumper counts the
 // switch as a held lock and the lander releases it.
-void begin_switch() { ++locks_held; }
-void end_switch() { --locks_held; }
+void begin_switch() { ++internal::locks_held; }
+void end_switch() { --internal::locks_held; }
 
 // Called on g's own stack each time it is resumed.
 void resumed(G* g, const stack::Transfer& t) {
@@ -289,7 +297,7 @@ G* next_direct(M* m) {
       sched.shutdown.load(std::memory_order_relaxed) || sched.gcwaiting.load(std::memory_order_relaxed))
     return nullptr;
   const int64_t timer = p->timers.first_when();
-  if (timer != 0 && timer <= nanotime()) return nullptr;
+  if (timer != 0 && timer <= internal::nanotime()) return nullptr;
   bool from_next;
   return p->runq.pop(&from_next);
 }
@@ -399,7 +407,7 @@ void finish_switch_out(M* m, G* g) {
       // The global queue, so that any P may pick it up (Go's gopreempt_m).
       g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
       {
-        LockGuard l(sched.lock);
+        internal::LockGuard l(sched.lock);
         globrunqput(g);
       }
       if (m->reason == SwitchReason::kNoP) {
@@ -445,7 +453,7 @@ void execute(M* m, G* g) {
 
 void stopm(M* m) {
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     m->link = sched.midle;
     sched.midle = m;
   }
@@ -464,7 +472,7 @@ void mstart(M* m);
 void startm(P* p, bool spinning) {
   M* m;
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     if (!p) p = pidleget();
     if (!p || sched.shutdown.load(std::memory_order_relaxed)) {
       if (p) pidleput(p);
@@ -479,7 +487,7 @@ void startm(P* p, bool spinning) {
       // creating one under the lock keeps teardown's join list exact.
       m = new M;
       m->id = int32_t(sched.allm.size());
-      m->rand.state = uint64_t(nanotime()) ^ (uint64_t(m->id) << 32);
+      m->rand.state = uint64_t(internal::nanotime()) ^ (uint64_t(m->id) << 32);
       m->nextp = p;
       m->spinning = spinning;
       sched.allm.push_back(m);
@@ -547,7 +555,7 @@ DeadCheck checkdead_locked() {  // sched.lock held
 }  // namespace
 
 DeadCheck checkdead() {
-  LockGuard l(sched.lock);
+  internal::LockGuard l(sched.lock);
   const DeadCheck verdict = checkdead_locked();
   if (verdict == DeadCheck::kDead) {
     internal::Message m;
@@ -572,7 +580,7 @@ G* steal_work(M* m, bool* ran_timers) {
       P* victim = sched.allp[(start + k * stride) % n];
       if (victim == self) continue;
       if (last && victim->timers.first_when() != 0) {
-        const int64_t now = nanotime();
+        const int64_t now = internal::nanotime();
         if (victim->timers.first_when() <= now) {
           run_timers(victim, now);
           bool from_next;
@@ -603,13 +611,13 @@ top:
   // behind two goroutines that keep readying each other locally.
   if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
       sched.runqsize.load(std::memory_order_relaxed) > 0) {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 1)) return g;
   }
   bool from_next;
   if (G* g = p->runq.pop(&from_next)) return g;
   if (sched.runqsize.load(std::memory_order_relaxed) > 0) {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 0)) return g;
   }
 
@@ -637,7 +645,7 @@ top:
 
   // Nothing anywhere: give the P back.
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 0)) return g;
     pidleput(releasep(m));
   }
@@ -653,7 +661,7 @@ top:
     if (work) {
       P* idle;
       {
-        LockGuard l(sched.lock);
+        internal::LockGuard l(sched.lock);
         idle = pidleget();
       }
       if (idle) {
@@ -673,16 +681,16 @@ top:
     sched.poll_until.store(poll_until, std::memory_order_release);
     int64_t delay = -1;
     if (poll_until != 0) {
-      delay = poll_until - nanotime();
+      delay = poll_until - internal::nanotime();
       if (delay < 0) delay = 0;
     }
     GList list = netpoll(delay);
     sched.poll_until.store(0, std::memory_order_release);
-    sched.lastpoll.store(nanotime(), std::memory_order_release);
+    sched.lastpoll.store(internal::nanotime(), std::memory_order_release);
     if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
     P* idle;
     {
-      LockGuard l(sched.lock);
+      internal::LockGuard l(sched.lock);
       idle = pidleget();
     }
     if (!idle) {
@@ -757,7 +765,7 @@ std::vector<M*> abandoned_ms;
 std::vector<stack::Stack> retire_ms(const std::vector<M*>& ms) {
   std::vector<stack::Stack> in_use;
   std::vector<bool> done(ms.size(), false);
-  const int64_t start = nanotime();
+  const int64_t start = internal::nanotime();
   for (;;) {
     bool all = true;
     for (size_t i = 0; i < ms.size(); ++i) {
@@ -781,7 +789,7 @@ std::vector<stack::Stack> retire_ms(const std::vector<M*>& ms) {
         // runtime code on its way out. Give it a moment, then the signal.
         all = false;
         m->park.wakeup();
-        if (nanotime() - start > 1000000) m->signal_stop();
+        if (internal::nanotime() - start > 1000000) m->signal_stop();
         continue;
       }
       if (stays) in_use.push_back(stays->stack);
@@ -803,7 +811,7 @@ void teardown() {
   if (sysmon_thread.joinable()) sysmon_thread.join();
   std::vector<M*> ms;
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     ms = sched.allm;
   }
   for (M* m : ms) m->park.wakeup();
@@ -826,10 +834,13 @@ void teardown() {
   GArena::get().reset();
   for (P* p : sched.allp) {
     p->stacks.drain_all();
-    LockGuard l(p->timers.lock);
+    internal::LockGuard l(p->timers.lock);
     p->timers.clear();
   }
-  for (P* p : sched.allp) delete p;
+  for (P* p : sched.allp) {
+    if (hooks().release_p) hooks().release_p(p);
+    delete p;
+  }
   sched.allp.clear();
   sched.allm.clear();
   sched.allgs.clear();
@@ -920,7 +931,7 @@ void exitsyscall() {
   m->p = nullptr;
   P* idle;
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     idle = pidleget();
   }
   if (idle) {
@@ -953,7 +964,7 @@ void handoffp(P* p) {
   p->m.store(nullptr, std::memory_order_relaxed);
   bool work = !p->runq.empty();
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     work = work || !sched.runq.empty();
     if (!work) pidleput(p);
   }
@@ -979,7 +990,7 @@ void ready(G* g, bool next) {
     return;
   }
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     globrunqput(g);
   }
   wakep();
@@ -993,7 +1004,7 @@ void yield() {
 
 uint32_t fastrand() {
   if (M* m = current_m()) return m->rand.next();
-  thread_local FastRand foreign{uint64_t(nanotime())};
+  thread_local FastRand foreign{uint64_t(internal::nanotime())};
   return foreign.next();
 }
 
@@ -1024,7 +1035,7 @@ G* newproc_prepare() {
   G* g = gfget(p);
   if (!g) {
     g = GArena::get().alloc();
-    LockGuard l(sched.allg_lock);
+    internal::LockGuard l(sched.allg_lock);
     sched.allgs.push_back(g);
   }
   g->id = next_goid(p);
@@ -1043,7 +1054,7 @@ void newproc_start(G* g) {
     runqput(p, g, true);
   } else {
     sched.foreign_spawned.fetch_add(1, std::memory_order_relaxed);
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     globrunqput(g);
   }
   wakep();
@@ -1098,7 +1109,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   sched.gcwaiting.store(false);
   canary_mode = stack::Space::get().guard_mode() == stack::GuardMode::kCanary;
   netpoll_init();
-  sched.lastpoll.store(nanotime());
+  sched.lastpoll.store(internal::nanotime());
   sched.poll_until.store(0);
 
   sched.gomaxprocs = gomaxprocs;
@@ -1109,7 +1120,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
     sched.allp.push_back(p);
   }
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     for (int32_t i = gomaxprocs - 1; i >= 0; --i) pidleput(sched.allp[size_t(i)]);
   }
 
@@ -1118,7 +1129,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
     // Threads there now (the caller, sysmon, sanitizer helpers, threads
     // left from an earlier run) are not wakers that checkdead must wait
     // for; Ms are known by their ids.
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     sched.threads_at_start = thread_ids();
   }
   G* main = newproc_prepare();
@@ -1126,7 +1137,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   main->fn.emplace([fn, arg] { fn(arg); });
   newproc_start(main);
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     sched.main_started = true;
   }
 

@@ -11,15 +11,15 @@
 
 #include "sched/g.hpp"
 #include "sched/globrunq.hpp"
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 #include "sched/m.hpp"
-#include "sched/note.hpp"
+#include "runtime/internal/note.hpp"
 #include "sched/p.hpp"
 
 namespace gort::sched {
 
 struct Sched {
-  Lock lock;  // guards runq, midle, pidle, allm
+  internal::Lock lock;  // guards runq, midle, pidle, allm
 
   GlobalRunQueue runq;
   std::atomic<int32_t> runqsize{0};  // runq.size(), readable without the lock
@@ -35,10 +35,10 @@ struct Sched {
 
   // Free G records beyond what the Ps keep, in batches that move between a
   // P and here in O(1): no walking a list of Gs last touched by another core.
-  Lock gfree_lock;
+  internal::Lock gfree_lock;
   std::vector<GList> gfree_batches;
 
-  Lock allg_lock;
+  internal::Lock allg_lock;
   std::vector<G*> allgs;
   std::atomic<uint64_t> foreign_spawned{0};  // by threads without a P
 
@@ -51,15 +51,15 @@ struct Sched {
 
   // stop_the_world in progress: Ms give up their Ps at the next chance.
   std::atomic<bool> gcwaiting{false};
-  Note stop_note;  // wakes the stopper when a P stops
+  internal::Note stop_note;  // wakes the stopper when a P stops
 
-  Note sysmon_note;
+  internal::Note sysmon_note;
   std::atomic<bool> sysmon_wait{false};
 
   std::atomic<bool> running{false};
   std::atomic<bool> shutdown{false};
   std::atomic<bool> main_returned{false};
-  Note main_done;
+  internal::Note main_done;
   std::exception_ptr main_panic;
 
   // Ids of the threads in the process when the runtime started, sorted

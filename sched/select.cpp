@@ -14,7 +14,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "gort/runtime.hpp"
+#include "gort/detail/safepoint.hpp"
 #include "sched/chan.hpp"
 #include "sched/sched.hpp"
 
@@ -35,7 +35,7 @@ struct SelectState {
 void sellock(const SelectState& st) {
   ChanCore* last = nullptr;
   for (int i = 0; i < st.nlock; ++i) {
-    ChanCore* c = st.cases[st.lockorder[i]].c;
+    ChanCore* c = sched::core_of(st.cases[st.lockorder[i]].c);
     if (c != last) c->lock.lock();
     last = c;
   }
@@ -43,8 +43,8 @@ void sellock(const SelectState& st) {
 
 void selunlock(const SelectState& st) {
   for (int i = st.nlock - 1; i >= 0; --i) {
-    ChanCore* c = st.cases[st.lockorder[i]].c;
-    if (i > 0 && st.cases[st.lockorder[i - 1]].c == c) continue;  // unlock duplicates once
+    ChanCore* c = sched::core_of(st.cases[st.lockorder[i]].c);
+    if (i > 0 && sched::core_of(st.cases[st.lockorder[i - 1]].c) == c) continue;  // unlock duplicates once
     c->lock.unlock();
   }
 }
@@ -69,7 +69,7 @@ struct Scratch {
 }  // namespace
 
 int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
-  gort::safepoint();
+  detail::safepoint();
   *recv_ok = false;
   Scratch<int, 16> poll_scratch, lock_scratch;
   int* pollorder = poll_scratch.get(n);
@@ -91,7 +91,7 @@ int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
   }
   std::copy(pollorder, pollorder + npoll, lockorder);
   std::sort(lockorder, lockorder + npoll, [&](int a, int b) {
-    return std::less<ChanCore*>()(cases[a].c, cases[b].c);
+    return std::less<Channel*>()(cases[a].c, cases[b].c);
   });
   SelectState st{cases, lockorder, npoll};
   sellock(st);
@@ -99,7 +99,7 @@ int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
   // Pass 1: anything ready now?
   for (int k = 0; k < npoll; ++k) {
     const int i = pollorder[k];
-    ChanCore* c = cases[i].c;
+    ChanCore* c = sched::core_of(cases[i].c);
     if (cases[i].is_send) {
       if (c->closed) {
         selunlock(st);
@@ -154,7 +154,7 @@ int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
     s = Sudog{};
     s.g = self;
     s.elem = cases[i].elem;
-    s.c = cases[i].c;
+    s.c = sched::core_of(cases[i].c);
     s.is_select = true;
     (cases[i].is_send ? s.c->sendq : s.c->recvq).push_back(&s);
   }

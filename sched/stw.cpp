@@ -9,8 +9,8 @@
 
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/raw_vector.hpp"
-#include "sched/futex.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/futex.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -29,7 +29,7 @@ std::atomic<uint32_t> never_changes{0};
 
 [[noreturn]] void park_forever(M* m) {
   m->abandoned.store(true, std::memory_order_release);
-  for (;;) futex_wait(&never_changes, 0);
+  for (;;) internal::futex_wait(&never_changes, 0);
 }
 
 // Only futex and atomics here: both are async-signal-safe.
@@ -37,14 +37,14 @@ void wait_for_restart(M* m, uint32_t generation, void* uctx) {
   m->signal_context.store(uctx, std::memory_order_release);
   sched.stop_note.wakeup();
   while (world_generation.load(std::memory_order_acquire) == generation)
-    futex_wait(&world_generation, generation);
+    internal::futex_wait(&world_generation, generation);
 }
 
 void on_preempt_signal(int, siginfo_t*, void* uctx) {
   M* m = current_m();
   // g0 notices a stop or a shutdown by itself in the scheduler loop; a
   // thread holding a lock is asked again later.
-  if (!m || !m->curg || locks_held != 0 || m->stopping_world) return;
+  if (!m || !m->curg || internal::locks_held != 0 || m->stopping_world) return;
   const int saved_errno = errno;  // the interrupted code must not see ours
   if (sched.shutdown.load(std::memory_order_acquire)) park_forever(m);
   if (sched.gcwaiting.load(std::memory_order_acquire)) {
@@ -90,7 +90,7 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
     if (st == PStatus::kIdle) {
       // Handed back to the idle list after we emptied it (an M that was
       // finishing a turn): take it again.
-      LockGuard l(sched.lock);
+      internal::LockGuard l(sched.lock);
       take_idle_ps(stats);
       all = false;
       continue;
@@ -108,7 +108,7 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
 // Every thread inside gort::blocking parked in the handler?
 bool blocking_threads_stopped(M* self) {
   bool all = true;
-  LockGuard l(sched.lock);
+  internal::LockGuard l(sched.lock);
   for (M* m : sched.allm) {
     if (m == self || !m->in_blocking_call()) continue;
     if (m->signal_context.load(std::memory_order_acquire)) continue;
@@ -119,7 +119,7 @@ bool blocking_threads_stopped(M* self) {
 }
 
 void count_blocking_threads(M* self, StwStats& stats) {
-  LockGuard l(sched.lock);
+  internal::LockGuard l(sched.lock);
   for (M* m : sched.allm)
     if (m != self && m->in_blocking_call() &&
         m->signal_context.load(std::memory_order_acquire))
@@ -158,10 +158,10 @@ StwStats stop_the_world() {
   }
   P* mine = self->p;
   StwStats stats;
-  const int64_t start = nanotime();
+  const int64_t start = internal::nanotime();
   self->stopping_world = true;
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     sched.gcwaiting.store(true, std::memory_order_release);
     sched.stop_note.clear();
     take_idle_ps(stats);
@@ -173,7 +173,7 @@ StwStats stop_the_world() {
       start_the_world();
       return StwStats{};
     }
-    const int64_t waited = nanotime() - start;
+    const int64_t waited = internal::nanotime() - start;
     const bool ps = ps_stopped(mine, waited, stats);
     if (ps && blocking_threads_stopped(self)) break;
     sched.stop_note.sleep_for(kRecheckNs);
@@ -186,7 +186,7 @@ StwStats stop_the_world() {
   count_blocking_threads(self, stats);
   stats.stopped = true;
   stats.stopped_at_safepoint = int(sched.allp.size()) - 1 - stats.stopped_by_signal - stats.idle_or_blocking;
-  stats.wait_ns = nanotime() - start;
+  stats.wait_ns = internal::nanotime() - start;
   return stats;
 }
 
@@ -195,7 +195,7 @@ void start_the_world() {
   P* mine = self->p;
   internal::RawVector<P*> to_start;  // off malloc: the world is still stopped
   {
-    LockGuard l(sched.lock);
+    internal::LockGuard l(sched.lock);
     sched.gcwaiting.store(false, std::memory_order_release);
     for (P* p : sched.allp) {
       if (p == mine || p->status.load(std::memory_order_acquire) != PStatus::kGcStop) continue;
@@ -216,7 +216,7 @@ void start_the_world() {
   }
   // Threads parked in the signal handler resume their goroutines.
   world_generation.fetch_add(1, std::memory_order_acq_rel);
-  futex_wake(&world_generation, INT32_MAX);
+  internal::futex_wake(&world_generation, INT32_MAX);
   self->stopping_world = false;
   stopper.store(nullptr, std::memory_order_release);
   for (P* p : to_start) startm(p, false);

@@ -18,7 +18,7 @@
 //    it is stopped by the same signal (a system call it was blocked in is
 //    restarted, or returns EINTR as after any signal).
 // A thread is never stopped by signal while it holds a runtime lock or is
-// inside the allocator or a goroutine switch (sched::locks_held != 0): it is
+// inside the allocator or a goroutine switch (locks_held != 0): it is
 // asked again 20 us later. So whatever the stopper does in the pause, it
 // never waits for a lock held by a stopped thread.
 //

@@ -8,23 +8,40 @@
 
 #include <cstdint>
 
-#include "gort/detail/waitqueue.hpp"
 #include "sched/g.hpp"
 
 namespace gort::sched {
 
 struct ChanCore;
+struct Sudog;
+
+// A FIFO of sudogs, linked through the sudogs themselves.
+struct WaitQueue {
+  Sudog* first = nullptr;
+  Sudog* last = nullptr;
+
+  bool empty() const { return first == nullptr; }
+  inline void push_back(Sudog* s);
+  inline void push_front(Sudog* s);
+  inline void remove(Sudog* s);
+  inline Sudog* pop_front();
+};
 
 struct Sudog {
   G* g = nullptr;
   Sudog* next = nullptr;
   Sudog* prev = nullptr;
-  void* elem = nullptr;       // value to send, or where to receive
+  void* elem = nullptr;       // value to send, or where to receive; a semaphore's address
   ChanCore* c = nullptr;      // channel, for select's bookkeeping
   bool is_select = false;
   bool success = false;       // channel: woken by a value (true) or by close (false)
   bool queued = false;        // in a WaitQueue right now
   uint32_t ticket = 0;        // semaphore hand-off / notify-list ticket
+  // Semaphore table: the first waiter for an address is linked into its
+  // root's list of addresses and holds the others, in order, in `waiters`.
+  Sudog* addr_next = nullptr;
+  Sudog* addr_prev = nullptr;
+  WaitQueue waiters;
 };
 
 inline void WaitQueue::push_back(Sudog* s) {

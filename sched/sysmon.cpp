@@ -15,7 +15,7 @@
 //    forcegcperiod, 2 minutes).
 #include <unistd.h>
 
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
 #include "sched/sysmon.hpp"
@@ -142,7 +142,7 @@ void sysmon_main() {
       idle = 0;
       continue;
     }
-    const int64_t now = nanotime();
+    const int64_t now = internal::nanotime();
     bool acted = retake(now);
     acted = wake_for_stranded_work() || acted;
     acted = poll_network(now) || acted;

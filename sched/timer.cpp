@@ -2,7 +2,7 @@
 
 #include <sched.h>
 
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
 
@@ -100,7 +100,7 @@ void add_timer(Timer* t) {
   // freed (a sleeper's timer lives on its stack): read it before.
   const int64_t when = t->when;
   {
-    LockGuard g(p->timers.lock);
+    internal::LockGuard g(p->timers.lock);
     t->pp.store(p, std::memory_order_relaxed);
     p->timers.add(t);
   }
@@ -112,7 +112,7 @@ bool del_timer(Timer* t) {
   for (;;) {
     P* p = t->pp.load(std::memory_order_acquire);
     if (!p) break;
-    LockGuard g(p->timers.lock);
+    internal::LockGuard g(p->timers.lock);
     if (t->pp.load(std::memory_order_relaxed) != p) continue;
     p->timers.remove(t);
     t->pp.store(nullptr, std::memory_order_relaxed);
@@ -137,7 +137,7 @@ int64_t check_timers(P* p) {
   // Most schedules find no timers at all: skip even the clock read.
   const int64_t first = p->timers.first_when();
   if (first == 0) return 0;
-  return run_timers(p, nanotime());
+  return run_timers(p, internal::nanotime());
 }
 
 int64_t run_timers(P* p, int64_t now) {

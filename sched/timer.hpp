@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 
 namespace gort::sched {
 
@@ -48,7 +48,7 @@ class TimerHeap {
   void clear();            // teardown: forget every timer
   size_t size() const { return heap_.size(); }
 
-  Lock lock;
+  internal::Lock lock;
 
  private:
   void up(size_t i);

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 
 namespace gort::stack {
 
@@ -17,13 +17,13 @@ constexpr size_t kMaxIov = 1024;  // UIO_MAXIOV
 }  // namespace
 
 bool advise(std::vector<iovec>& ranges, int advice) {
-  static sched::Lock fd_lock;
+  static internal::Lock fd_lock;
   static int pidfd = -1;
   static pid_t pidfd_owner = 0;
   size_t done = 0;
   {
     // Re-opened after a fork, so that a child never advises its parent.
-    sched::LockGuard g(fd_lock);
+    internal::LockGuard g(fd_lock);
     const pid_t self = getpid();
     if (pidfd_owner != self) {
       if (pidfd >= 0) close(pidfd);

@@ -17,7 +17,7 @@ Pool& Pool::get() {
 void Pool::take(Stack* out, size_t n) {
   size_t got = 0;
   {
-    sched::LockGuard g(lock_);
+    internal::LockGuard g(lock_);
     for (auto* list : {&dirty_, &warm_, &cold_}) {
       while (got < n && !list->empty()) {
         out[got++] = list->back();
@@ -31,7 +31,7 @@ void Pool::take(Stack* out, size_t n) {
 void Pool::give(const Stack* in, size_t n) {
   std::vector<Stack> batch;
   {
-    sched::LockGuard g(lock_);
+    internal::LockGuard g(lock_);
     dirty_.insert(dirty_.end(), in, in + n);
     if (dirty_.size() <= kMaxDirty) return;
     // The oldest half: the most recently freed slots stay hot for reuse.
@@ -44,7 +44,7 @@ void Pool::give(const Stack* in, size_t n) {
 void Pool::trim_all() {
   std::vector<Stack> batch;
   {
-    sched::LockGuard g(lock_);
+    internal::LockGuard g(lock_);
     batch.swap(dirty_);
   }
   trim(batch);
@@ -54,7 +54,7 @@ void Pool::trim(std::vector<Stack>& batch) {
   if (batch.empty()) return;
   size_t nwarm;
   {
-    sched::LockGuard g(lock_);
+    internal::LockGuard g(lock_);
     nwarm = warm_.size() < kMaxWarm ? std::min(kMaxWarm - warm_.size(), batch.size()) : 0;
   }
   std::sort(batch.begin(), batch.end(), [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
@@ -73,23 +73,23 @@ void Pool::trim(std::vector<Stack>& batch) {
     else ranges.push_back({reinterpret_cast<void*>(lo), s.size()});
   }
   advise(ranges, MADV_DONTNEED);
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   warm_.insert(warm_.end(), batch.begin(), batch.begin() + ptrdiff_t(nwarm));
   cold_.insert(cold_.end(), batch.begin() + ptrdiff_t(nwarm), batch.end());
 }
 
 size_t Pool::dirty() const {
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   return dirty_.size();
 }
 
 size_t Pool::warm() const {
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   return warm_.size();
 }
 
 size_t Pool::cold() const {
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   return cold_.size();
 }
 

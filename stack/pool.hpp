@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 #include "stack/stack.hpp"
 
 namespace gort::stack {
@@ -50,7 +50,7 @@ class Pool {
 
   void trim(std::vector<Stack>& batch);
 
-  mutable sched::Lock lock_;
+  mutable internal::Lock lock_;
   std::vector<Stack> dirty_;
   std::vector<Stack> warm_;
   std::vector<Stack> cold_;

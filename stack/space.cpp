@@ -10,7 +10,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "runtime/log.hpp"
+#include "runtime/internal/config.hpp"
+#include "runtime/internal/log.hpp"
 #include "stack/advise.hpp"
 
 namespace gort::stack {
@@ -34,7 +35,7 @@ Space& Space::get() {
 }
 
 bool Space::set_slot_size(size_t bytes) {
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   const size_t rounded = (bytes + kPageSize - 1) & ~(kPageSize - 1);
   if (rounded == slot_size_) return true;
   if (nchunks_.load(std::memory_order_relaxed) != 0) return false;
@@ -43,7 +44,7 @@ bool Space::set_slot_size(size_t bytes) {
 }
 
 GuardMode Space::guard_mode() {
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   detect_guard_mode();
   return mode_;
 }
@@ -58,16 +59,16 @@ void Space::detect_guard_mode() {
   if (probe == MAP_FAILED) fatal_errno("probe mmap");
   const bool ok = madvise(probe, kPageSize, kMadvGuardInstall) == 0;
   munmap(probe, 2 * kPageSize);
-  if (getenv("GORTSTACKCANARY") != nullptr) {
+  if (internal::knobs().stack_canary) {
     mode_ = GuardMode::kCanary;
-    runtime::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
+    internal::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
   } else if (ok) {
     mode_ = GuardMode::kGuardPages;
-    runtime::log().info("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot",
+    internal::log().info("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot",
                  slot_size_ / 1024);
   } else {
     mode_ = GuardMode::kCanary;
-    runtime::log().warn("gort: stack guards: kernel lacks MADV_GUARD_INSTALL; "
+    internal::log().warn("gort: stack guards: kernel lacks MADV_GUARD_INSTALL; "
                  "falling back to a canary checked at every switch");
   }
 }
@@ -97,7 +98,7 @@ void Space::new_chunk() {
 Stack Space::carve() {
   std::vector<Stack> batch;
   {
-    sched::LockGuard g(lock_);
+    internal::LockGuard g(lock_);
     detect_guard_mode();
     carved_.fetch_add(1, std::memory_order_relaxed);
     if (nprepared_ > 0) return prepared_[--nprepared_];
@@ -108,7 +109,7 @@ Stack Space::carve() {
   prepare(batch);
   const Stack mine = batch.back();
   batch.pop_back();
-  sched::LockGuard g(lock_);
+  internal::LockGuard g(lock_);
   for (const Stack& s : batch) {
     if (nprepared_ == kPrepareBatch) break;
     prepared_[nprepared_++] = s;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "stack/stack.hpp"
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 
 namespace gort::stack {
 
@@ -69,7 +69,7 @@ class Space {
   static constexpr size_t kMaxChunks = 4096;
   static constexpr size_t kChunkBytes = size_t(1) << 30;
 
-  sched::Lock lock_;
+  internal::Lock lock_;
   size_t slot_size_ = kDefaultSlotSize;
   size_t slots_per_chunk_ = 0;
   GuardMode mode_ = GuardMode::kGuardPages;

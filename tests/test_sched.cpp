@@ -255,7 +255,7 @@ TEST_CASE("deadlock child", "[.child]") {
 TEST_CASE("when every goroutine is blocked for good the process dies with Go's deadlock error", "[sched]") {
   const std::map<std::string, std::string> reason = {
       {"chan", "[chan receive]"},       {"nil chan", "[chan send (nil chan)]"}, {"select", "[select (no cases)]"},
-      {"waitgroup", "[semacquire]"},    {"mutex", "[semacquire]"},             {"two goroutines", "[chan receive]"},
+      {"waitgroup", "[sync.WaitGroup.Wait]"}, {"mutex", "[sync.Mutex.Lock]"},     {"two goroutines", "[chan receive]"},
   };
   for (const auto& [kind, wait] : reason) {
     const auto r = gort_test::run_child("deadlock child", {{"DEADLOCK_KIND", kind}});

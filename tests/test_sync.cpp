@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gort/gort.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "support.hpp"
 
 using gort_test::procs;
@@ -13,8 +13,8 @@ using gort_test::procs;
 namespace {
 
 void busy_ns(int64_t ns) {
-  const int64_t end = gort::sched::nanotime() + ns;
-  while (gort::sched::nanotime() < end) {
+  const int64_t end = gort::internal::nanotime() + ns;
+  while (gort::internal::nanotime() < end) {
   }
 }
 

@@ -7,14 +7,14 @@
 #include <chrono>
 
 #include "gort/gort.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "sched/sysmon.hpp"
 #include "support.hpp"
 
 using gort_test::procs;
 
 using namespace std::chrono_literals;
-using gort::sched::nanotime;
+using gort::internal::nanotime;
 
 TEST_CASE("a goroutine in a 1 s blocking call does not stop the others (GOMAXPROCS=1)", "[sysmon]") {
   const auto r = gort::run(

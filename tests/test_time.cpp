@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "gort/gort.hpp"
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "support.hpp"
 
 using gort_test::procs;
 
 using namespace std::chrono_literals;
-using gort::sched::nanotime;
+using gort::internal::nanotime;
 
 namespace {
 

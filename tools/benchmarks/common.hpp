@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 
 namespace bench {
 
-inline int64_t now_ns() { return gort::sched::nanotime(); }
+inline int64_t now_ns() { return gort::internal::nanotime(); }
 
 // Resident set size in bytes, from /proc/self/statm.
 inline int64_t rss_bytes() {

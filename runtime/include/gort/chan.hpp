@@ -81,12 +81,12 @@ class chan {
   iterator begin() const { return iterator(this); }
   iterator end() const { return iterator(); }
 
-  sched::ChanCore* core() const { return core_.get(); }
+  detail::Channel* core() const { return core_.get(); }
 
  private:
   template <class U>
   friend chan<U> make_chan(size_t);
-  std::shared_ptr<sched::ChanCore> core_;
+  std::shared_ptr<detail::Channel> core_;
 };
 
 template <class T>

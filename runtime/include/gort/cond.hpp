@@ -10,8 +10,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "gort/detail/lock.hpp"
-#include "gort/detail/waitqueue.hpp"
 #include "gort/mutex.hpp"
 
 namespace gort {
@@ -29,10 +27,11 @@ class Cond {
 
  private:
   Mutex& m_;
-  std::atomic<uint32_t> wait_ticket_{0};  // next ticket to hand to a waiter
-  std::atomic<uint32_t> notify_ticket_{0}; // next ticket to wake (written under lock_)
-  sched::Lock lock_;
-  sched::WaitQueue waiters_;
+  // Go's notifyList: tickets handed to waiters and tickets served. The
+  // waiters themselves wait in the runtime's semaphore table, keyed by the
+  // address of wait_ticket_.
+  std::atomic<uint32_t> wait_ticket_{0};
+  std::atomic<uint32_t> notify_ticket_{0};
 };
 
 }  // namespace gort

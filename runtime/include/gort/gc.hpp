@@ -51,85 +51,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "gort/detail/collected.hpp"
+
 namespace gort::gc {
-
-class Visitor;
-
-namespace detail {
-
-struct TypeInfo {
-  void (*trace)(const void* obj, Visitor& v);  // null: pointer-free
-  void (*destroy)(void* obj);                  // null: trivially destructible
-  size_t elem_size;
-  size_t elem_align;
-};
-
-// Allocates count elements of type (zeroed, aligned for it) after a header;
-// may run a collection first when the heap has grown past its goal. Throws
-// std::bad_array_new_length when count elements cannot be allocated.
-void* alloc_object(const TypeInfo* type, size_t count);
-// The object at obj (from alloc_object) is fully constructed: from now on
-// its destructor runs when it dies.
-void mark_constructed(void* obj);
-
-// Set while the collector marks concurrently with goroutines (not yet: the
-// current collector stops the world, so the barrier never fires).
-extern std::atomic<bool> write_barrier_enabled;
-void write_barrier_slow(const void* old_value, const void* new_value);
-
-template <class T>
-concept Traceable = requires(const T& t, Visitor& v) { t.trace(v); };
-
-template <class T>
-const TypeInfo* type_info() {
-  using TraceFn = void (*)(const void*, Visitor&);
-  using DestroyFn = void (*)(void*);
-  TraceFn trace = nullptr;
-  if constexpr (Traceable<T>) trace = [](const void* obj, Visitor& v) { static_cast<const T*>(obj)->trace(v); };
-  DestroyFn destroy = nullptr;
-  if constexpr (!std::is_trivially_destructible_v<T>) destroy = [](void* obj) { static_cast<T*>(obj)->~T(); };
-  static const TypeInfo info{trace, destroy, sizeof(T), alignof(T)};
-  return &info;
-}
-
-// A range of memory outside the collected heap whose words are treated as
-// possible pointers (bdwgc's GC_add_roots), linked into the collector's root
-// list while it lives. Intrusive, so adding and removing cost O(1).
-class RootRange {
- public:
-  RootRange() = default;
-  RootRange(const void* base, size_t size) { attach(base, size); }
-  ~RootRange() { detach(); }
-  RootRange(const RootRange&) = delete;
-  RootRange& operator=(const RootRange&) = delete;
-
-  void attach(const void* base, size_t size);
-  void detach();
-
- private:
-  friend struct RootRangeWalker;
-  const void* base_ = nullptr;
-  size_t size_ = 0;
-  RootRange* prev_ = nullptr;
-  RootRange* next_ = nullptr;
-};
-
-}  // namespace detail
-
-// Handed to T::trace; marks what each reference points to.
-class Visitor {
- public:
-  template <class R>
-  void operator()(const R& r) {
-    mark(r.get());
-  }
-  void mark(const void* p);
-
- private:
-  friend class Marker;
-  explicit Visitor(void* marker) : marker_(marker) {}
-  void* marker_;
-};
 
 // A pointer to a collected object, stored inside a collected object.
 template <class T>

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "gort/detail/sema.hpp"
 #include "gort/runtime.hpp"
 
 namespace gort {
@@ -47,7 +46,9 @@ class Mutex {
 
   // kLocked | kWoken | kStarving | waiters << kWaiterShift
   std::atomic<int32_t> state_{0};
-  sched::Sema sema_;
+  // A semaphore count; its waiters wait in the runtime's table, keyed by
+  // this address (Go's sync.Mutex is these two words too).
+  std::atomic<uint32_t> sema_{0};
 };
 
 class RWMutex {
@@ -64,9 +65,9 @@ class RWMutex {
  private:
   static constexpr int32_t kMaxReaders = 1 << 30;
 
-  Mutex writer_;                         // held by a pending or active writer
-  sched::Sema writer_sema_;              // a writer waits here for readers to leave
-  sched::Sema reader_sema_;              // readers wait here for the writer to leave
+  Mutex writer_;                           // held by a pending or active writer
+  std::atomic<uint32_t> writer_sema_{0};   // a writer waits here for readers to leave
+  std::atomic<uint32_t> reader_sema_{0};   // readers wait here for the writer to leave
   std::atomic<int32_t> readers_{0};      // active readers, minus kMaxReaders while a writer is pending
   std::atomic<int32_t> readers_wait_{0}; // readers the pending writer still waits for
 };

@@ -10,14 +10,4 @@
 // and exit status 2.
 #pragma once
 
-#include <stdexcept>
-#include <string>
-
-namespace gort {
-
-class panic_error : public std::logic_error {
- public:
-  explicit panic_error(const std::string& what) : std::logic_error(what) {}
-};
-
-}  // namespace gort
+#include "gort/detail/panic.hpp"

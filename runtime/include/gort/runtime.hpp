@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "gort/detail/gofunc.hpp"
+#include "gort/detail/safepoint.hpp"
 
 namespace gort {
 
@@ -39,8 +40,6 @@ struct Config {
 };
 
 namespace detail {
-extern std::atomic<uint32_t> preempt_requests;
-void preempt_check_slow();
 // Runs fn(arg) as a blocking call: registers spilled where the collector
 // can see them, the P released to sysmon while it runs.
 void blocking_call(void (*fn)(void*), void* arg);
@@ -101,10 +100,7 @@ void yield();
 // has run for over 10 ms), it goes to the back of the global run queue
 // here. Every channel, sync, net and time operation is one; a long loop
 // that makes no such call should call this. Costs one load and a branch.
-inline void safepoint() {
-  if (detail::preempt_requests.load(std::memory_order_relaxed) != 0) [[unlikely]]
-    detail::preempt_check_slow();
-}
+inline void safepoint() { detail::safepoint(); }
 
 // Runs f, a call that blocks its thread (a blocking system call, C library
 // or file I/O), without stopping other goroutines: if f lasts, sysmon hands

@@ -28,7 +28,7 @@ namespace detail {
 
 template <class T, class F>
 struct RecvCase {
-  sched::ChanCore* c;
+  detail::Channel* c;
   F handler;
   T value{};
   bool ok = false;
@@ -43,7 +43,7 @@ struct RecvCase {
 
 template <class T, class F>
 struct SendCase {
-  sched::ChanCore* c;
+  detail::Channel* c;
   T value;
   F handler;
 

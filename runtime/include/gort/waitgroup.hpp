@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "gort/detail/sema.hpp"
 
 namespace gort {
 
@@ -22,9 +21,14 @@ class WaitGroup {
   void wait();
 
  private:
+  void wait_released() const;
+
   // High 32 bits: counter. Low 32 bits: waiters.
   std::atomic<uint64_t> state_{0};
-  sched::Sema sema_;
+  std::atomic<uint32_t> sema_{0};  // waiters wait in the runtime's table, keyed by its address
+  // Non-zero while the add() that reached zero still touches the group:
+  // nobody's wait() returns before, so that its caller may free the group.
+  std::atomic<uint32_t> releasing_{0};
 };
 
 }  // namespace gort

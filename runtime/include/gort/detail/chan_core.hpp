@@ -8,11 +8,15 @@
 #include <memory>
 #include <type_traits>
 
-namespace gort::sched {
-struct ChanCore;
-}
-
 namespace gort::detail {
+
+// The runtime's channel (sched::ChanCore), opaque here: the templates only
+// pass it along.
+struct Channel {
+ protected:
+  Channel() = default;
+  ~Channel() = default;
+};
 
 // Values that certainly hold no pointer: a channel of them is never
 // scanned by the collector. Anything else may carry a collected pointer in
@@ -47,18 +51,18 @@ inline const ChanOps* chan_ops() {
   return &ops;
 }
 
-std::shared_ptr<sched::ChanCore> chan_make(const ChanOps* ops, size_t cap);
+std::shared_ptr<Channel> chan_make(const ChanOps* ops, size_t cap);
 
 // elem is the value to send (moved from) or where a received value goes.
 // A null channel blocks forever, as a nil channel does in Go.
-void chan_send(sched::ChanCore* c, void* elem);
-bool chan_recv(sched::ChanCore* c, void* elem);  // false: closed and drained
-void chan_close(sched::ChanCore* c);
-size_t chan_len(const sched::ChanCore* c);
-size_t chan_cap(const sched::ChanCore* c);
+void chan_send(Channel* c, void* elem);
+bool chan_recv(Channel* c, void* elem);  // false: closed and drained
+void chan_close(Channel* c);
+size_t chan_len(const Channel* c);
+size_t chan_cap(const Channel* c);
 
 struct SelectCase {
-  sched::ChanCore* c;  // null: this case can never proceed
+  Channel* c;  // null: this case can never proceed
   void* elem;
   bool is_send;
 };

@@ -6,9 +6,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "sched/futex.hpp"
+#include "runtime/internal/futex.hpp"
 
-namespace gort::sched {
+namespace gort::internal {
 
 class Note {
  public:
@@ -26,4 +26,4 @@ class Note {
   std::atomic<uint32_t> key_{0};
 };
 
-}  // namespace gort::sched
+}  // namespace gort::internal

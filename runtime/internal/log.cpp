@@ -1,8 +1,8 @@
-#include "runtime/log.hpp"
+#include "runtime/internal/log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
-namespace gort::runtime {
+namespace gort::internal {
 
 spdlog::logger& log() {
   static std::shared_ptr<spdlog::logger> logger = [] {
@@ -13,4 +13,4 @@ spdlog::logger& log() {
   return *logger;
 }
 
-}  // namespace gort::runtime
+}  // namespace gort::internal

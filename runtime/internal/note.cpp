@@ -1,8 +1,8 @@
-#include "sched/note.hpp"
+#include "runtime/internal/note.hpp"
 
-#include "sched/nanotime.hpp"
+#include "runtime/internal/nanotime.hpp"
 
-namespace gort::sched {
+namespace gort::internal {
 
 bool Note::sleep_for(int64_t timeout_ns) {
   const int64_t deadline = nanotime() + timeout_ns;
@@ -14,4 +14,4 @@ bool Note::sleep_for(int64_t timeout_ns) {
   return true;
 }
 
-}  // namespace gort::sched
+}  // namespace gort::internal

@@ -7,7 +7,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-namespace gort::sched {
+namespace gort::internal {
 
 inline void race_release([[maybe_unused]] void* addr) {
 #if defined(__SANITIZE_THREAD__)
@@ -21,4 +21,4 @@ inline void race_acquire([[maybe_unused]] void* addr) {
 #endif
 }
 
-}  // namespace gort::sched
+}  // namespace gort::internal

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <ctime>
 
-namespace gort::sched {
+namespace gort::internal {
 
 inline int64_t nanotime() {
   timespec ts;
@@ -13,4 +13,4 @@ inline int64_t nanotime() {
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-}  // namespace gort::sched
+}  // namespace gort::internal

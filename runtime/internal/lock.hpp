@@ -19,7 +19,7 @@
 #include <cstdint>
 
 
-namespace gort::sched {
+namespace gort::internal {
 
 // Runtime locks held by this thread, plus sections that must not be stopped
 // halfway (the allocator): the stop-the-world signal never parks a thread
@@ -67,4 +67,4 @@ class LockGuard {
   Lock& l_;
 };
 
-}  // namespace gort::sched
+}  // namespace gort::internal

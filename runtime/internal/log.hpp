@@ -4,8 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
-namespace gort::runtime {
+namespace gort::internal {
 
 spdlog::logger& log();
 
-}  // namespace gort::runtime
+}  // namespace gort::internal

@@ -1,8 +1,8 @@
-#include "gort/detail/lock.hpp"
+#include "runtime/internal/lock.hpp"
 
-#include "sched/futex.hpp"
+#include "runtime/internal/futex.hpp"
 
-namespace gort::sched {
+namespace gort::internal {
 
 __thread int locks_held = 0;
 
@@ -20,4 +20,4 @@ void Lock::lock_slow() {
 
 void Lock::wake_one() { futex_wake(&state_, 1); }
 
-}  // namespace gort::sched
+}  // namespace gort::internal

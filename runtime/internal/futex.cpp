@@ -1,11 +1,11 @@
-#include "sched/futex.hpp"
+#include "runtime/internal/futex.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-namespace gort::sched {
+namespace gort::internal {
 
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t expected, int64_t timeout_ns) {
   timespec ts{};
@@ -22,4 +22,4 @@ void futex_wake(std::atomic<uint32_t>* addr, int count) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
 }
 
-}  // namespace gort::sched
+}  // namespace gort::internal

@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cstdint>
 
-namespace gort::sched {
+namespace gort::internal {
 
 // Sleeps while *addr == expected. timeout_ns < 0 waits forever. Spurious
 // wake-ups are allowed: callers always re-check their condition.
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t expected, int64_t timeout_ns = -1);
 void futex_wake(std::atomic<uint32_t>* addr, int count);
 
-}  // namespace gort::sched
+}  // namespace gort::internal

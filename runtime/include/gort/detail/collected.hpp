@@ -1,0 +1,104 @@
+// The contract between the public object model (gc::make, gc::ref,
+// gc::root, T::trace in gort/gc.hpp) and the collector in gc/: how a type
+// is described to the collector, how an object is allocated, the write
+// barrier's switch, root ranges, and the Visitor handed to trace().
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace gort::gc {
+
+class Visitor;
+
+namespace detail {
+
+struct VisitorAccess;
+
+struct TypeInfo {
+  void (*trace)(const void* obj, Visitor& v);  // null: pointer-free
+  void (*destroy)(void* obj);                  // null: trivially destructible
+  size_t elem_size;
+  size_t elem_align;
+};
+
+// Allocates count elements of type (zeroed, aligned for it) after a header;
+// may run a collection first when the heap has grown past its goal. Throws
+// std::bad_array_new_length when count elements cannot be allocated.
+void* alloc_object(const TypeInfo* type, size_t count);
+// The object at obj (from alloc_object) is fully constructed: from now on
+// its destructor runs when it dies.
+void mark_constructed(void* obj);
+
+// Set while the collector marks concurrently with goroutines (not yet: the
+// current collector stops the world, so the barrier never fires).
+extern std::atomic<bool> write_barrier_enabled;
+void write_barrier_slow(const void* old_value, const void* new_value);
+
+template <class T>
+concept Traceable = requires(const T& t, Visitor& v) { t.trace(v); };
+
+template <class T>
+const TypeInfo* type_info() {
+  using TraceFn = void (*)(const void*, Visitor&);
+  using DestroyFn = void (*)(void*);
+  TraceFn trace = nullptr;
+  if constexpr (Traceable<T>) trace = [](const void* obj, Visitor& v) { static_cast<const T*>(obj)->trace(v); };
+  DestroyFn destroy = nullptr;
+  if constexpr (!std::is_trivially_destructible_v<T>) destroy = [](void* obj) { static_cast<T*>(obj)->~T(); };
+  static const TypeInfo info{trace, destroy, sizeof(T), alignof(T)};
+  return &info;
+}
+
+// A range of memory outside the collected heap whose words are treated as
+// possible pointers (bdwgc's GC_add_roots), linked into the collector's root
+// list while it lives. Intrusive, so adding and removing cost O(1).
+class RootRange {
+ public:
+  RootRange() = default;
+  RootRange(const void* base, size_t size) { attach(base, size); }
+  ~RootRange() { detach(); }
+  RootRange(const RootRange&) = delete;
+  RootRange& operator=(const RootRange&) = delete;
+
+  void attach(const void* base, size_t size);
+  void detach();
+
+ private:
+  friend struct RootRangeWalker;
+  const void* base_ = nullptr;
+  size_t size_ = 0;
+  RootRange* prev_ = nullptr;
+  RootRange* next_ = nullptr;
+};
+
+}  // namespace detail
+
+// Handed to T::trace; marks what each reference points to.
+class Visitor {
+ public:
+  template <class R>
+  void operator()(const R& r) {
+    mark(r.get());
+  }
+  void mark(const void* p);
+
+ private:
+  friend struct detail::VisitorAccess;
+  explicit Visitor(void* marker) : marker_(marker) {}
+  void* marker_;
+};
+
+namespace detail {
+// How the collector makes a Visitor for its marker.
+struct VisitorAccess {
+  static Visitor make(void* marker) { return Visitor(marker); }
+  static void* marker(const Visitor& v) { return v.marker_; }
+};
+}  // namespace detail
+
+}  // namespace gort::gc

@@ -1,0 +1,38 @@
+// Every environment knob of the runtime, parsed in one place with one rule.
+//
+// Names follow Go where Go has the knob (GOMAXPROCS, GOGC); gort's own are
+// prefixed GORT. A malformed value is never ignored and never guessed at:
+// the process ends with Go's kind of message (Go itself does this for
+// GOMEMLIMIT), e.g.
+//   fatal error: malformed GOGC="abc": want a percentage or "off"
+// the first time any part of the runtime reads the knobs. README.md lists
+// them all; adding one means a field here, its parse in config.cpp, a line
+// in the README and a test of its bad values (HACKING.md).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace gort::internal {
+
+struct Knobs {
+  int gomaxprocs = 0;         // GOMAXPROCS: 1..1024; 0 when unset
+  int gogc = 100;             // GOGC: percent; -1 for "off" or any negative value
+  size_t max_stack = 0;       // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
+  uint64_t gc_stress = 0;     // GORTGCSTRESS: a collection every N allocations; 0 off
+  bool stack_canary = false;  // GORTSTACKCANARY: set to anything
+};
+
+// Parsed from the environment once per process.
+const Knobs& knobs();
+
+// A size with an optional k/m/g suffix (an optional trailing b, any case):
+// "262144", "256k", "1m", "2GiB". False when malformed or above 1 TiB.
+bool parse_size(std::string_view text, size_t* out);
+
+// A plain decimal integer with an optional leading '-'; false when
+// malformed or out of range.
+bool parse_int(std::string_view text, long long* out);
+
+}  // namespace gort::internal
