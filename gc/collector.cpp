@@ -56,7 +56,7 @@ void run_destructors(const internal::RawVector<uintptr_t>& dead) {
     auto* h = reinterpret_cast<Header*>(addr);
     auto* elem = static_cast<char*>(h->object());
     for (uint32_t i = 0; i < h->count; ++i) h->type->destroy(elem + size_t(i) * h->type->elem_size);
-    h->flags.fetch_or(Header::kFinalized, std::memory_order_release);
+    h->flags.fetch_or(Header::kDestroyed, std::memory_order_release);
   }
 }
 

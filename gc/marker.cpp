@@ -11,6 +11,7 @@
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/chan.hpp"
 #include "sched/sched.hpp"
+#include "sched/stw.hpp"
 
 namespace gort::gc {
 
@@ -119,6 +120,7 @@ void Marker::drain() {
 }
 
 void Marker::mark_roots() {
+  sched::assert_world_stopped();
   detail::RootRangeWalker::for_each([this](uintptr_t lo, size_t size) { scan_range(lo, lo + size); });
   sched::for_each_channel_buffer(scan_channel_buffer, this);
   // The caller of gort::run waits for main; goroutines may have stored

@@ -26,6 +26,7 @@ void Heap::set_pages(const Span* s, size_t first, size_t count) {
 }
 
 Span* Heap::new_span_record() {
+  internal::assert_lock_held(lock_);
   Span* s = spare_records_;
   if (!s) return new Span;
   spare_records_ = s->next;
@@ -34,6 +35,7 @@ Span* Heap::new_span_record() {
 }
 
 void Heap::retire_record(Span* s) {
+  internal::assert_lock_held(lock_);
   s->base = 0;
   s->npages = 0;
   s->prev = nullptr;
@@ -42,6 +44,7 @@ void Heap::retire_record(Span* s) {
 }
 
 void Heap::put_free(Span* s) {
+  internal::assert_lock_held(lock_);
   s->state.store(SpanState::kFree, std::memory_order_release);
   Span*& bucket = free_[std::min(s->npages, kFreeBuckets - 1)];
   s->prev = nullptr;
@@ -54,6 +57,7 @@ void Heap::put_free(Span* s) {
 }
 
 void Heap::remove_free(Span* s) {
+  internal::assert_lock_held(lock_);
   if (s->prev) s->prev->next = s->next;
   else free_[std::min(s->npages, kFreeBuckets - 1)] = s->next;
   if (s->next) s->next->prev = s->prev;
@@ -61,6 +65,7 @@ void Heap::remove_free(Span* s) {
 }
 
 Span* Heap::take_free(size_t npages) {
+  internal::assert_lock_held(lock_);
   for (size_t n = std::min(npages, kFreeBuckets - 1); n < kFreeBuckets - 1; ++n) {
     if (Span* s = free_[n]) {
       remove_free(s);
@@ -75,6 +80,7 @@ Span* Heap::take_free(size_t npages) {
 }
 
 Span* Heap::free_neighbour(size_t page) const {
+  internal::assert_lock_held(lock_);
   if (page >= page_index(base_ + used_.load(std::memory_order_relaxed))) return nullptr;
   Span* s = pages_[page].load(std::memory_order_relaxed);
   if (!s || s->state.load(std::memory_order_relaxed) != SpanState::kFree) return nullptr;
@@ -85,6 +91,7 @@ Span* Heap::free_neighbour(size_t page) const {
 }
 
 Span* Heap::grow(size_t npages) {
+  internal::assert_lock_held(lock_);
   const size_t used = used_.load(std::memory_order_relaxed);
   const size_t top = page_index(base_ + used);
   // A free run at the very top grows in place instead of being skipped.

@@ -68,13 +68,14 @@ class Heap {
   size_t page_index(uintptr_t addr) const { return (addr - base_) >> kHeapPageShift; }
   void set_pages(const Span* s, size_t first, size_t count);
   void init_span(Span* s, int spanclass, size_t large_size);
-  Span* new_span_record();                  // lock held
-  void retire_record(Span* s);              // lock held
-  void put_free(Span* s);                   // lock held
-  void remove_free(Span* s);                // lock held
-  Span* take_free(size_t npages);           // lock held; best fit
-  Span* grow(size_t npages);                // lock held
-  Span* free_neighbour(size_t page) const;  // lock held; the free run owning that page, if any
+  // With lock_ held:
+  Span* new_span_record();
+  void retire_record(Span* s);
+  void put_free(Span* s);
+  void remove_free(Span* s);
+  Span* take_free(size_t npages);           // best fit
+  Span* grow(size_t npages);
+  Span* free_neighbour(size_t page) const;  // the free run owning that page, if any
 
   mutable internal::Lock lock_;
   uintptr_t base_ = 0;

@@ -16,14 +16,15 @@ struct Header {
   const detail::TypeInfo* type;
   uint32_t count;
   // Written by the allocating goroutine (kConstructed), by a sweep in a
-  // pause (kFinalizing), and by whoever runs the destructor (kFinalized),
-  // perhaps while the next collection's sweep reads them.
+  // pause (kDestroyListed), and by whoever runs the destructor (kDestroyed),
+  // perhaps while the next collection's sweep reads them. Destructors, not
+  // finalizers: they run once an object is dead, and cannot revive it.
   std::atomic<uint16_t> flags;
   uint16_t offset;
 
   static constexpr uint16_t kConstructed = 1;  // destructor due when it dies
-  static constexpr uint16_t kFinalizing = 2;   // listed for its destructor
-  static constexpr uint16_t kFinalized = 4;    // destructor has run
+  static constexpr uint16_t kDestroyListed = 2;   // listed for its destructor
+  static constexpr uint16_t kDestroyed = 4;    // destructor has run
 
   void* object() { return reinterpret_cast<char*>(this) + sizeof(Header) + offset; }
   static Header* of(void* object);  // the header of an object from alloc_object, without a lookup

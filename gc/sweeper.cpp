@@ -5,6 +5,7 @@
 #include "gc/object.hpp"
 #include "gc/poison.hpp"
 #include "gc/sizeclass.hpp"
+#include "sched/stw.hpp"
 
 namespace gort::gc {
 
@@ -14,12 +15,13 @@ namespace {
 // (a constructor that threw leaves a slot that was never an object), and
 // only once.
 bool owes_destructor(const Header* h, uint16_t flags) {
-  return h->type && h->type->destroy && (flags & Header::kConstructed) && !(flags & Header::kFinalized);
+  return h->type && h->type->destroy && (flags & Header::kConstructed) && !(flags & Header::kDestroyed);
 }
 
 }  // namespace
 
 SweepResult sweep() {
+  sched::assert_world_stopped();
   SweepResult r;
   Heap& heap = Heap::get();
   for (int sc = 0; sc < num_classes() * 2; ++sc) Central::of(sc).clear_lists();
@@ -40,8 +42,8 @@ SweepResult sweep() {
       auto* h = reinterpret_cast<Header*>(slot);
       const uint16_t flags = h->flags.load(std::memory_order_acquire);
       if (owes_destructor(h, flags)) {
-        if (!(flags & Header::kFinalizing)) {
-          h->flags.store(flags | Header::kFinalizing, std::memory_order_relaxed);
+        if (!(flags & Header::kDestroyListed)) {
+          h->flags.store(flags | Header::kDestroyListed, std::memory_order_relaxed);
           r.to_destroy.push_back(slot);
         }
         ++allocated;  // still holds its object until the destructor has run

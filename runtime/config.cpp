@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "runtime/internal/config.hpp"
 
@@ -21,15 +22,20 @@ int cpus() {
   return 1;
 }
 
+[[noreturn]] void throw_invalid(std::string_view field, const std::string& value, std::string_view want) {
+  std::string message(field);
+  message.append(value).append(want);
+  throw std::invalid_argument(message);
+}
+
 }  // namespace
 
 Settings resolve(const Config& cfg) {
   if (cfg.gomaxprocs < 0 || cfg.gomaxprocs > 1024)
-    throw std::invalid_argument("gort::Config::gomaxprocs = " + std::to_string(cfg.gomaxprocs) +
-                                ": want 1..1024, or 0 for the default");
+    throw_invalid("gort::Config::gomaxprocs = ", std::to_string(cfg.gomaxprocs), ": want 1..1024, or 0 for the default");
   if (cfg.max_stack != 0 && cfg.max_stack < 16 * 1024)
-    throw std::invalid_argument("gort::Config::max_stack = " + std::to_string(cfg.max_stack) +
-                                ": want at least 16 KiB, or 0 for the default");
+    throw_invalid("gort::Config::max_stack = ", std::to_string(cfg.max_stack),
+                  ": want at least 16 KiB, or 0 for the default");
   const internal::Knobs& env = internal::knobs();
   Settings s;
   s.gomaxprocs = cfg.gomaxprocs ? cfg.gomaxprocs : env.gomaxprocs ? env.gomaxprocs : cpus();

@@ -1,8 +1,6 @@
 // Mutex and RWMutex, after Go's sync/mutex.go and sync/rwmutex.go.
-#include <cstdio>
-#include <cstdlib>
-
 #include "gort/mutex.hpp"
+#include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "sched/sema.hpp"
@@ -12,12 +10,6 @@ namespace gort {
 namespace {
 
 constexpr int64_t kStarvationThresholdNs = 1000000;
-
-[[noreturn]] void fatal(const char* msg) {
-  std::fprintf(stderr, "fatal error: %s\n", msg);
-  std::fflush(stderr);
-  std::_Exit(2);
-}
 
 void spin_a_little() {
   for (int i = 0; i < 30; ++i) __builtin_ia32_pause();
@@ -78,7 +70,7 @@ void Mutex::lock_slow() {
 }
 
 void Mutex::unlock_slow(int32_t next) {
-  if (!((next + kLocked) & kLocked)) fatal("sync: unlock of unlocked mutex");
+  if (!((next + kLocked) & kLocked)) internal::fatal("sync: unlock of unlocked mutex");
   if (next & kStarving) {
     // Hand ownership to the next waiter and let it run at once.
     sched::semrelease(&sema_, 1, true);
@@ -104,7 +96,7 @@ void RWMutex::lock_shared() {
 void RWMutex::unlock_shared() {
   const int32_t r = readers_.fetch_sub(1, std::memory_order_release) - 1;
   if (r >= 0) return;
-  if (r + 1 == 0 || r + 1 == -kMaxReaders) fatal("sync: RUnlock of unlocked RWMutex");
+  if (r + 1 == 0 || r + 1 == -kMaxReaders) internal::fatal("sync: RUnlock of unlocked RWMutex");
   // A writer is pending; the last reader it waits for wakes it.
   if (readers_wait_.fetch_sub(1, std::memory_order_acq_rel) - 1 == 0) sched::semrelease(&writer_sema_, 1, false);
 }
@@ -119,7 +111,7 @@ void RWMutex::lock() {
 
 void RWMutex::unlock() {
   const int32_t r = readers_.fetch_add(kMaxReaders, std::memory_order_release) + kMaxReaders;
-  if (r >= kMaxReaders) fatal("sync: Unlock of unlocked RWMutex");
+  if (r >= kMaxReaders) internal::fatal("sync: Unlock of unlocked RWMutex");
   if (r > 0) sched::semrelease(&reader_sema_, uint32_t(r), false);
   writer_.unlock();
 }

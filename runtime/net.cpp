@@ -114,14 +114,16 @@ std::string format_addr(const sockaddr* sa, socklen_t len) {
   if (sa->sa_family == AF_INET6) {
     auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    std::string out = "[";
+    out.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
+    return out;
   }
   if (sa->sa_family == AF_UNIX) {
     auto* un = reinterpret_cast<const sockaddr_un*>(sa);
     const size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
-    std::string path(un->sun_path, strnlen(un->sun_path, n));
-    if (n > 0 && un->sun_path[0] == '\0') path = "@" + std::string(un->sun_path + 1, n - 1);
-    return path;
+    // An abstract socket's name starts with a NUL byte, which Go shows as '@'.
+    if (n > 0 && un->sun_path[0] == '\0') return std::string(1, '@').append(un->sun_path + 1, n - 1);
+    return std::string(un->sun_path, strnlen(un->sun_path, n));
   }
   return "?";
 }

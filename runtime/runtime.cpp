@@ -8,7 +8,6 @@
 #include "runtime/internal/log.hpp"
 #include "sched/hooks.hpp"
 #include "sched/sched.hpp"
-#include "stack/pool.hpp"
 #include "stack/space.hpp"
 
 namespace gort {
@@ -61,10 +60,6 @@ int64_t num_goroutine() { return sched::num_goroutine(); }
 SchedStats sched_stats() {
   SchedStats s;
   for (sched::P* p : sched::sched.allp) s.executed_per_p.push_back(p->executed.load());
-  s.stack_slots_carved = stack::Space::get().slots_carved();
-  s.stack_pool_warm = stack::Pool::get().warm();
-  s.stack_pool_cold = stack::Pool::get().cold();
-  s.guard_pages = stack::Space::get().guard_mode() == stack::GuardMode::kGuardPages;
   return s;
 }
 

@@ -26,11 +26,6 @@ void unregister_scanned(ChanCore* c) {
   if (c->scanned_next) c->scanned_next->scanned_prev = c->scanned_prev;
 }
 
-bool unlock_chan(G*, void* c) {
-  static_cast<ChanCore*>(c)->lock.unlock();
-  return true;
-}
-
 // Parks the current goroutine in q (c locked; the lock is released once it
 // is switched out). True if woken by a partner, false if by close.
 bool wait_in(ChanCore* c, WaitQueue& q, void* elem, const char* reason) {
@@ -39,7 +34,7 @@ bool wait_in(ChanCore* c, WaitQueue& q, void* elem, const char* reason) {
   s.elem = elem;
   s.c = c;
   q.push_back(&s);
-  park(unlock_chan, c, reason);
+  park_unlock(c->lock, reason);
   return s.success;
 }
 

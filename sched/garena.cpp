@@ -2,9 +2,10 @@
 
 #include <sys/mman.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <new>
+
+#include "runtime/internal/fatal.hpp"
+#include "runtime/internal/sysmem.hpp"
 
 namespace gort::sched {
 
@@ -16,19 +17,9 @@ GArena& GArena::get() {
 G* GArena::alloc() {
   constexpr size_t kStride = (sizeof(G) + 63) & ~size_t(63);  // no false sharing
   internal::LockGuard l(lock_);
-  if (!base_) {
-    void* p = mmap(nullptr, kReserveBytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-      std::perror("fatal error: gort: reserving G records");
-      std::abort();
-    }
-    base_ = static_cast<char*>(p);
-  }
-  if (used_ + kStride > kReserveBytes) {
-    std::fprintf(stderr, "fatal error: gort: more than %zu goroutines alive\n", kReserveBytes / kStride);
-    std::abort();
-  }
+  if (!base_) base_ = static_cast<char*>(internal::reserve(kReserveBytes, "goroutine records"));
+  if (used_ + kStride > kReserveBytes)
+    internal::fatal("runtime: more than ", kReserveBytes / kStride, " goroutines alive");
   G* g = new (base_ + used_) G;
   used_ += kStride;
   return g;

@@ -11,6 +11,7 @@
 
 #include <vector>
 
+#include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
 #include "runtime/internal/race.hpp"
 #include "sched/sched.hpp"
@@ -32,8 +33,9 @@ std::vector<PollDesc*> cache;
 std::atomic<uint32_t> break_pending{0};
 std::atomic<int32_t> waiters{0};
 
-// With pd->lock held: the goroutine to wake in that direction, if any.
-G* take_waiter(PollDesc::Direction& d, PollResult why) {
+// The goroutine to wake in direction d of pd, if any.
+G* take_waiter(PollDesc* pd, PollDesc::Direction& d, PollResult why) {
+  internal::assert_lock_held(pd->lock);
   G* g = d.waiter;
   if (g) {
     d.waiter = nullptr;
@@ -41,11 +43,6 @@ G* take_waiter(PollDesc::Direction& d, PollResult why) {
     waiters.fetch_sub(1, std::memory_order_relaxed);
   }
   return g;
-}
-
-bool unlock_pd(G*, void* pd) {
-  static_cast<PollDesc*>(pd)->lock.unlock();
-  return true;
 }
 
 // A deadline timer re-reads the deadlines under the lock: one that fires
@@ -61,7 +58,7 @@ void deadline_fired(void* arg, int64_t) {
       PollDesc::Direction& d = *dirs[i];
       if (d.deadline > 0 && d.deadline <= now) {
         d.deadline = -1;
-        wake[i] = take_waiter(d, PollResult::kTimeout);
+        wake[i] = take_waiter(pd, d, PollResult::kTimeout);
       }
     }
   }
@@ -74,10 +71,7 @@ void deadline_fired(void* arg, int64_t) {
 void netpoll_init() {
   epfd = epoll_create1(EPOLL_CLOEXEC);
   breakfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (epfd < 0 || breakfd < 0) {
-    std::fprintf(stderr, "fatal error: gort netpoll init: %s\n", std::strerror(errno));
-    std::abort();
-  }
+  if (epfd < 0 || breakfd < 0) internal::fatal("runtime: netpoll init: ", std::strerror(errno));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
@@ -147,8 +141,8 @@ void netpoll_evict(PollDesc* pd) {
   {
     internal::LockGuard l(pd->lock);
     pd->closing = true;
-    wake[0] = take_waiter(pd->rd, PollResult::kClosed);
-    wake[1] = take_waiter(pd->wr, PollResult::kClosed);
+    wake[0] = take_waiter(pd, pd->rd, PollResult::kClosed);
+    wake[1] = take_waiter(pd, pd->wr, PollResult::kClosed);
   }
   for (G* g : wake)
     if (g) ready(g, true);
@@ -182,7 +176,7 @@ PollResult netpoll_wait(PollDesc* pd, bool write) {
   d.waiter = current_g();
   d.wake = PollResult::kReady;
   waiters.fetch_add(1, std::memory_order_relaxed);
-  park(unlock_pd, pd, write ? "IO wait (write)" : "IO wait (read)");
+  park_unlock(pd->lock, write ? "IO wait (write)" : "IO wait (read)");
   return d.wake;
 }
 
@@ -198,7 +192,7 @@ void netpoll_set_deadline(PollDesc* pd, bool write, int64_t deadline) {
       d.deadline = 0;
     } else if (deadline <= internal::nanotime()) {
       d.deadline = -1;
-      wake = take_waiter(d, PollResult::kTimeout);
+      wake = take_waiter(pd, d, PollResult::kTimeout);
     } else {
       d.deadline = deadline;
       arm = true;
@@ -215,15 +209,9 @@ void netpoll_set_deadline(PollDesc* pd, bool write, int64_t deadline) {
 GList netpoll(int64_t delay_ns) {
   // epoll_pwait2 takes a timespec: timers keep nanosecond precision rather
   // than epoll_wait's milliseconds.
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (delay_ns >= 0) {
-    ts.tv_sec = delay_ns / 1000000000;
-    ts.tv_nsec = delay_ns % 1000000000;
-    tsp = &ts;
-  }
+  const timespec ts = internal::to_timespec(delay_ns);
   epoll_event events[128];
-  const int n = epoll_pwait2(epfd, events, 128, tsp, nullptr);
+  const int n = epoll_pwait2(epfd, events, 128, delay_ns >= 0 ? &ts : nullptr, nullptr);
   GList ready_list;
   for (int i = 0; i < n; ++i) {
     auto* pd = static_cast<PollDesc*>(events[i].data.ptr);
@@ -242,11 +230,11 @@ GList netpoll(int64_t delay_ns) {
     const bool writable = ev & (EPOLLOUT | EPOLLHUP | EPOLLERR);
     internal::LockGuard l(pd->lock);
     if (readable) {
-      if (G* g = take_waiter(pd->rd, PollResult::kReady)) ready_list.push_back(g);
+      if (G* g = take_waiter(pd, pd->rd, PollResult::kReady)) ready_list.push_back(g);
       else pd->rd.token = true;
     }
     if (writable) {
-      if (G* g = take_waiter(pd->wr, PollResult::kReady)) ready_list.push_back(g);
+      if (G* g = take_waiter(pd, pd->wr, PollResult::kReady)) ready_list.push_back(g);
       else pd->wr.token = true;
     }
   }

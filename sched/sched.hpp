@@ -31,6 +31,7 @@ struct Sched {
 
   std::vector<P*> allp;
   int32_t gomaxprocs = 0;
+  std::vector<uint32_t> steal_strides;  // numbers coprime with gomaxprocs: steal orders
   std::vector<M*> allm;
 
   // Free G records beyond what the Ps keep, in batches that move between a
@@ -55,6 +56,8 @@ struct Sched {
 
   internal::Note sysmon_note;
   std::atomic<bool> sysmon_wait{false};
+
+  bool canary_mode = false;  // no guard pages: check each stack's canary at every switch
 
   std::atomic<bool> running{false};
   std::atomic<bool> shutdown{false};
@@ -82,9 +85,18 @@ M* current_m();
 // The running goroutine, or null on g0 and foreign threads.
 G* current_g();
 
+// Checked builds: this code runs on an M's own stack (g0), not a
+// goroutine's: the scheduler loop, timers, finishing a switch there.
+void assert_on_g0();
+// Checked builds: a goroutine at a safe point holds no runtime lock.
+void assert_no_locks_held();
+
 // Parks the current goroutine. unlockf(g, arg) runs on g0 once g is fully
 // switched out; returning false cancels the park and g resumes at once.
 void park(bool (*unlockf)(G*, void*), void* arg, const char* reason);
+// The common case (Go's goparkunlock): parks, and releases l once the
+// goroutine is switched out, so a waker that takes l finds it parked.
+void park_unlock(internal::Lock& l, const char* reason);
 // Makes g runnable on the current P (or the global queue from a thread with
 // no P). next puts it in runnext, to run as soon as the current G blocks.
 void ready(G* g, bool next = true);
@@ -106,6 +118,14 @@ void acquirep(M* m, P* p);
 P* releasep(M* m);
 void pidleput(P* p);
 P* pidleget();
+P* pidleget_locking();  // takes sched.lock itself
+// Run queues (Go's runqput and globrunqput/globrunqget, the latter two with
+// sched.lock held).
+void runqput(P* p, G* g, bool next);
+void globrunqput(G* g);
+G* globrunqget(P* p, int32_t max);
+// A dead G's record goes back to p's free list (Go's gfput).
+void gfput(P* p, G* g);
 // Puts m to sleep until startm hands it a P (or the runtime stops).
 void stopm(M* m);
 // Hands p (null: any idle P) to an idle or new M.
@@ -128,6 +148,9 @@ enum class DeadCheck {
   kDead,
 };
 DeadCheck checkdead();
+// The ids of this process's threads, sorted: checkdead's census, taken once
+// when the runtime starts (Sched::threads_at_start) and again at each check.
+std::vector<pid_t> thread_ids();
 
 // Go's entersyscall/exitsyscall, around gort::blocking(f). While f runs the
 // M keeps its P but marks it kSyscall; sysmon hands such a P to another M if

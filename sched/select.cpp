@@ -10,11 +10,10 @@
 //     sudog in g->param and wakes us; we relock everything and unlink the
 //     losing sudogs.
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "gort/detail/safepoint.hpp"
+#include "runtime/internal/fatal.hpp"
 #include "sched/chan.hpp"
 #include "sched/sched.hpp"
 
@@ -174,10 +173,7 @@ int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
     (cases[i].is_send ? s.c->sendq : s.c->recvq).remove(&s);
   }
   selunlock(st);
-  if (chosen < 0) {
-    std::fprintf(stderr, "fatal error: gort: select woken without a winning case\n");
-    std::abort();
-  }
+  if (chosen < 0) internal::throw_error("select woken without a winning case");
   if (cases[chosen].is_send && !winner->success) sched::panic_send_on_closed();
   *recv_ok = winner->success;
   return chosen;

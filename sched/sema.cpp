@@ -102,11 +102,6 @@ bool try_acquire(std::atomic<uint32_t>* addr) {
   return false;
 }
 
-bool unlock_root(G*, void* root) {
-  static_cast<SemaRoot*>(root)->lock.unlock();
-  return true;
-}
-
 // Ticket comparison that survives wrap-around.
 bool ticket_less(uint32_t a, uint32_t b) { return int32_t(a - b) < 0; }
 
@@ -129,7 +124,7 @@ void semacquire(std::atomic<uint32_t>* addr, bool lifo, const char* reason) {
     }
     s.ticket = 0;
     root.queue(addr, &s, lifo);
-    park(unlock_root, &root, reason);
+    park_unlock(root.lock, reason);
     if (s.ticket != 0 || try_acquire(addr)) return;
   }
 }
@@ -173,7 +168,7 @@ void notify_list_wait(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify
   s.g = current_g();
   s.ticket = ticket;
   root.queue(wait, &s, false);
-  park(unlock_root, &root, "sync.Cond.Wait");
+  park_unlock(root.lock, "sync.Cond.Wait");
 }
 
 void notify_list_notify_one(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "runtime/internal/check.hpp"
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/raw_vector.hpp"
 #include "runtime/internal/futex.hpp"
@@ -69,7 +70,8 @@ void on_preempt_signal(int, siginfo_t*, void* uctx) {
   errno = saved_errno;
 }
 
-void take_idle_ps(StwStats& stats) {  // sched.lock held
+void take_idle_ps(StwStats& stats) {
+  internal::assert_lock_held(sched.lock);
   while (P* p = pidleget()) {
     p->status.store(PStatus::kGcStop, std::memory_order_release);
     ++stats.idle_or_blocking;
@@ -127,6 +129,11 @@ void count_blocking_threads(M* self, StwStats& stats) {
 }
 
 }  // namespace
+
+void assert_world_stopped() {
+  GORT_CHECK(stopper.load(std::memory_order_acquire) == current_m() && sched.gcwaiting.load(std::memory_order_acquire),
+             "the caller has stopped the world");
+}
 
 void M::signal_stop() const {
   if (const pthread_t t = pthread.load(std::memory_order_acquire)) pthread_kill(t, SIGURG);

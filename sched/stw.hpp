@@ -45,6 +45,9 @@ struct StwStats {
 StwStats stop_the_world();
 void start_the_world();
 
+// Checked builds: the calling goroutine has stopped the world.
+void assert_world_stopped();
+
 // Installs the SIGURG handler (once per process).
 void install_preempt_signal();
 

@@ -11,14 +11,12 @@
 //    idles and nobody spins gets an M to steal them (the wake-up that
 //    ready() skipped for a channel hand-off, see sched/README.md);
 //  - netpoll: if nobody has polled the network for 10 ms, poll it;
-//  - forced GC: call the registered hook if none ran for its period (Go's
-//    forcegcperiod, 2 minutes).
+//  - deadlock: while every P is idle, Go's checkdead.
 #include <unistd.h>
 
 #include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
-#include "sched/sysmon.hpp"
 
 namespace gort::sched {
 
@@ -30,10 +28,6 @@ constexpr int kIdleRoundsBeforeBackoff = 50;
 constexpr int64_t kTimeSliceNs = 10000000;     // Go's forcePreemptNS
 constexpr int64_t kPollIntervalNs = 10000000;
 constexpr int64_t kForeignRecheckNs = 100000000;
-
-std::atomic<void (*)()> forcegc_hook{nullptr};
-std::atomic<int64_t> forcegc_period{120LL * 1000000000};
-std::atomic<int64_t> last_forcegc{0};
 
 bool retake(int64_t now) {
   bool acted = false;
@@ -94,38 +88,18 @@ bool poll_network(int64_t now) {
   return true;
 }
 
-void maybe_force_gc(int64_t now) {
-  auto hook = forcegc_hook.load(std::memory_order_acquire);
-  if (!hook) return;
-  const int64_t last = last_forcegc.load(std::memory_order_relaxed);
-  if (last == 0) {
-    last_forcegc.store(now, std::memory_order_relaxed);
-    return;
-  }
-  if (now - last < forcegc_period.load(std::memory_order_relaxed)) return;
-  last_forcegc.store(now, std::memory_order_relaxed);
-  hook();
-}
-
 }  // namespace
-
-void set_forcegc_hook(void (*hook)(), int64_t period_ns) {
-  forcegc_period.store(period_ns, std::memory_order_relaxed);
-  last_forcegc.store(0, std::memory_order_relaxed);
-  forcegc_hook.store(hook, std::memory_order_release);
-}
 
 void sysmon_main() {
   int64_t delay = kMinDelayUs;
   int idle = 0;
-  last_forcegc.store(0, std::memory_order_relaxed);
   while (!sched.shutdown.load(std::memory_order_acquire)) {
     if (idle == 0) delay = kMinDelayUs;
     else if (idle > kIdleRoundsBeforeBackoff && delay < kMaxDelayUs) delay *= 2;
     usleep(useconds_t(delay));
 
     if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
-        netpoll_waiters() == 0 && !forcegc_hook.load(std::memory_order_relaxed)) {
+        netpoll_waiters() == 0) {
       // Nothing runs and nothing waits on the network: sleep until a P
       // starts. If only a thread outside the runtime could still wake a
       // goroutine, look again now and then: when it is gone, so is the
@@ -146,7 +120,6 @@ void sysmon_main() {
     bool acted = retake(now);
     acted = wake_for_stranded_work() || acted;
     acted = poll_network(now) || acted;
-    maybe_force_gc(now);
     idle = acted ? 0 : idle + 1;
   }
 }

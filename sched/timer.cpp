@@ -9,6 +9,7 @@
 namespace gort::sched {
 
 void TimerHeap::add(Timer* t) {
+  internal::assert_lock_held(lock);
   t->index = int32_t(heap_.size());
   heap_.push_back(t);
   up(heap_.size() - 1);
@@ -16,6 +17,7 @@ void TimerHeap::add(Timer* t) {
 }
 
 void TimerHeap::remove(Timer* t) {
+  internal::assert_lock_held(lock);
   const size_t i = size_t(t->index);
   const size_t last = heap_.size() - 1;
   if (i != last) {
@@ -33,6 +35,7 @@ void TimerHeap::remove(Timer* t) {
 }
 
 void TimerHeap::fix_top() {
+  internal::assert_lock_held(lock);
   down(0);
   publish();
 }
@@ -141,6 +144,7 @@ int64_t check_timers(P* p) {
 }
 
 int64_t run_timers(P* p, int64_t now) {
+  assert_on_g0();
   const int64_t first = p->timers.first_when();
   if (first == 0 || first > now) return first;
   TimerHeap& h = p->timers;

@@ -41,12 +41,12 @@ class TimerHeap {
   // Earliest `when` in the heap, 0 if empty; read without the lock.
   int64_t first_when() const { return when0_.load(std::memory_order_acquire); }
 
-  void add(Timer* t);      // caller holds lock
-  void remove(Timer* t);   // caller holds lock
+  // The caller holds lock for these three.
+  void add(Timer* t);
+  void remove(Timer* t);
+  void fix_top();  // after top()->when changed
   Timer* top() const { return heap_.empty() ? nullptr : heap_[0]; }
-  void fix_top();          // after top()->when changed; caller holds lock
   void clear();            // teardown: forget every timer
-  size_t size() const { return heap_.size(); }
 
   internal::Lock lock;
 

@@ -15,11 +15,11 @@
 
 namespace gort::stack {
 
-// Installs the process-wide handler once; current_goroutine is async-signal
-// safe and returns 0 when the faulting thread runs no goroutine.
-void install_overflow_handler(uint64_t (*current_goroutine)());
+// Installs the process-wide handler once.
+void install_overflow_handler();
 
-// Canary mode: called when a goroutine switches out with its canary smashed.
+// The fatal error for a goroutine that ran past its slot s (also called
+// when a goroutine switches out with its canary smashed).
 [[noreturn]] void report_overflow(uint64_t goroutine_id, const Stack& s, const char* how);
 
 // Each thread that runs goroutines owns one of these for its lifetime.

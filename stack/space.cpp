@@ -3,15 +3,15 @@
 #include <sys/mman.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include <algorithm>
 #include <vector>
 
 #include "runtime/internal/config.hpp"
+#include "runtime/internal/fatal.hpp"
 #include "runtime/internal/log.hpp"
+#include "runtime/internal/sysmem.hpp"
 #include "stack/advise.hpp"
 
 namespace gort::stack {
@@ -21,11 +21,6 @@ namespace {
 // Not yet in glibc 2.36's headers; the value is fixed by the kernel ABI.
 constexpr int kMadvGuardInstall = 102;
 constexpr uint64_t kCanary = 0x676f72742d737463ULL;  // "gort-stc"
-
-[[noreturn]] void fatal_errno(const char* what) {
-  std::fprintf(stderr, "fatal error: gort stack space: %s: %s\n", what, std::strerror(errno));
-  std::abort();
-}
 
 }  // namespace
 
@@ -54,11 +49,9 @@ GuardMode Space::guard_mode() {
 void Space::detect_guard_mode() {
   if (detected_) return;
   detected_ = true;
-  void* probe = mmap(nullptr, 2 * kPageSize, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (probe == MAP_FAILED) fatal_errno("probe mmap");
+  void* probe = internal::map_memory(2 * kPageSize, "the stack guard probe");
   const bool ok = madvise(probe, kPageSize, kMadvGuardInstall) == 0;
-  munmap(probe, 2 * kPageSize);
+  internal::unmap_memory(probe, 2 * kPageSize);
   if (internal::knobs().stack_canary) {
     mode_ = GuardMode::kCanary;
     internal::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
@@ -80,16 +73,11 @@ Stack Space::slot_at(uintptr_t chunk_base, size_t index) const {
 
 void Space::new_chunk() {
   const size_t n = nchunks_.load(std::memory_order_relaxed);
-  if (n == kMaxChunks) {
-    std::fprintf(stderr, "fatal error: gort stack space exhausted (%zu chunks of %zu slots)\n",
-                 kMaxChunks, slots_per_chunk_);
-    std::abort();
-  }
+  if (n == kMaxChunks)
+    internal::fatal("runtime: stack space exhausted (", kMaxChunks, " chunks of ", slots_per_chunk_, " slots)");
   slots_per_chunk_ = kChunkBytes / slot_size_;
   if (slots_per_chunk_ == 0) slots_per_chunk_ = 1;
-  void* base = mmap(nullptr, slots_per_chunk_ * slot_size_, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) fatal_errno("reserving a chunk of stack slots");
+  void* base = internal::reserve(slots_per_chunk_ * slot_size_, "a chunk of stack slots");
   chunks_[n].store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
   nchunks_.store(n + 1, std::memory_order_release);
   next_in_chunk_ = 0;
@@ -118,6 +106,7 @@ Stack Space::carve() {
 }
 
 std::vector<Stack> Space::reserve_batch() {
+  internal::assert_lock_held(lock_);
   if (nchunks_.load(std::memory_order_relaxed) == 0 || next_in_chunk_ == slots_per_chunk_) new_chunk();
   const uintptr_t chunk =
       chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(std::memory_order_relaxed);
@@ -136,7 +125,7 @@ void Space::prepare(std::vector<Stack>& batch) {
     if (mode_ == GuardMode::kCanary) *reinterpret_cast<uint64_t*>(s.lo - sizeof(uint64_t)) = kCanary;
   }
   if (mode_ == GuardMode::kGuardPages && !advise(guards, kMadvGuardInstall))
-    fatal_errno("installing stack guard pages");
+    internal::fatal("runtime: installing stack guard pages: ", std::strerror(errno));
 }
 
 bool Space::canary_intact(const Stack& s) const {

@@ -58,7 +58,7 @@ class Space {
   Space() = default;
   void detect_guard_mode();
   void new_chunk();
-  std::vector<Stack> reserve_batch();     // lock held
+  std::vector<Stack> reserve_batch();     // with lock_ held
   void prepare(std::vector<Stack>& batch);  // lock not held
   Stack slot_at(uintptr_t chunk_base, size_t index) const;
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "stack/space.hpp"
 #include "support.hpp"
 
 using gort_test::procs;
@@ -188,9 +189,9 @@ TEST_CASE("stacks and G records are reused across generations", "[sched][big]") 
           REQUIRE(gort::num_goroutine() == 1);
         };
         generation();
-        const uint64_t slots_after_first = gort::sched_stats().stack_slots_carved;
+        const uint64_t slots_after_first = gort::stack::Space::get().slots_carved();
         for (int gen = 0; gen < 20; ++gen) generation();
-        const uint64_t slots_after_all = gort::sched_stats().stack_slots_carved;
+        const uint64_t slots_after_all = gort::stack::Space::get().slots_carved();
         INFO("slots after 1 generation: " << slots_after_first << ", after 21: " << slots_after_all);
         // Twenty more generations of 5,000 live goroutines reuse the same
         // slots: at most a cache's worth of new ones per P.

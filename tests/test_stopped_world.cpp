@@ -18,6 +18,9 @@
 #include "sched/sched.hpp"
 #include "support.hpp"
 
+// The replacements below pair malloc with free on purpose.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 using gort_test::procs;
 namespace gc = gort::gc;
 

@@ -8,7 +8,6 @@
 
 #include "gort/gort.hpp"
 #include "runtime/internal/nanotime.hpp"
-#include "sched/sysmon.hpp"
 #include "support.hpp"
 
 using gort_test::procs;
@@ -76,17 +75,4 @@ TEST_CASE("a long loop with a safe point does not starve another goroutine (GOMA
   // The spinner was preempted (after ~10 ms), the other goroutine ran and
   // stopped it; it did not run into its 5 s emergency exit.
   REQUIRE_FALSE(r);
-}
-
-TEST_CASE("sysmon calls the forced-GC hook once per period", "[sysmon]") {
-  static std::atomic<int> calls{0};
-  calls = 0;
-  gort::run([] {
-    gort::sched::set_forcegc_hook([] { calls.fetch_add(1); }, 20000000);
-    gort::sleep(200ms);
-    gort::sched::set_forcegc_hook(nullptr, 120LL * 1000000000);
-  });
-  // 200 ms at a 20 ms period; generous bounds, the point is "periodic".
-  REQUIRE(calls.load() >= 3);
-  REQUIRE(calls.load() <= 11);
 }

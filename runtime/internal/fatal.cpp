@@ -97,6 +97,11 @@ void set_death_hooks(const DeathHooks& hooks) {
   print_goroutines_hook.store(hooks.print_goroutines, std::memory_order_release);
 }
 
+uint64_t current_goroutine_id() {
+  auto current = current_goroutine_hook.load(std::memory_order_acquire);
+  return current ? current() : 0;
+}
+
 SignalHandlerScope::SignalHandlerScope() { ++signal_handler_depth; }
 SignalHandlerScope::~SignalHandlerScope() { --signal_handler_depth; }
 

@@ -57,6 +57,10 @@ struct DeathHooks {
 };
 void set_death_hooks(const DeathHooks& hooks);
 
+// The running goroutine's id through the hook (0 off goroutines, or before
+// the scheduler started). Async-signal-safe.
+uint64_t current_goroutine_id();
+
 // Marks the calling thread as running a signal handler while it lives, so
 // that dying from there skips what is not async-signal-safe.
 class SignalHandlerScope {

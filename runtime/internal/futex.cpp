@@ -1,5 +1,7 @@
 #include "runtime/internal/futex.hpp"
 
+#include "runtime/internal/nanotime.hpp"
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -8,14 +10,9 @@
 namespace gort::internal {
 
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t expected, int64_t timeout_ns) {
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = timeout_ns / 1000000000;
-    ts.tv_nsec = timeout_ns % 1000000000;
-    tsp = &ts;
-  }
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
+  const timespec ts = to_timespec(timeout_ns);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, expected, timeout_ns >= 0 ? &ts : nullptr,
+          nullptr, 0);
 }
 
 void futex_wake(std::atomic<uint32_t>* addr, int count) {

@@ -2,13 +2,11 @@
 //
 // The scheduler, channels, timers and semaphores protect their short critical
 // sections with it, as Go's runtime uses lock/unlock (lock_futex.go). It is
-// safe to use from g0 and from goroutines alike, and it can be released by a
-// different thread than the one that took it: a goroutine parking on a
-// channel hands the channel lock to g0, which releases it only after the
-// goroutine's context is saved.
-//
-// It lives among the public headers only because public synchronisation
-// types (Mutex, WaitGroup, ...) embed one; it is not part of the API.
+// safe to use from g0 and from goroutines alike. A goroutine parking on a
+// channel hands the channel lock to whoever lands after its switch (g0, or
+// the next goroutine on the same thread), which releases it only after the
+// goroutine's context is saved: always the thread that took it, which the
+// checked builds verify.
 //
 // Three states (Drepper, "Futexes are tricky"): 0 unlocked, 1 locked,
 // 2 locked with possible sleepers. A short spin first, because critical
@@ -18,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/internal/check.hpp"
 
 namespace gort::internal {
 
@@ -33,27 +32,54 @@ class Lock {
   void lock() {
     uint32_t expected = 0;
     ++locks_held;
-    if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
-    lock_slow();
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) lock_slow();
+    set_owner(this_thread());
   }
 
   bool try_lock() {
     uint32_t expected = 0;
     if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
     ++locks_held;
+    set_owner(this_thread());
     return true;
   }
 
   void unlock() {
+    GORT_CHECK(held_by_this_thread(), "a runtime lock is released by the thread that holds it");
+    set_owner(nullptr);
     if (state_.exchange(0, std::memory_order_release) == 2) wake_one();
     --locks_held;
   }
 
+  // Checked builds only (always true elsewhere): does this thread hold it?
+  bool held_by_this_thread() const {
+#if GORT_CHECKS
+    return owner_.load(std::memory_order_relaxed) == this_thread();
+#else
+    return true;
+#endif
+  }
+
  private:
+  // The address of a thread-local is a cheap thread identity.
+  static const void* this_thread() { return &locks_held; }
+  void set_owner([[maybe_unused]] const void* owner) {
+#if GORT_CHECKS
+    owner_.store(owner, std::memory_order_relaxed);
+#endif
+  }
   void lock_slow();
   void wake_one();
   std::atomic<uint32_t> state_{0};
+#if GORT_CHECKS
+  std::atomic<const void*> owner_{nullptr};
+#endif
 };
+
+// Go's assertLockHeld: the caller's promise that it holds l, checked.
+inline void assert_lock_held([[maybe_unused]] const Lock& l) {
+  GORT_CHECK(l.held_by_this_thread(), "the caller holds the lock");
+}
 
 // Scoped holder for the common case of one lock in one scope.
 class LockGuard {

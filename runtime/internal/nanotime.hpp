@@ -7,6 +7,9 @@
 
 namespace gort::internal {
 
+// A duration in nanoseconds as the kernel's timeouts take it.
+inline timespec to_timespec(int64_t ns) { return timespec{time_t(ns / 1000000000), long(ns % 1000000000)}; }
+
 inline int64_t nanotime() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -5,16 +5,19 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "runtime/internal/nanotime.hpp"
-
 namespace bench {
 
-inline int64_t now_ns() { return gort::internal::nanotime(); }
+// The runtime's clock (CLOCK_MONOTONIC), as every benchmark's Go twin uses.
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Resident set size in bytes, from /proc/self/statm.
 inline int64_t rss_bytes() {

@@ -142,10 +142,6 @@ int64_t num_goroutine();
 // Scheduler figures, for tests and tools.
 struct SchedStats {
   std::vector<uint64_t> executed_per_p;  // goroutine runs per P
-  uint64_t stack_slots_carved = 0;       // slots ever reserved in this process
-  size_t stack_pool_warm = 0;            // free slots keeping their top page
-  size_t stack_pool_cold = 0;            // free slots fully returned to the OS
-  bool guard_pages = false;              // MADV_GUARD_INSTALL (else canary)
 };
 SchedStats sched_stats();
 

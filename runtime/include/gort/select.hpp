@@ -148,12 +148,12 @@ class Select {
   }
 
   // Blocks until a case proceeds; returns its index in the order added.
-  int wait() { return go(true); }
+  int wait() { return choose(true); }
   // Proceeds with a ready case, or returns -1 at once.
-  int poll() { return go(false); }
+  int poll() { return choose(false); }
 
  private:
-  int go(bool block) {
+  int choose(bool block) {
     bool ok = false;
     const int chosen = detail::select_go(cases_.data(), int(cases_.size()), block, &ok);
     if (chosen >= 0) handlers_[size_t(chosen)](ok);

@@ -1,0 +1,29 @@
+// Cooperative preemption (Go's preemptone and gopreempt_m): sysmon asks a
+// goroutine that ran 10 ms to yield, and it does so at its next safe point.
+// sched/README.md explains why gort never switches a goroutine out
+// asynchronously.
+#include "gort/detail/safepoint.hpp"
+#include "sched/sched.hpp"
+#include "sched/switch.hpp"
+
+namespace gort::sched {
+
+void request_preempt(G* g) {
+  // A stale pointer (the goroutine has since parked) must not leave a
+  // request that nobody will clear.
+  if (g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
+  if (!g->preempt.exchange(true)) detail::preempt_requests.fetch_add(1, std::memory_order_relaxed);
+}
+
+void preempt_check_slow() {
+  G* g = current_g();
+  if (!g || g->m->in_blocking_call()) return;
+  assert_no_locks_held();
+  // main has returned: a goroutine reaching a safe point goes no further.
+  if (sched.shutdown.load(std::memory_order_acquire)) switch_out(g, SwitchReason::kAbandon);
+  if (!g->preempt.load(std::memory_order_relaxed)) return;
+  if (g->preempt.exchange(false)) detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
+  switch_out(g, SwitchReason::kPreempt);
+}
+
+}  // namespace gort::sched
