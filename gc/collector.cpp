@@ -100,8 +100,9 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   // The collector stops and scans goroutines only; an allocation anywhere
   // else would race with it from a cache it does not own.
   if (!m || !m->curg)
-    internal::fatal("gc::make outside a goroutine (a thread outside the runtime, or before gort::run): "
-                    "allocate collected objects from goroutines only");
+    internal::fatal(
+        "gc::make outside a goroutine (a thread outside the runtime, or before gort::run): "
+        "allocate collected objects from goroutines only");
   if (m->in_blocking_call())
     internal::fatal("gc::make inside gort::blocking: allocate before or after the blocking call");
   const size_t align = std::max<size_t>(type->elem_align, alignof(Header));
@@ -113,19 +114,23 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   const size_t bytes = sizeof(Header) + slack + type->elem_size * count;
 
   maybe_collect();
-  m = sched::current_m();  // the goroutine may have moved to another thread
+  m = sched::current_m();                        // the goroutine may have moved to another thread
+  if (!m->p->mcache) m->p->mcache = new MCache;  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the
   // collector is about to take its cached spans.
-  ++internal::locks_held;
-  auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr));
+  ++internal::locks_held();
+  size_t dirty_from;
+  auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr, &dirty_from));
   const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
-  h->type = type;
+  h->type = nullptr;  // pointer-free bytes to the collector until zeroed
   h->count = uint32_t(count);
   h->flags.store(0, std::memory_order_relaxed);
   h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
+  --internal::locks_held();
+  if (dirty_from < bytes) std::memset(reinterpret_cast<char*>(h) + dirty_from, 0, bytes - dirty_from);
+  h->type = type;
   void* object = h->object();
   if (h->offset != 0) std::memcpy(static_cast<char*>(object) - sizeof h->offset, &h->offset, sizeof h->offset);
-  --internal::locks_held;
   return object;
 }
 
@@ -136,6 +141,7 @@ void mark_constructed(void* obj) { Header::of(obj)->flags.fetch_or(Header::kCons
 void collect_now() {
   gort::detail::safepoint();
   if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
+  if (sched::current_m()->in_blocking_call()) internal::fatal("gc::collect inside gort::blocking");
   const uint64_t seen = num_gc.load(std::memory_order_acquire);
   // One collection at a time. Whoever finds one running waits for it to
   // end: it yields, and its P is stopped with the others during the pause.
@@ -159,16 +165,17 @@ namespace {
 // stopped by signal may hold the allocator's locks.
 bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
   // Runtime code from here to the restart: never stopped by signal.
-  ++internal::locks_held;
+  ++internal::locks_held();
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
-    --internal::locks_held;
+    --internal::locks_held();
     return false;
   }
   const int64_t start = internal::nanotime();
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->release_all();
-  for (Span* s : Heap::get().in_use_spans()) std::fill(s->mark_bits.begin(), s->mark_bits.end(), 0);
+  for (Span* s : Heap::get().in_use_spans())
+    for (size_t w = 0; w < s->bitmap_words(); ++w) s->mark_bits[w].store(0, std::memory_order_relaxed);
   Marker marker;
   {
     internal::LockGuard l(barrier_lock);
@@ -192,7 +199,7 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
   total_pause.fetch_add(pause, std::memory_order_relaxed);
   num_gc.fetch_add(1, std::memory_order_release);
   sched::start_the_world();
-  --internal::locks_held;
+  --internal::locks_held();
   *dead = std::move(swept.to_destroy);
   return true;
 }

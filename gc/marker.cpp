@@ -10,8 +10,10 @@
 #include "gc/object.hpp"
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/chan.hpp"
+#include "sched/garena.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
+#include "stack/space.hpp"
 
 namespace gort::gc {
 
@@ -43,6 +45,23 @@ void RootRange::attach(const void* base, size_t size) {
   RootRangeWalker::head = this;
 }
 
+void forget_roots_in_dead_stacks() {
+  internal::LockGuard l(RootRangeWalker::lock);
+  for (RootRange* r = RootRangeWalker::head; r;) {
+    RootRange* next = r->next_;
+    stack::Stack slot;
+    const auto at = reinterpret_cast<uintptr_t>(r);
+    if (stack::Space::get().find_slot(at, &slot) && !sched::zombie_stack(slot)) {
+      // Its frame will never return to detach it, and the slot is about to
+      // serve another goroutine.
+      if (r->prev_) r->prev_->next_ = next;
+      else RootRangeWalker::head = next;
+      if (next) next->prev_ = r->prev_;
+    }
+    r = next;
+  }
+}
+
 void RootRange::detach() {
   if (!base_) return;
   internal::LockGuard l(RootRangeWalker::lock);
@@ -68,19 +87,22 @@ constexpr uintptr_t kRedZone = 128;  // System V x86-64 ABI
 
 // Every register of a thread stopped by signal: the general-purpose ones,
 // and the vector registers, where a compiler may hold a pointer mid-copy.
-// The kernel saved the extended state (XSAVE) behind the FXSAVE area and
-// says how large it is in the area's software-reserved bytes.
-void scan_signal_registers(Marker& m, const ucontext_t* uc) {
+// The kernel saved the extended state (XSAVE) behind the FXSAVE area, on
+// the M's alternate stack, and says how large it is in the area's
+// software-reserved bytes. (A context ThreadSanitizer copied may point at
+// a frame long gone: then only the copy of the general registers counts.)
+void scan_signal_registers(Marker& m, const sched::M* thread, const ucontext_t* uc) {
   const auto* gregs = reinterpret_cast<const char*>(&uc->uc_mcontext.gregs[0]);
   m.scan_range(reinterpret_cast<uintptr_t>(gregs), reinterpret_cast<uintptr_t>(gregs + sizeof uc->uc_mcontext.gregs));
   const auto* fp = reinterpret_cast<const char*>(uc->uc_mcontext.fpregs);
-  if (!fp) return;
+  const auto at = reinterpret_cast<uintptr_t>(fp);
+  if (!fp || at < thread->altstack_lo || at + sizeof(_libc_fpstate) > thread->altstack_hi) return;
   constexpr size_t kSoftwareReserved = 464;  // bytes 464..511 of the FXSAVE area
   size_t size = sizeof(_libc_fpstate);
   _fpx_sw_bytes sw;
   std::memcpy(&sw, fp + kSoftwareReserved, sizeof sw);
   if (sw.magic1 == FP_XSTATE_MAGIC1 && sw.xstate_size > size) size = sw.xstate_size;
-  m.scan_range(reinterpret_cast<uintptr_t>(fp), reinterpret_cast<uintptr_t>(fp) + size);
+  m.scan_range(at, std::min(at + size, thread->altstack_hi));
 }
 
 void scan_channel_buffer(const void* base, size_t size, void* marker) {
@@ -138,24 +160,26 @@ void Marker::mark_goroutines() {
   internal::RawVector<sched::G*> in_signal;
   {
     internal::LockGuard l(sched::sched.lock);
-    for (sched::M* m : sched::sched.allm) {
+    sched::for_each_m_with_goroutine([&](sched::M* m) {
       auto* uc = static_cast<ucontext_t*>(m->signal_context.load(std::memory_order_acquire));
       sched::G* g = m->curg;
-      if (!uc || !g) continue;
-      scan_signal_registers(*this, uc);
+      if (!uc || !g) return;
+      scan_signal_registers(*this, m, uc);
       // Below the stack pointer, a leaf function may keep values in the
       // red zone, which the signal (on the alternate stack) left alone.
       const uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
+      uintptr_t from = sp - kRedZone;
+      if (const uintptr_t handler_sp = m->signal_scan_from.load(std::memory_order_relaxed)) from = handler_sp;
       // A blocking function may run on a stack of its own: then its
       // goroutine's stack is live from where the call was entered.
-      uintptr_t from = sp - kRedZone;
-      if (sp < g->stack.lo || sp >= g->stack.hi) from = g->syscall_sp ? g->syscall_sp : g->stack.hi;
+      else if (sp < g->stack.lo || sp >= g->stack.hi) from = g->syscall_sp ? g->syscall_sp : g->stack.hi;
       scan_range(std::max(from, g->stack.lo), g->stack.hi);
       in_signal.push_back(g);
-    }
+    });
   }
-  internal::LockGuard l(sched::sched.allg_lock);
-  for (sched::G* g : sched::sched.allgs) {
+  const sched::GArena& gs = sched::GArena::get();
+  for (size_t i = 0, n = gs.count(); i < n; ++i) {
+    sched::G* g = gs.at(i);
     const sched::GStatus st = g->status.load(std::memory_order_acquire);
     if (st == sched::GStatus::kDead || st == sched::GStatus::kIdle) continue;
     if (g->fn.captures) {

@@ -1,7 +1,7 @@
 #include "gc/mcache.hpp"
 
+#include <algorithm>
 #include <cstring>
-
 
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
@@ -11,8 +11,6 @@
 #include "sched/sched.hpp"
 
 namespace gort::gc {
-
-MCache::MCache() : spans_(size_t(num_classes() * 2), nullptr) {}
 
 void* MCache::alloc_small(size_t size, bool noscan) {
   const int sc = span_class(size_to_class(size == 0 ? 1 : size), noscan);
@@ -34,18 +32,16 @@ uintptr_t MCache::refill(int spanclass) {
   Span* s = central.cache_span(spanclass);
   spans_[size_t(spanclass)] = s;
   // Counted when cached, as Go does: the whole free part of the span.
-  heap_alloc_bytes.fetch_add(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize),
-                             std::memory_order_relaxed);
+  heap_alloc_bytes.fetch_add(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize), std::memory_order_relaxed);
   uintptr_t object = 0;
   s->take_free(&object);
   return object;
 }
 
 void MCache::release_all() {
-  for (int sc = 0; sc < int(spans_.size()); ++sc) {
+  for (int sc = 0; sc < kNumSpanClasses; ++sc) {
     if (Span* s = spans_[size_t(sc)]) {
-      heap_alloc_bytes.fetch_sub(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize),
-                                 std::memory_order_relaxed);
+      heap_alloc_bytes.fetch_sub(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize), std::memory_order_relaxed);
       Central::of(sc).uncache_span(s);
     }
     spans_[size_t(sc)] = nullptr;
@@ -54,22 +50,33 @@ void MCache::release_all() {
 
 std::atomic<int64_t> heap_alloc_bytes{0};
 
-void* mallocgc(size_t size, bool noscan) { return mallocgc_on(sched::current_m(), size, noscan); }
+void* mallocgc(size_t size, bool noscan) {
+  sched::M* m = sched::current_m();
+  if (!m->p->mcache) m->p->mcache = new MCache;
+  size_t dirty_from;
+  void* p = mallocgc_on(m, size, noscan, &dirty_from);
+  if (dirty_from < size) std::memset(static_cast<char*>(p) + dirty_from, 0, size - dirty_from);
+  return p;
+}
 
-void* mallocgc_on(sched::M* m, size_t size, bool noscan) {
+void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from) {
+  *dirty_from = size;
   if (size > kMaxSmallSize) {
     const size_t npages = (size + kHeapPageSize - 1) / kHeapPageSize;
     Span* s = Heap::get().alloc_span(npages, span_class(0, noscan), size);
     uintptr_t object = 0;
     s->take_free(&object);
     unpoison(object, size);
-    if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, size);
+    // Zeroing megabytes must not happen where the thread cannot be
+    // stopped: only the header is cleared here, the caller does the rest.
+    if (s->needzero) {
+      *dirty_from = std::min(size, kHeaderBytes);
+      std::memset(reinterpret_cast<void*>(object), 0, *dirty_from);
+    }
     heap_alloc_bytes.fetch_add(int64_t(s->elemsize), std::memory_order_relaxed);
     return reinterpret_cast<void*>(object);
   }
-  sched::P* p = m->p;
-  if (!p->mcache) p->mcache = new MCache;
-  return p->mcache->alloc_small(size, noscan);
+  return m->p->mcache->alloc_small(size, noscan);
 }
 
 void release_p_cache(sched::P* p) {

@@ -6,20 +6,19 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "gc/span.hpp"
 
 namespace gort::sched {
 struct M;
 struct P;
-}
+}  // namespace gort::sched
 
 namespace gort::gc {
 
 class MCache {
  public:
-  MCache();
+  MCache() = default;
   ~MCache() { release_all(); }
   MCache(const MCache&) = delete;
   MCache& operator=(const MCache&) = delete;
@@ -31,16 +30,20 @@ class MCache {
 
  private:
   uintptr_t refill(int spanclass);
-  std::vector<Span*> spans_;  // by span class
+  Span* spans_[kNumSpanClasses] = {};  // by span class
 };
 
 // Bytes in allocated objects, counted a span at a time (the free part of a
 // span counts from the moment a P caches it); the collector's trigger.
 extern std::atomic<int64_t> heap_alloc_bytes;
 
-// Allocates size zeroed bytes from the cache of m's P (m runs a goroutine);
-// large objects get a span of their own. No header: gc::make's job.
-void* mallocgc_on(sched::M* m, size_t size, bool noscan);
+// Allocates size bytes from the cache of m's P (m runs a goroutine, its P
+// has a cache); large objects get a span of their own. The bytes from
+// *dirty_from on still need zeroing, which the caller does once it may be
+// stopped again (a large reused span); all before are zero. No header:
+// gc::make's job.
+inline constexpr size_t kHeaderBytes = 16;
+void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from);
 void* mallocgc(size_t size, bool noscan);  // from the current M
 
 // Hands back p's cache as the runtime goes away (sched::Hooks::release_p).

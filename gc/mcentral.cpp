@@ -1,7 +1,5 @@
 #include "gc/mcentral.hpp"
 
-#include <vector>
-
 #include "gc/mheap.hpp"
 #include "gc/sizeclass.hpp"
 
@@ -29,8 +27,8 @@ Span* pop(Span*& list) {
 }  // namespace
 
 Central& Central::of(int spanclass) {
-  static std::vector<Central>* all = new std::vector<Central>(size_t(num_classes() * 2));
-  return (*all)[size_t(spanclass)];
+  static Central all[kNumSpanClasses];
+  return all[spanclass];
 }
 
 Span* Central::cache_span(int spanclass) {

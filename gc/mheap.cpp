@@ -1,6 +1,7 @@
 #include "gc/mheap.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "gc/poison.hpp"
 #include "runtime/internal/fatal.hpp"
@@ -9,8 +10,8 @@
 namespace gort::gc {
 
 Heap& Heap::get() {
-  static Heap* heap = new Heap;  // lives as long as the process
-  return *heap;
+  static Heap heap;
+  return heap;
 }
 
 Heap::Heap() {
@@ -27,11 +28,18 @@ void Heap::set_pages(const Span* s, size_t first, size_t count) {
 
 Span* Heap::new_span_record() {
   internal::assert_lock_held(lock_);
-  Span* s = spare_records_;
-  if (!s) return new Span;
-  spare_records_ = s->next;
-  s->next = nullptr;
-  return s;
+  if (Span* s = spare_records_) {
+    spare_records_ = s->next;
+    s->next = nullptr;
+    return s;
+  }
+  if (slab_left_ == 0) {
+    constexpr size_t kSlabRecords = 1024;
+    slab_ = static_cast<Span*>(internal::map_memory(kSlabRecords * sizeof(Span), "span records"));
+    slab_left_ = kSlabRecords;
+  }
+  --slab_left_;
+  return new (slab_++) Span;
 }
 
 void Heap::retire_record(Span* s) {
@@ -120,8 +128,7 @@ void Heap::init_span(Span* s, int spanclass, size_t large_size) {
   s->spanclass = spanclass;
   s->elemsize = sizeclass == 0 ? large_size : class_size(sizeclass);
   s->nelems = sizeclass == 0 ? 1 : uint32_t(s->npages * kHeapPageSize / s->elemsize);
-  s->alloc_bits.assign((s->nelems + 63) / 64, 0);
-  s->mark_bits.assign(s->alloc_bits.size(), 0);
+  s->clear_bits();
   s->freeindex = 0;
   s->allocated = 0;
   s->next = s->prev = nullptr;

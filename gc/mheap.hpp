@@ -21,10 +21,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "gc/span.hpp"
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/raw_vector.hpp"
 
 namespace gort::gc {
 
@@ -54,7 +54,7 @@ class Heap {
 
   // Every in-use span, for the collector (world stopped). A span freed while
   // walking it backwards takes the place of one already visited.
-  const std::vector<Span*>& in_use_spans() const { return in_use_; }
+  const internal::RawVector<Span*>& in_use_spans() const { return in_use_; }
 
   // A span with no live object left: its pages go back to the free runs,
   // merged with free neighbours (world stopped, or the heap lock free).
@@ -73,7 +73,7 @@ class Heap {
   void retire_record(Span* s);
   void put_free(Span* s);
   void remove_free(Span* s);
-  Span* take_free(size_t npages);           // best fit
+  Span* take_free(size_t npages);  // best fit
   Span* grow(size_t npages);
   Span* free_neighbour(size_t page) const;  // the free run owning that page, if any
 
@@ -82,7 +82,11 @@ class Heap {
   std::atomic<size_t> used_{0};  // bump pointer into the reservation
   std::atomic<size_t> in_use_bytes_{0};
   std::atomic<Span*>* pages_ = nullptr;
-  std::vector<Span*> in_use_;  // Go's allspans, less the free ones; grows only when a span is made
+  // Go's allspans, less the free ones. Off malloc, like the span records
+  // themselves: spans are made under locks_held (HACKING.md).
+  internal::RawVector<Span*> in_use_;
+  Span* slab_ = nullptr;  // span records are carved from here
+  size_t slab_left_ = 0;
   // Free runs by length, the last list for every longer one; linked
   // through the spans themselves, since freeing happens in the sweep,
   // where nothing may call malloc.

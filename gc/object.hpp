@@ -22,9 +22,9 @@ struct Header {
   std::atomic<uint16_t> flags;
   uint16_t offset;
 
-  static constexpr uint16_t kConstructed = 1;  // destructor due when it dies
-  static constexpr uint16_t kDestroyListed = 2;   // listed for its destructor
-  static constexpr uint16_t kDestroyed = 4;    // destructor has run
+  static constexpr uint16_t kConstructed = 1;    // destructor due when it dies
+  static constexpr uint16_t kDestroyListed = 2;  // listed for its destructor
+  static constexpr uint16_t kDestroyed = 4;      // destructor has run
 
   void* object() { return reinterpret_cast<char*>(this) + sizeof(Header) + offset; }
   static Header* of(void* object);  // the header of an object from alloc_object, without a lookup

@@ -15,11 +15,14 @@ namespace gort::gc {
 inline constexpr size_t kHeapPageShift = 13;
 inline constexpr size_t kHeapPageSize = size_t(1) << kHeapPageShift;  // 8 KiB, as Go
 inline constexpr size_t kMaxSmallSize = 32768;
+inline constexpr int kNumSizeClasses = 68;                   // including class 0
+inline constexpr int kNumSpanClasses = kNumSizeClasses * 2;  // scan and noscan
+inline constexpr size_t kMaxObjectsPerSpan = 1024;           // class 1: 8-byte objects in one page
 
 // Class 0 means "large": the object gets a span of its own.
 int size_to_class(size_t size);
 size_t class_size(int sizeclass);
 size_t class_pages(int sizeclass);  // pages per span of this class
-int num_classes();                   // including class 0
+int num_classes();                  // including class 0
 
 }  // namespace gort::gc

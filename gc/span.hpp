@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "gc/sizeclass.hpp"
 
@@ -38,11 +37,15 @@ struct Span {
   uint32_t nelems = 0;
   uint32_t freeindex = 0;
   uint32_t allocated = 0;
-  // Sized when the span is set up, never during a collection (no malloc
-  // while the world is stopped).
-  std::vector<uint64_t> alloc_bits;
-  std::vector<uint64_t> mark_bits;
-  bool needzero = false;            // pages were used before: clear on allocation
+  // One bit per object slot, in the record itself: a span is set up where
+  // no malloc may run (HACKING.md). Allocation bits are written only by
+  // the span's owner (the mcache that allocates from it, or whoever sweeps
+  // it) and read by interior-pointer lookups; mark bits are set by any
+  // marker, hence atomic words.
+  static constexpr size_t kBitmapWords = kMaxObjectsPerSpan / 64;
+  std::atomic<uint64_t> alloc_bits[kBitmapWords];
+  std::atomic<uint64_t> mark_bits[kBitmapWords];
+  bool needzero = false;  // pages were used before: clear on allocation
   // Position in the page heap's list of in-use spans (O(1) removal).
   size_t heap_index = 0;
   // In its mcentral list while in use; in the free list of its length (or
@@ -58,32 +61,40 @@ struct Span {
 
   // Start of the object slot containing addr (addr inside an in-use span).
   uintptr_t object_base(uintptr_t addr) const { return base + (addr - base) / elemsize * elemsize; }
+  size_t bitmap_words() const { return (nelems + 63) / 64; }
   bool is_allocated(uintptr_t object) const {
     const size_t i = (object - base) / elemsize;
-    return alloc_bits[i / 64] >> (i % 64) & 1;
+    return alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64) & 1;
   }
   // Sets the mark bit; true if it was clear.
   bool mark(uintptr_t object) {
     const size_t i = (object - base) / elemsize;
     const uint64_t bit = uint64_t(1) << (i % 64);
-    if (mark_bits[i / 64] & bit) return false;
-    mark_bits[i / 64] |= bit;
-    return true;
+    if (mark_bits[i / 64].load(std::memory_order_relaxed) & bit) return false;
+    return !(mark_bits[i / 64].fetch_or(bit, std::memory_order_relaxed) & bit);
+  }
+  bool is_marked(size_t i) const { return mark_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64) & 1; }
+  void clear_bits() {
+    for (size_t w = 0; w < kBitmapWords; ++w) {
+      alloc_bits[w].store(0, std::memory_order_relaxed);
+      mark_bits[w].store(0, std::memory_order_relaxed);
+    }
   }
 
   // Claims the next free slot; false when the span is full.
   bool take_free(uintptr_t* object) {
     while (freeindex < nelems) {
       const uint32_t word = freeindex / 64;
+      const uint64_t bits = alloc_bits[word].load(std::memory_order_relaxed);
       // Clear bits at or after freeindex in this word.
-      const uint64_t free = ~alloc_bits[word] & (~uint64_t(0) << (freeindex % 64));
+      const uint64_t free = ~bits & (~uint64_t(0) << (freeindex % 64));
       if (free == 0) {
         freeindex = (word + 1) * 64;
         continue;
       }
       const uint32_t i = word * 64 + uint32_t(__builtin_ctzll(free));
       if (i >= nelems) break;
-      alloc_bits[word] |= uint64_t(1) << (i % 64);
+      alloc_bits[word].store(bits | uint64_t(1) << (i % 64), std::memory_order_relaxed);
       freeindex = i + 1;
       ++allocated;
       *object = base + size_t(i) * elemsize;

@@ -25,16 +25,16 @@ SweepResult sweep() {
   SweepResult r;
   Heap& heap = Heap::get();
   for (int sc = 0; sc < num_classes() * 2; ++sc) Central::of(sc).clear_lists();
-  const std::vector<Span*>& spans = heap.in_use_spans();
+  const internal::RawVector<Span*>& spans = heap.in_use_spans();
   // Backwards: a span freed on the way is replaced by one already swept.
   for (size_t k = spans.size(); k-- > 0;) {
     Span* s = spans[k];
     uint32_t allocated = 0;
     for (uint32_t i = 0; i < s->nelems; ++i) {
       const uint64_t bit = uint64_t(1) << (i % 64);
-      uint64_t& alloc = s->alloc_bits[i / 64];
-      if (!(alloc & bit)) continue;
-      if (s->mark_bits[i / 64] & bit) {
+      std::atomic<uint64_t>& alloc = s->alloc_bits[i / 64];
+      if (!(alloc.load(std::memory_order_relaxed) & bit)) continue;
+      if (s->is_marked(i)) {
         ++allocated;
         continue;
       }
@@ -49,7 +49,7 @@ SweepResult sweep() {
         ++allocated;  // still holds its object until the destructor has run
         continue;
       }
-      alloc &= ~bit;
+      alloc.store(alloc.load(std::memory_order_relaxed) & ~bit, std::memory_order_relaxed);
       poison(slot, s->elemsize);
       ++r.freed_objects;
     }

@@ -32,7 +32,8 @@ int cpus() {
 
 Settings resolve(const Config& cfg) {
   if (cfg.gomaxprocs < 0 || cfg.gomaxprocs > 1024)
-    throw_invalid("gort::Config::gomaxprocs = ", std::to_string(cfg.gomaxprocs), ": want 1..1024, or 0 for the default");
+    throw_invalid("gort::Config::gomaxprocs = ", std::to_string(cfg.gomaxprocs),
+                  ": want 1..1024, or 0 for the default");
   if (cfg.max_stack != 0 && cfg.max_stack < 16 * 1024)
     throw_invalid("gort::Config::max_stack = ", std::to_string(cfg.max_stack),
                   ": want at least 16 KiB, or 0 for the default");

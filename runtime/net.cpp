@@ -146,8 +146,7 @@ SockAddr resolve(const std::string& op, const std::string& network, const std::s
     a.len = socklen_t(offsetof(sockaddr_un, sun_path) + address.size() + (address[0] == '@' ? 0 : 1));
     return a;
   }
-  if (network != "tcp" && network != "tcp4" && network != "tcp6")
-    bad_address(op, network, address, "unknown network");
+  if (network != "tcp" && network != "tcp4" && network != "tcp6") bad_address(op, network, address, "unknown network");
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) bad_address(op, network, address, "missing port in address");
   std::string host = address.substr(0, colon);
@@ -155,8 +154,7 @@ SockAddr resolve(const std::string& op, const std::string& network, const std::s
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   char* end = nullptr;
   const long portnum = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || portnum < 0 || portnum > 65535)
-    bad_address(op, network, address, "invalid port");
+  if (port.empty() || *end != '\0' || portnum < 0 || portnum > 65535) bad_address(op, network, address, "invalid port");
 
   auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
   auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
@@ -325,7 +323,7 @@ namespace {
 // A non-blocking socket for op on network/address, registered with the
 // netpoller, and the address it is for.
 std::pair<std::shared_ptr<NetFD>, SockAddr> new_socket(const char* op, const std::string& network,
-                                                      const std::string& address) {
+                                                       const std::string& address) {
   gort::safepoint();
   SockAddr a = resolve(op, network, address);
   const int s = ::socket(a.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

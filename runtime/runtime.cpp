@@ -2,8 +2,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "gort/runtime.hpp"
 #include "gc/mcache.hpp"
+#include "gort/gc.hpp"
+#include "gort/runtime.hpp"
 #include "runtime/config.hpp"
 #include "runtime/internal/log.hpp"
 #include "sched/hooks.hpp"
@@ -40,7 +41,7 @@ void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
   if (s.max_stack && !stack::Space::get().set_slot_size(s.max_stack))
     internal::log().warn("gort: max_stack {} ignored: stacks of {} bytes already exist in this process", s.max_stack,
                          stack::Space::get().slot_size());
-  sched::set_hooks({&gc::release_p_cache});
+  sched::set_hooks({&gc::release_p_cache, &gc::detail::forget_roots_in_dead_stacks});
   sched::run_main(fn, arg, s.gomaxprocs);
 }
 

@@ -18,8 +18,8 @@ namespace detail {
 
 struct TimerState {
   sched::Timer timer;
-  chan<Time> c;                      // receives the firing time (nil for after_func)
-  std::unique_ptr<TimerFunc> func;   // after_func's function
+  chan<Time> c;                     // receives the firing time (nil for after_func)
+  std::unique_ptr<TimerFunc> func;  // after_func's function
 };
 
 }  // namespace detail
@@ -55,8 +55,8 @@ void require_runtime(std::string_view what) {
 }
 
 // A timer calling f(state) at `when` (then every period), not started yet.
-std::unique_ptr<TimerState> new_timer(const chan<Time>& c, void (*f)(void*, int64_t), int64_t when,
-                                      int64_t period, std::unique_ptr<detail::TimerFunc> func = {}) {
+std::unique_ptr<TimerState> new_timer(const chan<Time>& c, void (*f)(void*, int64_t), int64_t when, int64_t period,
+                                      std::unique_ptr<detail::TimerFunc> func = {}) {
   auto st = std::make_unique<TimerState>();
   st->c = c;
   st->func = std::move(func);

@@ -11,13 +11,12 @@
 namespace gort {
 
 void WaitGroup::add(int32_t delta) {
-  const uint64_t state = state_.fetch_add(uint64_t(int64_t(delta)) << 32, std::memory_order_acq_rel) +
-                         (uint64_t(int64_t(delta)) << 32);
+  const uint64_t state =
+      state_.fetch_add(uint64_t(int64_t(delta)) << 32, std::memory_order_acq_rel) + (uint64_t(int64_t(delta)) << 32);
   const int32_t v = int32_t(state >> 32);
   const uint32_t w = uint32_t(state);
   if (v < 0) throw panic_error("sync: negative WaitGroup counter");
-  if (w != 0 && delta > 0 && v == delta)
-    throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
+  if (w != 0 && delta > 0 && v == delta) throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
   if (v > 0 || w == 0) return;
   // Counter is zero with waiters: nobody may touch the group now but us.
   if (state_.load(std::memory_order_acquire) != state)

@@ -8,22 +8,23 @@ namespace gort::sched {
 
 namespace {
 
-// Buffered channels whose values may hold pointers, for the collector.
-internal::Lock scanned_lock;
-ChanCore* scanned_head = nullptr;
+// Every live channel: the collector scans the buffers of those whose values
+// may hold pointers, and a shutdown forgets the waiters of all of them.
+internal::Lock registry_lock;
+ChanCore* registry_head = nullptr;
 
-void register_scanned(ChanCore* c) {
-  internal::LockGuard l(scanned_lock);
-  c->scanned_next = scanned_head;
-  if (scanned_head) scanned_head->scanned_prev = c;
-  scanned_head = c;
+void register_channel(ChanCore* c) {
+  internal::LockGuard l(registry_lock);
+  c->registry_next = registry_head;
+  if (registry_head) registry_head->registry_prev = c;
+  registry_head = c;
 }
 
-void unregister_scanned(ChanCore* c) {
-  internal::LockGuard l(scanned_lock);
-  if (c->scanned_prev) c->scanned_prev->scanned_next = c->scanned_next;
-  else scanned_head = c->scanned_next;
-  if (c->scanned_next) c->scanned_next->scanned_prev = c->scanned_prev;
+void unregister_channel(ChanCore* c) {
+  internal::LockGuard l(registry_lock);
+  if (c->registry_prev) c->registry_prev->registry_next = c->registry_next;
+  else registry_head = c->registry_next;
+  if (c->registry_next) c->registry_next->registry_prev = c->registry_prev;
 }
 
 // Parks the current goroutine in q (c locked; the lock is released once it
@@ -49,14 +50,22 @@ bool wait_in(ChanCore* c, WaitQueue& q, void* elem, const char* reason) {
 void panic_send_on_closed() { throw panic_error("send on closed channel"); }
 
 void for_each_channel_buffer(void (*fn)(const void* base, size_t size, void* arg), void* arg) {
-  internal::LockGuard l(scanned_lock);
-  for (ChanCore* c = scanned_head; c; c = c->scanned_next) {
+  internal::LockGuard l(registry_lock);
+  for (ChanCore* c = registry_head; c; c = c->registry_next) {
+    if (!c->buf || !c->ops->may_hold_pointers) continue;
     internal::LockGuard cl(c->lock);
     fn(c->buf, c->cap * c->ops->elem_size, arg);
   }
 }
 
-bool scanned(const ChanCore* c) { return c->buf && c->ops->may_hold_pointers; }
+void purge_channel_waiters() {
+  internal::LockGuard l(registry_lock);
+  for (ChanCore* c = registry_head; c; c = c->registry_next) {
+    internal::LockGuard cl(c->lock);
+    c->recvq = {};
+    c->sendq = {};
+  }
+}
 
 Sudog* dequeue_waiter(WaitQueue& q) {
   while (Sudog* s = q.pop_front()) {
@@ -120,10 +129,10 @@ std::shared_ptr<Channel> chan_make(const ChanOps* ops, size_t cap) {
   c->ops = ops;
   c->cap = cap;
   if (cap > 0) c->buf = ops->new_buffer(cap);
-  if (sched::scanned(c)) sched::register_scanned(c);
+  sched::register_channel(c);
   return std::shared_ptr<Channel>(c, [](Channel* ch) {
     ChanCore* c = sched::core_of(ch);
-    if (sched::scanned(c)) sched::unregister_scanned(c);
+    sched::unregister_channel(c);
     if (c->buf) c->ops->delete_buffer(c->buf);
     delete c;
   });

@@ -27,10 +27,9 @@ struct ChanCore : detail::Channel {
   bool closed = false;
   WaitQueue recvq;
   WaitQueue sendq;
-  // In the registry of buffers the collector scans (those that may hold
-  // pointers), under the registry's lock.
-  ChanCore* scanned_prev = nullptr;
-  ChanCore* scanned_next = nullptr;
+  // In the registry of live channels, under the registry's lock.
+  ChanCore* registry_prev = nullptr;
+  ChanCore* registry_next = nullptr;
 
   void* slot(size_t i) const { return static_cast<char*>(buf) + i * ops->elem_size; }
   bool full() const { return count == cap; }

@@ -65,7 +65,8 @@ struct GList {
   bool empty() const { return head == nullptr; }
   void push_back(G* g) {
     g->schedlink = nullptr;
-    if (tail) tail->schedlink = g; else head = g;
+    if (tail) tail->schedlink = g;
+    else head = g;
     tail = g;
     ++size;
   }

@@ -8,8 +8,9 @@
 #pragma once
 
 #include <cstddef>
-#include <vector>
+#include <utility>
 
+#include "runtime/internal/raw_vector.hpp"
 #include "sched/g.hpp"
 
 namespace gort::sched {
@@ -30,20 +31,18 @@ class GlobalRunQueue {
     --size_;
     return g;
   }
-  void clear() {
-    ring_.clear();
-    head_ = size_ = 0;
-  }
+  void clear() { head_ = size_ = 0; }
 
  private:
   void grow() {
-    std::vector<G*> bigger(ring_.empty() ? 256 : ring_.size() * 2);
+    internal::RawVector<G*> bigger;
+    bigger.resize(ring_.size() == 0 ? 256 : ring_.size() * 2);
     for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
-    ring_.swap(bigger);
+    ring_ = std::move(bigger);
     head_ = 0;
   }
 
-  std::vector<G*> ring_;
+  internal::RawVector<G*> ring_;  // its size is the ring's capacity; off malloc, under sched.lock
   size_t head_ = 0;
   size_t size_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <exception>
+#include <new>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "gort/detail/safepoint.hpp"
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
+#include "runtime/internal/shared_library.hpp"
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/garena.hpp"
 #include "sched/hooks.hpp"
@@ -51,16 +53,15 @@ const char* describe(const G* g) {
 
 // For the fatal path: every live goroutine and what it waits for.
 void print_goroutines(int fd) {
-  // The dying thread may hold the lock itself; then the list is skipped.
-  if (!sched.allg_lock.try_lock()) return;
-  for (G* g : sched.allgs) {
+  const GArena& arena = GArena::get();
+  for (size_t i = 0, n = arena.count(); i < n; ++i) {
+    const G* g = arena.at(i);
     const char* state = describe(g);
     if (!state) continue;
     internal::Message line;
     line.put("goroutine ").put(g->id).put(" [").put(state).put("]:\n\n");
     if (::write(fd, line.data(), line.size()) < 0) break;
   }
-  sched.allg_lock.unlock();
 }
 
 void compute_steal_strides(uint32_t n) {
@@ -69,18 +70,77 @@ void compute_steal_strides(uint32_t n) {
     if (std::gcd(i, n) == 1) sched.steal_strides.push_back(i);
 }
 
-// Ms that were left behind by a shutdown (inside a blocking call, or parked
-// for good in the stop signal's handler). Their threads may still run, so
-// their records live on; kept here so that leak checkers see them owned.
+// ---- the M factory ---------------------------------------------------------
+//
+// New Ms are made here, on a thread of their own (Go's templateThread does
+// the same for a related reason): whoever asks may hold a runtime lock or
+// be halfway through a switch, where it must not call malloc or
+// pthread_create - a thread stopped by signal may hold their locks.
+
+std::thread factory_thread;
+internal::Note factory_note;
+std::atomic<uint32_t> wanted_spinning{0};
+std::atomic<uint32_t> wanted_plain{0};
+
+void make_m(bool spinning) {
+  M* m = new M;
+  m->spinning = spinning;
+  {
+    // Listed before its thread exists: the moment it runs a goroutine, a
+    // stop of the world must find it (its registers are roots).
+    internal::LockGuard l(sched.lock);
+    m->id = int32_t(sched.allm.size());
+    m->rand.state = uint64_t(internal::nanotime()) ^ (uint64_t(m->id) << 32);
+    sched.allm.push_back(m);
+  }
+  m->thread = std::thread(mstart, m);
+}
+
+uint32_t take_all(std::atomic<uint32_t>& n) { return n.exchange(0, std::memory_order_acq_rel); }
+
+void factory_main() {
+  sched.factory_tid.store(gettid(), std::memory_order_release);
+  while (!sched.shutdown.load(std::memory_order_acquire)) {
+    factory_note.sleep();
+    factory_note.clear();
+    for (uint32_t n = take_all(wanted_spinning); n > 0; --n) {
+      if (sched.shutdown.load(std::memory_order_acquire)) {
+        sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);  // never started
+        continue;
+      }
+      make_m(true);
+    }
+    for (uint32_t n = take_all(wanted_plain); n > 0 && !sched.shutdown.load(std::memory_order_acquire); --n)
+      make_m(false);
+  }
+}
+
+// ---- leaving goroutines behind ------------------------------------------------
+
+// Ms that were left behind by a shutdown: parked for good in the stop
+// signal's handler, or still inside a blocking call (zombies). Their threads
+// outlive the runtime, so their records do too (and leak checkers see them
+// owned here).
 std::vector<M*> abandoned_ms;
+
+void leave_behind(M* m) {
+  m->thread.detach();
+  abandoned_ms.push_back(m);
+  internal::LockGuard l(sched.lock);
+  sched.abandoned_tids.push_back(m->tid.load(std::memory_order_acquire));
+}
 
 // Waits until every M has left its scheduler loop, or has been left behind
 // where it stands: inside gort::blocking (it leaves when the call returns)
-// or in a loop without safe points (stopped by signal for good). Returns
-// the stacks such threads still stand on, which must not be reused.
-std::vector<stack::Stack> retire_ms(const std::vector<M*>& ms) {
-  std::vector<stack::Stack> in_use;
+// or in a loop without safe points (stopped by signal for good).
+//
+// The Ms that left are joined and freed only once all have: until then a
+// goroutine still running somewhere may be in the middle of a collection,
+// walking allm and signalling its threads (a thread id is not reused
+// before its join).
+void retire_ms(const std::vector<M*>& ms) {
   std::vector<bool> done(ms.size(), false);
+  std::vector<M*> exited;
   const int64_t start = internal::nanotime();
   for (;;) {
     bool all = true;
@@ -88,18 +148,15 @@ std::vector<stack::Stack> retire_ms(const std::vector<M*>& ms) {
       if (done[i]) continue;
       M* m = ms[i];
       BlockingState in_call = BlockingState::kInCall;
-      G* stays;  // the goroutine whose stack the abandoned thread keeps
       if (m->exited.load(std::memory_order_acquire)) {
-        m->thread.join();
-        delete m;
-        done[i] = true;
-        continue;
-      }
-      if (m->abandoned.load(std::memory_order_acquire)) {
-        stays = m->curg;  // parked for good in the signal handler: curg never changes again
+        exited.push_back(m);
+      } else if (m->abandoned.load(std::memory_order_acquire)) {
+        leave_behind(m);
       } else if (m->blocking.compare_exchange_strong(in_call, BlockingState::kAbandoned, std::memory_order_acq_rel)) {
         m->abandoned.store(true, std::memory_order_release);
-        stays = m->blocking_g.load(std::memory_order_relaxed);
+        leave_behind(m);
+        internal::LockGuard l(sched.lock);
+        sched.zombies.push_back(m);
       } else {
         // Still running a goroutine that has not reached a safe point, or
         // runtime code on its way out. Give it a moment, then the signal.
@@ -108,15 +165,50 @@ std::vector<stack::Stack> retire_ms(const std::vector<M*>& ms) {
         if (internal::nanotime() - start > 1000000) m->signal_stop();
         continue;
       }
-      if (stays) in_use.push_back(stays->stack);
-      m->thread.detach();
-      abandoned_ms.push_back(m);
       done[i] = true;
     }
-    if (all) return in_use;
+    if (all) break;
     netpoll_break();
     usleep(50);
   }
+  for (M* m : exited) {
+    m->thread.join();
+    delete m;
+  }
+}
+
+// Is g the goroutine of a zombie, whose thread still runs a blocking call on
+// its stack and reads its closure?
+bool zombie_goroutine(const G* g) {
+  for (M* m : sched.zombies)
+    if (m->in_blocking_call() && m->blocking_g.load(std::memory_order_relaxed) == g) return true;
+  return false;
+}
+
+// Goroutines still blocked or queued die with the runtime, as they do when
+// a Go program's main returns; nothing of the runtime may point at them
+// afterwards, since their stacks and records serve the next gort::run.
+void bury_goroutines() {
+  purge_channel_waiters();
+  purge_sema_waiters();
+  netpoll_purge();
+  if (hooks().forget_stacks) hooks().forget_stacks();
+  GList batch;
+  const GArena& arena = GArena::get();
+  for (size_t i = 0, n = arena.count(); i < n; ++i) {
+    G* g = arena.at(i);
+    if (zombie_goroutine(g)) continue;
+    if (g->stack) stack::Pool::get().give(&g->stack, 1);
+    if (!g->ctx && g->fn.discard && g->status.load() == GStatus::kRunnable) g->fn.discard(g->fn);
+    g->~G();
+    new (g) G;
+    batch.push_back(g);
+    if (batch.size == 32) {
+      sched.gfree_batches.push_back(batch);
+      batch = {};
+    }
+  }
+  if (!batch.empty()) sched.gfree_batches.push_back(batch);
 }
 
 void teardown() {
@@ -125,44 +217,28 @@ void teardown() {
   detail::preempt_requests.fetch_add(1, std::memory_order_seq_cst);
   sched.sysmon_note.wakeup();
   if (sysmon_thread.joinable()) sysmon_thread.join();
-  std::vector<M*> ms;
-  {
-    internal::LockGuard l(sched.lock);
-    ms = sched.allm;
-  }
+  factory_note.wakeup();
+  if (factory_thread.joinable()) factory_thread.join();
+  std::vector<M*> ms(sched.allm.begin(), sched.allm.end());  // no M is made any more
   for (M* m : ms) m->park.wakeup();
   netpoll_break();
-  const std::vector<stack::Stack> in_use = retire_ms(ms);
+  retire_ms(ms);
   netpoll_close();
-
-  // Goroutines still blocked or queued die with the runtime, as they do
-  // when a Go program's main returns.
-  auto still_used = [&](const stack::Stack& s) {
-    for (const stack::Stack& u : in_use)
-      if (u.lo == s.lo) return true;
-    return false;
-  };
-  for (G* g : sched.allgs) {
-    if (g->stack && !still_used(g->stack)) stack::Pool::get().give(&g->stack, 1);
-    if (!g->ctx && g->fn.discard && g->status.load() == GStatus::kRunnable) g->fn.discard(g->fn);
-    g->~G();
-  }
-  GArena::get().reset();
   for (P* p : sched.allp) {
-    p->stacks.drain_all();
     internal::LockGuard l(p->timers.lock);
     p->timers.clear();
   }
+  sched.gfree_batches.clear();
+  bury_goroutines();
   for (P* p : sched.allp) {
+    p->stacks.drain_all();
     if (hooks().release_p) hooks().release_p(p);
     delete p;
   }
   sched.allp.clear();
   sched.allm.clear();
-  sched.allgs.clear();
   sched.runq.clear();
   sched.runqsize.store(0);
-  sched.gfree_batches.clear();
   sched.midle = nullptr;
   sched.pidle = nullptr;
   sched.npidle.store(0);
@@ -170,16 +246,15 @@ void teardown() {
   sched.goid_gen.store(0);
   sched.foreign_spawned.store(0);
   sched.main_started = false;
-  sched.threads_at_start.clear();
   sched.running.store(false, std::memory_order_release);
 }
 
-// The thread that called gort::run sleeps here until main returns. Its
-// stack holds the caller's variables, which goroutines may fill with
-// collected pointers (a `[&]` capture), so the collector scans it: from
+// The thread that called gort::run starts main and sleeps here until main
+// returns. Its stack holds the caller's variables, which goroutines may fill
+// with collected pointers (a `[&]` capture), so the collector scans it: from
 // here, where every callee-saved register of the callers is spilled, to the
-// top of the thread's stack.
-__attribute__((noinline)) void wait_for_main() {
+// top of the thread's stack - published before main can run and collect.
+__attribute__((noinline)) void run_and_wait_for_main(G* main) {
   __builtin_unwind_init();
   pthread_attr_t attr;
   void* base = nullptr;
@@ -190,11 +265,30 @@ __attribute__((noinline)) void wait_for_main() {
   }
   sched.runner_stack_lo.store(internal::stack_pointer(), std::memory_order_relaxed);
   sched.runner_stack_hi.store(reinterpret_cast<uintptr_t>(base) + size, std::memory_order_release);
+  newproc_start(main);
+  {
+    internal::LockGuard l(sched.lock);
+    sched.main_started = true;
+  }
+  // Main may have blocked for good already, and every M and sysmon found
+  // the runtime alive only because main had not started: sysmon looks again.
+  sched.sysmon_note.wakeup();
   sched.main_done.sleep();
   sched.runner_stack_hi.store(0, std::memory_order_release);
 }
 
 }  // namespace
+
+bool zombie_stack(const stack::Stack& slot) {
+  for (M* m : sched.zombies)
+    if (m->in_blocking_call() && m->blocking_g.load(std::memory_order_relaxed)->stack.lo == slot.lo) return true;
+  return false;
+}
+
+void request_new_m(bool spinning) {
+  (spinning ? wanted_spinning : wanted_plain).fetch_add(1, std::memory_order_acq_rel);
+  factory_note.wakeup();
+}
 
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   if (sched.running.exchange(true, std::memory_order_acq_rel))
@@ -210,6 +304,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   internal::set_death_hooks({&goroutine_id_for_signal, &print_goroutines});
   stack::install_overflow_handler();
   install_preempt_signal();
+  internal::note_shared_libraries();
   sched.gcwaiting.store(false);
   sched.canary_mode = stack::Space::get().guard_mode() == stack::GuardMode::kCanary;
   netpoll_init();
@@ -228,24 +323,14 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
     for (int32_t i = gomaxprocs - 1; i >= 0; --i) pidleput(sched.allp[size_t(i)]);
   }
 
+  sched.runner_tid = gettid();
   sysmon_thread = std::thread(sysmon_main);
-  {
-    // Threads there now (the caller, sysmon, sanitizer helpers, threads
-    // left from an earlier run) are not wakers that checkdead must wait
-    // for; Ms are known by their ids.
-    internal::LockGuard l(sched.lock);
-    sched.threads_at_start = thread_ids();
-  }
+  factory_note.clear();
+  factory_thread = std::thread(factory_main);
   G* main = newproc_prepare();
   main->is_main = true;
   main->fn.emplace([fn, arg] { fn(arg); });
-  newproc_start(main);
-  {
-    internal::LockGuard l(sched.lock);
-    sched.main_started = true;
-  }
-
-  wait_for_main();
+  run_and_wait_for_main(main);
   std::exception_ptr panic = sched.main_panic;
   teardown();
   if (panic) std::rethrow_exception(panic);

@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <thread>
 
-#include "sched/g.hpp"
 #include "runtime/internal/note.hpp"
+#include "sched/g.hpp"
 #include "stack/context.hpp"
 
 namespace gort::sched {
@@ -62,7 +62,7 @@ struct M {
   stack::Context g0ctx = nullptr;  // where a goroutine jumps to reach g0
   G* curg = nullptr;
   P* p = nullptr;
-  P* nextp = nullptr;   // handed over by whoever woke this M
+  P* nextp = nullptr;             // handed over by whoever woke this M
   G* next_from_switch = nullptr;  // taken from the run queue by a switch, for g0 to start
   bool spinning = false;
   // Where the M stands with gort::blocking; read by stop_the_world and by
@@ -77,6 +77,13 @@ struct M {
   // holding the interrupted goroutine's registers (what a stack scan needs).
   // Set by the handler, cleared by start_the_world.
   std::atomic<void*> signal_context{nullptr};
+  // Where the stopped goroutine's live stack starts when the handler runs on
+  // that stack itself (ThreadSanitizer's late delivery); 0 otherwise.
+  std::atomic<uintptr_t> signal_scan_from{0};
+  // This M's alternate signal stack: where the kernel saved the vector
+  // registers of a signal-stopped goroutine.
+  uintptr_t altstack_lo = 0;
+  uintptr_t altstack_hi = 0;
   bool stopping_world = false;  // this M runs stop_the_world: never stop it by signal
   // The runtime this M served shut down while it was inside a blocking call
   // or a loop without safe points; it must never touch the runtime again
@@ -84,7 +91,7 @@ struct M {
   std::atomic<bool> abandoned{false};
   std::atomic<bool> exited{false};  // left its scheduler loop: may be joined
   internal::Note park;
-  M* link = nullptr;    // idle list
+  M* link = nullptr;  // idle list
   FastRand rand;
 
   // Set by a goroutine before it jumps to g0.

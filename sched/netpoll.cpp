@@ -8,12 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <vector>
+#include <new>
 
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
 #include "runtime/internal/race.hpp"
+#include "runtime/internal/raw_vector.hpp"
+#include "runtime/internal/sysmem.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -23,13 +24,29 @@ namespace {
 int epfd = -1;
 int breakfd = -1;
 
-// PollDescs are recycled, never freed while the runtime runs (Go's
-// pollCache): epoll_wait on one M may hand out a descriptor that another M
-// is closing at that very moment, and the late event must land on valid
-// memory. At worst it leaves a stale readiness token, which costs the next
-// user of the descriptor one read() that says EAGAIN.
+// PollDescs are recycled, never freed (Go's pollCache): epoll_wait on one M
+// may hand out a descriptor that another M is closing at that very moment,
+// and the late event must land on valid memory. At worst it leaves a stale
+// readiness token, which costs the next user of the descriptor one read()
+// that says EAGAIN.
 internal::Lock cache_lock;
-std::vector<PollDesc*> cache;
+internal::RawVector<PollDesc*> cache;    // free ones; off malloc, under cache_lock
+internal::RawVector<PollDesc*> all_pds;  // every one ever made, under cache_lock
+PollDesc* slab = nullptr;                // PollDescs are carved from here, off malloc
+size_t slab_left = 0;
+
+PollDesc* new_poll_desc() {
+  internal::assert_lock_held(cache_lock);
+  if (slab_left == 0) {
+    constexpr size_t kSlab = 256;
+    slab = static_cast<PollDesc*>(internal::map_memory(kSlab * sizeof(PollDesc), "poll descriptors"));
+    slab_left = kSlab;
+  }
+  --slab_left;
+  PollDesc* pd = new (slab++) PollDesc;
+  all_pds.push_back(pd);
+  return pd;
+}
 std::atomic<uint32_t> break_pending{0};
 std::atomic<int32_t> waiters{0};
 
@@ -80,11 +97,6 @@ void netpoll_init() {
 }
 
 void netpoll_close() {
-  {
-    internal::LockGuard l(cache_lock);
-    for (PollDesc* pd : cache) delete pd;
-    cache.clear();
-  }
   close(epfd);
   close(breakfd);
   epfd = breakfd = -1;
@@ -110,7 +122,10 @@ PollDesc* netpoll_open(int fd) {
       cache.pop_back();
     }
   }
-  if (!pd) pd = new PollDesc;
+  if (!pd) {
+    internal::LockGuard l(cache_lock);
+    pd = new_poll_desc();
+  }
   {
     internal::LockGuard l(pd->lock);
     pd->fd = fd;
@@ -146,6 +161,16 @@ void netpoll_evict(PollDesc* pd) {
   }
   for (G* g : wake)
     if (g) ready(g, true);
+}
+
+void netpoll_purge() {
+  internal::LockGuard l(cache_lock);
+  for (PollDesc* pd : all_pds) {
+    internal::LockGuard pl(pd->lock);
+    pd->closing = true;
+    pd->rd.waiter = pd->wr.waiter = nullptr;
+  }
+  waiters.store(0, std::memory_order_relaxed);
 }
 
 void netpoll_close_fd(PollDesc* pd) {

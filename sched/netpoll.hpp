@@ -31,8 +31,8 @@ struct PollDesc {
   bool closing = false;
   struct Direction {
     G* waiter = nullptr;
-    bool token = false;      // readiness seen while nobody waited
-    int64_t deadline = 0;    // 0: none; < 0: expired
+    bool token = false;    // readiness seen while nobody waited
+    int64_t deadline = 0;  // 0: none; < 0: expired
     PollResult wake = PollResult::kReady;
     Timer timer;
   } rd, wr;
@@ -65,5 +65,10 @@ int32_t netpoll_waiters();
 
 // Wakes an M blocked in netpoll; several calls before it wakes count once.
 void netpoll_break();
+
+// The runtime is going away: every descriptor it opened is closed to the
+// goroutines left behind (a later read or write fails as on a closed
+// connection), and no waiter is remembered.
+void netpoll_purge();
 
 }  // namespace gort::sched

@@ -33,14 +33,14 @@ struct P {
   int32_t id = 0;
   std::atomic<PStatus> status{PStatus::kIdle};
   std::atomic<M*> m{nullptr};  // the M holding it (read by stop_the_world)
-  P* link = nullptr;     // idle list
+  P* link = nullptr;           // idle list
 
   RunQueue runq;
   // Goroutines scheduled here. Written only by the owning M; sysmon reads it
   // to spot a goroutine that has run too long.
   std::atomic<uint32_t> schedtick{0};
-  std::atomic<uint32_t> syscalltick{0};  // bumped by every gort::blocking
-  std::atomic<G*> running{nullptr};      // the goroutine on it, for sysmon
+  std::atomic<uint32_t> syscalltick{0};        // bumped by every gort::blocking
+  std::atomic<G*> running{nullptr};            // the goroutine on it, for sysmon
   std::atomic<bool> stopped_in_signal{false};  // its M waits in the SIGURG handler
 
   // sysmon's memory of what it last saw (Go's sysmontick).
@@ -48,7 +48,7 @@ struct P {
   uint32_t sysmon_syscalltick = 0;
   int64_t sysmon_schedwhen = 0;
   int64_t sysmon_syscallwhen = 0;
-  std::atomic<uint64_t> executed{0};    // goroutines started or resumed here (metrics, tests)
+  std::atomic<uint64_t> executed{0};  // goroutines started or resumed here (metrics, tests)
   // Written only by the P's own M; num_goroutine() sums them without a
   // shared counter that every spawn and exit would fight over.
   std::atomic<uint64_t> spawned{0};
@@ -58,7 +58,7 @@ struct P {
   // The collector's allocation cache for this P, made by gc/ on the first
   // allocation here and given back through Hooks::release_p.
   gc::MCache* mcache = nullptr;
-  GList gfree;                          // dead G records ready for reuse
+  GList gfree;  // dead G records ready for reuse
   uint64_t goid_next = 0;
   uint64_t goid_end = 0;
 

@@ -12,6 +12,7 @@
 #include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
+#include "sched/stw.hpp"
 #include "sched/switch.hpp"
 #include "sched/timer.hpp"
 #include "stack/overflow.hpp"
@@ -44,8 +45,7 @@ void acquirep(M* m, P* p) {
   m->p = p;
   p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_release);
-  if (sched.sysmon_wait.load(std::memory_order_relaxed) &&
-      sched.sysmon_wait.exchange(false, std::memory_order_acq_rel))
+  if (sched.sysmon_wait.load(std::memory_order_relaxed) && sched.sysmon_wait.exchange(false, std::memory_order_acq_rel))
     sched.sysmon_note.wakeup();
 }
 
@@ -173,10 +173,6 @@ void gfput(P* p, G* g) {
 
 // ---- Ms: sleeping, waking, finding work ---------------------------------------
 
-namespace {
-void mstart(M* m);  // a new M's thread
-}  // namespace
-
 void stopm(M* m) {
   {
     internal::LockGuard l(sched.lock);
@@ -190,7 +186,11 @@ void stopm(M* m) {
   m->nextp = nullptr;
 }
 
-// Hands p (or an idle P) to an idle M, creating one if there is none.
+// Hands p (or an idle P) to an idle M. With none idle, p goes back to the
+// idle list and the M factory makes a new M, which takes an idle P itself:
+// a thread is not created here, where the caller may hold a runtime lock
+// (creating one calls malloc), and no P waits in limbo for a thread that
+// does not exist yet.
 void startm(P* p, bool spinning) {
   M* m;
   {
@@ -205,17 +205,12 @@ void startm(P* p, bool spinning) {
     if (m) {
       sched.midle = m->link;
     } else {
-      // New threads are rare (at most a few more than GOMAXPROCS) and
-      // creating one under the lock keeps teardown's join list exact.
-      m = new M;
-      m->id = int32_t(sched.allm.size());
-      m->rand.state = uint64_t(internal::nanotime()) ^ (uint64_t(m->id) << 32);
-      m->nextp = p;
-      m->spinning = spinning;
-      sched.allm.push_back(m);
-      m->thread = std::thread(mstart, m);
-      return;
+      pidleput(p);
     }
+  }
+  if (!m) {
+    request_new_m(spinning);
+    return;
   }
   m->nextp = p;
   m->spinning = spinning;
@@ -296,8 +291,7 @@ top:
 
   // Every 61st schedule, look at the global queue first so it cannot starve
   // behind two goroutines that keep readying each other locally.
-  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
-      sched.runqsize.load(std::memory_order_relaxed) > 0) {
+  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 && sched.runqsize.load(std::memory_order_relaxed) > 0) {
     internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 1)) return g;
   }
@@ -319,8 +313,8 @@ top:
 
   // Spinning Ms are bounded: no more than half the busy Ps.
   const int32_t procs = sched.gomaxprocs;
-  if (m->spinning || 2 * sched.nmspinning.load(std::memory_order_acquire) <
-                         procs - sched.npidle.load(std::memory_order_acquire)) {
+  if (m->spinning ||
+      2 * sched.nmspinning.load(std::memory_order_acquire) < procs - sched.npidle.load(std::memory_order_acquire)) {
     if (!m->spinning) {
       m->spinning = true;
       sched.nmspinning.fetch_add(1, std::memory_order_acq_rel);
@@ -361,8 +355,7 @@ top:
   // Become the poller, sleeping in epoll until the next timer of any P (or
   // for good, if only sockets are waited on), if nobody else holds that role.
   const int64_t poll_until = earliest_timer();
-  if ((poll_until != 0 || netpoll_waiters() > 0) &&
-      sched.lastpoll.exchange(0, std::memory_order_acq_rel) != 0) {
+  if ((poll_until != 0 || netpoll_waiters() > 0) && sched.lastpoll.exchange(0, std::memory_order_acq_rel) != 0) {
     sched.poll_until.store(poll_until, std::memory_order_release);
     int64_t delay = -1;
     if (poll_until != 0) {
@@ -397,15 +390,23 @@ top:
   goto top;
 }
 
+}  // namespace
+
 void mstart(M* m) {
   tls_m = m;
   m->pthread.store(pthread_self(), std::memory_order_release);
   m->tid.store(gettid(), std::memory_order_release);
   m->tsan_g0_fiber = stack::tsan_current_fiber();
   stack::AltSignalStack altstack;
-  if (m->nextp) {
-    acquirep(m, m->nextp);
-    m->nextp = nullptr;
+  m->altstack_lo = altstack.lo();
+  m->altstack_hi = altstack.hi();
+  // Made by the M factory: take an idle P if one is left (somebody asked
+  // for this M because one was), else wait like any idle M.
+  if (P* p = pidleget_locking()) {
+    acquirep(m, p);
+  } else if (m->spinning) {
+    m->spinning = false;
+    sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
   }
   for (;;) {
     if (!m->p) {  // came back from a blocking call without a P
@@ -424,11 +425,18 @@ void mstart(M* m) {
     execute(m, g);
     if (m->reason == SwitchReason::kAbandon) break;
   }
+  if (m->abandoned.load(std::memory_order_acquire)) {
+    // A zombie whose blocking call has returned: its goroutine is over,
+    // and its thread stays (parked), so that nothing that may still signal
+    // it ever signals a reused thread handle.
+    if (G* g = m->blocking_g.load(std::memory_order_relaxed))
+      g->status.store(GStatus::kDead, std::memory_order_release);
+    m->blocking.store(BlockingState::kNone, std::memory_order_release);
+    park_forever(m);
+  }
   tls_m = nullptr;
   m->exited.store(true, std::memory_order_release);
 }
-
-}  // namespace
 
 // ---- the rest of the scheduler's interface -----------------------------------
 
@@ -439,11 +447,9 @@ G* current_g() {
   return m ? m->curg : nullptr;
 }
 
-void assert_on_g0() {
-  GORT_CHECK(current_m() && !current_m()->curg, "running on g0");
-}
+void assert_on_g0() { GORT_CHECK(current_m() && !current_m()->curg, "running on g0"); }
 
-void assert_no_locks_held() { GORT_CHECK(internal::locks_held == 0, "no runtime lock is held here"); }
+void assert_no_locks_held() { GORT_CHECK(internal::locks_held() == 0, "no runtime lock is held here"); }
 
 void handoffp(P* p) {
   p->m.store(nullptr, std::memory_order_relaxed);
@@ -490,8 +496,8 @@ uint32_t fastrand() {
 bool can_spin(int iteration) {
   constexpr int kActiveSpin = 4;
   if (iteration >= kActiveSpin || sched.gomaxprocs <= 1) return false;
-  if (sched.gomaxprocs <= sched.npidle.load(std::memory_order_relaxed) +
-                              sched.nmspinning.load(std::memory_order_relaxed) + 1)
+  if (sched.gomaxprocs <=
+      sched.npidle.load(std::memory_order_relaxed) + sched.nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
   M* m = current_m();
   return m && m->p && m->p->runq.empty();
@@ -518,11 +524,7 @@ G* newproc_prepare() {
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   G* g = gfget(p);
-  if (!g) {
-    g = GArena::get().alloc();
-    internal::LockGuard l(sched.allg_lock);
-    sched.allgs.push_back(g);
-  }
+  if (!g) g = GArena::get().alloc();
   g->id = next_goid(p);
   g->param = nullptr;
   g->wait_reason = nullptr;
@@ -548,8 +550,7 @@ void newproc_start(G* g) {
 int64_t num_goroutine() {
   int64_t n = sched.foreign_spawned.load(std::memory_order_relaxed);
   for (P* p : sched.allp)
-    n += int64_t(p->spawned.load(std::memory_order_relaxed)) -
-         int64_t(p->exited.load(std::memory_order_relaxed));
+    n += int64_t(p->spawned.load(std::memory_order_relaxed)) - int64_t(p->exited.load(std::memory_order_relaxed));
   return n;
 }
 

@@ -58,9 +58,7 @@ class RunQueue {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire) &&
            next_.load(std::memory_order_acquire) == nullptr;
   }
-  bool has_queued() const {
-    return head_.load(std::memory_order_acquire) != tail_.load(std::memory_order_acquire);
-  }
+  bool has_queued() const { return head_.load(std::memory_order_acquire) != tail_.load(std::memory_order_acquire); }
 
  private:
   uint32_t grab(RunQueue& victim, bool steal_next, bool victim_running);

@@ -2,18 +2,19 @@
 // the functions of proc.go). See sched/README.md for the algorithm.
 #pragma once
 
+#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
-#include <sys/types.h>
 
 #include <exception>
 #include <vector>
 
+#include "runtime/internal/lock.hpp"
+#include "runtime/internal/note.hpp"
+#include "runtime/internal/raw_vector.hpp"
 #include "sched/g.hpp"
 #include "sched/globrunq.hpp"
-#include "runtime/internal/lock.hpp"
 #include "sched/m.hpp"
-#include "runtime/internal/note.hpp"
 #include "sched/p.hpp"
 
 namespace gort::sched {
@@ -32,15 +33,12 @@ struct Sched {
   std::vector<P*> allp;
   int32_t gomaxprocs = 0;
   std::vector<uint32_t> steal_strides;  // numbers coprime with gomaxprocs: steal orders
-  std::vector<M*> allm;
+  internal::RawVector<M*> allm;         // off malloc: grows under lock
 
   // Free G records beyond what the Ps keep, in batches that move between a
   // P and here in O(1): no walking a list of Gs last touched by another core.
   internal::Lock gfree_lock;
-  std::vector<GList> gfree_batches;
-
-  internal::Lock allg_lock;
-  std::vector<G*> allgs;
+  internal::RawVector<GList> gfree_batches;
   std::atomic<uint64_t> foreign_spawned{0};  // by threads without a P
 
   std::atomic<uint64_t> goid_gen{0};
@@ -65,11 +63,18 @@ struct Sched {
   internal::Note main_done;
   std::exception_ptr main_panic;
 
-  // Ids of the threads in the process when the runtime started, sorted
-  // (checkdead counts threads that are neither these nor Ms as possible
-  // wakers).
-  std::vector<pid_t> threads_at_start;
+  // The runtime's own threads besides its Ms, which checkdead never counts
+  // as possible wakers: the caller of gort::run, sysmon, the M factory.
+  pid_t runner_tid = 0;
+  std::atomic<pid_t> sysmon_tid{0};
+  std::atomic<pid_t> factory_tid{0};
   bool main_started = false;  // under lock: the main goroutine is queued
+  // Ms left inside a blocking call by an earlier run's shutdown, still
+  // running C code on their goroutine's stack: stopped by signal and
+  // scanned like this run's blocking calls until the call returns.
+  internal::RawVector<M*> zombies;
+  // Threads left behind by earlier runs: they never wake a goroutine again.
+  internal::RawVector<pid_t> abandoned_tids;
   // The live part of the stack of the thread that called gort::run, while
   // it waits for main: a root range for the collector (0: none).
   std::atomic<uintptr_t> runner_stack_lo{0};
@@ -130,6 +135,11 @@ void gfput(P* p, G* g);
 void stopm(M* m);
 // Hands p (null: any idle P) to an idle or new M.
 void startm(P* p, bool spinning);
+// Asks the M factory (lifecycle.cpp) for a new M; a spinning one counts
+// in nmspinning already.
+void request_new_m(bool spinning);
+// A new M's thread: its scheduler loop.
+void mstart(M* m);
 // Starts the runtime with gomaxprocs Ps, runs fn(arg) as the main goroutine
 // and tears everything down when it returns; rethrows its exception.
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs);
@@ -139,6 +149,24 @@ void newproc_start(G* g);
 int64_t num_goroutine();
 
 void sysmon_main();
+
+// When the runtime shuts down, nothing of it may point at the goroutines it
+// leaves behind: their stacks and records serve the next gort::run.
+void purge_channel_waiters();  // chan.cpp
+
+// Is slot the stack of a zombie (whose blocking call still runs on it)?
+// sched.lock held, or the runtime stopped.
+bool zombie_stack(const stack::Stack& slot);
+
+// Calls fn on every M that may run a goroutine's code: this run's Ms and
+// the zombies of earlier runs. sched.lock held.
+template <class Fn>
+void for_each_m_with_goroutine(Fn&& fn) {
+  for (M* m : sched.allm) fn(m);
+  for (M* m : sched.zombies)
+    if (m->in_blocking_call()) fn(m);
+}
+void purge_sema_waiters();  // sema.cpp
 
 // Go's checkdead: with no P running, can any goroutine ever run again?
 // kDead does not return: the process ends with Go's deadlock message.

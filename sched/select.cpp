@@ -89,9 +89,7 @@ int select_go(SelectCase* cases, int n, bool block, bool* recv_ok) {
     __builtin_unreachable();
   }
   std::copy(pollorder, pollorder + npoll, lockorder);
-  std::sort(lockorder, lockorder + npoll, [&](int a, int b) {
-    return std::less<Channel*>()(cases[a].c, cases[b].c);
-  });
+  std::sort(lockorder, lockorder + npoll, [&](int a, int b) { return std::less<Channel*>()(cases[a].c, cases[b].c); });
   SelectState st{cases, lockorder, npoll};
   sellock(st);
 

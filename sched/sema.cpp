@@ -155,6 +155,14 @@ void semrelease(std::atomic<uint32_t>* addr, uint32_t n, bool handoff) {
   if (handed_off && current_g()) yield();
 }
 
+void purge_sema_waiters() {
+  for (SemaRoot& root : roots) {
+    internal::LockGuard l(root.lock);
+    root.addresses = nullptr;
+    root.nwait.store(0, std::memory_order_relaxed);
+  }
+}
+
 uint32_t notify_list_add(std::atomic<uint32_t>* wait) { return wait->fetch_add(1, std::memory_order_acq_rel); }
 
 void notify_list_wait(std::atomic<uint32_t>* wait, std::atomic<uint32_t>* notify, uint32_t ticket) {

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ucontext.h>
 
 #include <cerrno>
 #include <cstring>
@@ -9,9 +10,11 @@
 
 #include "runtime/internal/check.hpp"
 #include "runtime/internal/fatal.hpp"
-#include "runtime/internal/raw_vector.hpp"
 #include "runtime/internal/futex.hpp"
 #include "runtime/internal/nanotime.hpp"
+#include "runtime/internal/raw_vector.hpp"
+#include "runtime/internal/shared_library.hpp"
+#include "runtime/internal/stack_pointer.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -28,44 +31,67 @@ std::atomic<M*> stopper{nullptr};
 // Nobody ever changes it: a thread abandoned at shutdown sleeps on it.
 std::atomic<uint32_t> never_changes{0};
 
-[[noreturn]] void park_forever(M* m) {
-  m->abandoned.store(true, std::memory_order_release);
-  for (;;) internal::futex_wait(&never_changes, 0);
-}
-
 // Only futex and atomics here: both are async-signal-safe.
-void wait_for_restart(M* m, uint32_t generation, void* uctx) {
+//
+// Stops this thread until the world restarts. The collector scans the
+// goroutine from what is published here, so it is published before the
+// stopper can count the thread as stopped: before p's status says kGcStop
+// (a thread holding a P), or as the very signal_context the stopper waits
+// for (a thread in gort::blocking, p null). Returns false, without
+// stopping, when p turned out not to be running any more.
+__attribute__((noinline)) bool stop_until_restart(M* m, P* p, uint32_t generation, void* uctx) {
+  // Normally the handler runs on the M's alternate stack and the context
+  // says where the goroutine stood. ThreadSanitizer instead runs handlers
+  // late, on the goroutine's own stack, with a context copied when the
+  // signal arrived: everything live is then above this very frame, once
+  // the callee-saved registers nobody on the way here saved are spilled.
+  __builtin_unwind_init();
+  const uintptr_t here = internal::stack_pointer();
+  const stack::Stack& s = m->curg->stack;
+  m->signal_scan_from.store(here >= s.lo && here < s.hi ? here : 0, std::memory_order_relaxed);
   m->signal_context.store(uctx, std::memory_order_release);
+  if (p) {
+    // stopped_in_signal too is read by the stopper once the P is stopped.
+    p->stopped_in_signal.store(true, std::memory_order_relaxed);
+    PStatus running = PStatus::kRunning;
+    if (!p->status.compare_exchange_strong(running, PStatus::kGcStop, std::memory_order_acq_rel)) {
+      p->stopped_in_signal.store(false, std::memory_order_relaxed);
+      m->signal_context.store(nullptr, std::memory_order_release);
+      return false;
+    }
+  }
   sched.stop_note.wakeup();
   while (world_generation.load(std::memory_order_acquire) == generation)
     internal::futex_wait(&world_generation, generation);
+  return true;
 }
 
-void on_preempt_signal(int, siginfo_t*, void* uctx) {
+void on_preempt_signal(int, siginfo_t* info, void* uctx) {
   M* m = current_m();
   // g0 notices a stop or a shutdown by itself in the scheduler loop; a
   // thread holding a lock is asked again later.
-  if (!m || !m->curg || internal::locks_held != 0 || m->stopping_world) return;
+  if (!m || !m->curg || internal::locks_held() != 0 || m->stopping_world) return;
   const int saved_errno = errno;  // the interrupted code must not see ours
-  if (sched.shutdown.load(std::memory_order_acquire)) park_forever(m);
+  if (sched.shutdown.load(std::memory_order_acquire) && !m->in_blocking_call()) {
+    // Stopped for good where it stands; but not inside a shared library
+    // (malloc, stdio), whose locks the rest of the process still needs:
+    // then it is asked again a moment later.
+    const auto* uc = static_cast<const ucontext_t*>(uctx);
+    if (!internal::in_shared_library(uintptr_t(uc->uc_mcontext.gregs[REG_RIP]))) park_forever(m);
+    errno = saved_errno;
+    return;
+  }
+  (void)info;
   if (sched.gcwaiting.load(std::memory_order_acquire)) {
     const uint32_t generation = world_generation.load(std::memory_order_acquire);
-    P* p = m->p;
-    PStatus running = PStatus::kRunning;
-    if (p && p->m.load(std::memory_order_relaxed) == m &&
-        p->status.load(std::memory_order_acquire) == PStatus::kRunning) {
-      // Published before the status, which is what the stopper reads first.
-      p->stopped_in_signal.store(true, std::memory_order_relaxed);
-      if (p->status.compare_exchange_strong(running, PStatus::kGcStop, std::memory_order_acq_rel)) {
-        wait_for_restart(m, generation, uctx);
-        errno = saved_errno;
-        return;
-      }
-      p->stopped_in_signal.store(false, std::memory_order_relaxed);
-    }
-    // Its P is taken, idle or someone else's: a thread in gort::blocking,
-    // which the stopper waits for by M rather than by P.
-    if (m->in_blocking_call()) wait_for_restart(m, generation, uctx);
+    // A zombie's P belongs to a runtime that is gone.
+    P* p = m->abandoned.load(std::memory_order_acquire) ? nullptr : m->p;
+    const bool holds_running_p = p && p->m.load(std::memory_order_relaxed) == m &&
+                                 p->status.load(std::memory_order_acquire) == PStatus::kRunning;
+    // Otherwise its P is taken, idle or someone else's: a thread in
+    // gort::blocking, which the stopper waits for by M rather than by P.
+    const bool stopped = holds_running_p && stop_until_restart(m, p, generation, uctx);
+    if (!stopped && m->in_blocking_call()) stop_until_restart(m, nullptr, generation, uctx);
   }
   errno = saved_errno;
 }
@@ -84,8 +110,7 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
   for (P* p : sched.allp) {
     if (p == mine) continue;
     PStatus st = p->status.load(std::memory_order_acquire);
-    if (st == PStatus::kSyscall &&
-        p->status.compare_exchange_strong(st, PStatus::kGcStop, std::memory_order_acq_rel)) {
+    if (st == PStatus::kSyscall && p->status.compare_exchange_strong(st, PStatus::kGcStop, std::memory_order_acq_rel)) {
       ++stats.idle_or_blocking;
       continue;
     }
@@ -107,25 +132,25 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
   return all;
 }
 
-// Every thread inside gort::blocking parked in the handler?
+// Every thread inside gort::blocking parked in the handler? This run's Ms
+// and the zombies earlier runs left in their blocking calls alike.
 bool blocking_threads_stopped(M* self) {
   bool all = true;
   internal::LockGuard l(sched.lock);
-  for (M* m : sched.allm) {
-    if (m == self || !m->in_blocking_call()) continue;
-    if (m->signal_context.load(std::memory_order_acquire)) continue;
+  for_each_m_with_goroutine([&](M* m) {
+    if (m == self || !m->in_blocking_call() || m->signal_context.load(std::memory_order_acquire)) return;
     all = false;
     m->signal_stop();
-  }
+  });
   return all;
 }
 
 void count_blocking_threads(M* self, StwStats& stats) {
   internal::LockGuard l(sched.lock);
-  for (M* m : sched.allm)
-    if (m != self && m->in_blocking_call() &&
-        m->signal_context.load(std::memory_order_acquire))
+  for_each_m_with_goroutine([&](M* m) {
+    if (m != self && m->in_blocking_call() && m->signal_context.load(std::memory_order_acquire))
       ++stats.blocking_threads;
+  });
 }
 
 }  // namespace
@@ -133,6 +158,11 @@ void count_blocking_threads(M* self, StwStats& stats) {
 void assert_world_stopped() {
   GORT_CHECK(stopper.load(std::memory_order_acquire) == current_m() && sched.gcwaiting.load(std::memory_order_acquire),
              "the caller has stopped the world");
+}
+
+[[noreturn]] void park_forever(M* m) {
+  m->abandoned.store(true, std::memory_order_release);
+  for (;;) internal::futex_wait(&never_changes, 0);
 }
 
 void M::signal_stop() const {
@@ -146,7 +176,13 @@ void install_preempt_signal() {
     std::memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_preempt_signal;
     // SA_RESTART: a thread interrupted inside a system call resumes it.
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    // Not under ThreadSanitizer, which runs the handler only once the call
+    // returns: a read() that is restarted for ever would never let the
+    // thread stop (the call returns EINTR there instead).
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+#if !defined(__SANITIZE_THREAD__)
+    sa.sa_flags |= SA_RESTART;
+#endif
     sigemptyset(&sa.sa_mask);
     sigaction(SIGURG, &sa, nullptr);
   });
@@ -219,7 +255,7 @@ void start_the_world() {
       if (!p->runq.empty()) to_start.push_back(p);
       else pidleput(p);
     }
-    for (M* m : sched.allm) m->signal_context.store(nullptr, std::memory_order_release);
+    for_each_m_with_goroutine([](M* m) { m->signal_context.store(nullptr, std::memory_order_release); });
   }
   // Threads parked in the signal handler resume their goroutines.
   world_generation.fetch_add(1, std::memory_order_acq_rel);

@@ -31,6 +31,8 @@
 
 namespace gort::sched {
 
+struct M;
+
 struct StwStats {
   bool stopped = false;          // false: the runtime is shutting down, nothing was stopped
   int stopped_at_safepoint = 0;  // Ps whose goroutine reached a safe point
@@ -47,6 +49,9 @@ void start_the_world();
 
 // Checked builds: the calling goroutine has stopped the world.
 void assert_world_stopped();
+
+// A thread the runtime leaves behind sleeps here for ever.
+[[noreturn]] void park_forever(M* m);
 
 // Installs the SIGURG handler (once per process).
 void install_preempt_signal();

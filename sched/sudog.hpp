@@ -31,12 +31,12 @@ struct Sudog {
   G* g = nullptr;
   Sudog* next = nullptr;
   Sudog* prev = nullptr;
-  void* elem = nullptr;       // value to send, or where to receive; a semaphore's address
-  ChanCore* c = nullptr;      // channel, for select's bookkeeping
+  void* elem = nullptr;   // value to send, or where to receive; a semaphore's address
+  ChanCore* c = nullptr;  // channel, for select's bookkeeping
   bool is_select = false;
-  bool success = false;       // channel: woken by a value (true) or by close (false)
-  bool queued = false;        // in a WaitQueue right now
-  uint32_t ticket = 0;        // semaphore hand-off / notify-list ticket
+  bool success = false;  // channel: woken by a value (true) or by close (false)
+  bool queued = false;   // in a WaitQueue right now
+  uint32_t ticket = 0;   // semaphore hand-off / notify-list ticket
   // Semaphore table: the first waiter for an address is linked into its
   // root's list of addresses and holds the others, in order, in `waiters`.
   Sudog* addr_next = nullptr;
@@ -48,7 +48,8 @@ inline void WaitQueue::push_back(Sudog* s) {
   s->queued = true;
   s->next = nullptr;
   s->prev = last;
-  if (last) last->next = s; else first = s;
+  if (last) last->next = s;
+  else first = s;
   last = s;
 }
 
@@ -56,7 +57,8 @@ inline void WaitQueue::push_front(Sudog* s) {
   s->queued = true;
   s->prev = nullptr;
   s->next = first;
-  if (first) first->prev = s; else last = s;
+  if (first) first->prev = s;
+  else last = s;
   first = s;
 }
 
@@ -65,8 +67,10 @@ inline void WaitQueue::push_front(Sudog* s) {
 inline void WaitQueue::remove(Sudog* s) {
   if (!s->queued) return;
   s->queued = false;
-  if (s->prev) s->prev->next = s->next; else first = s->next;
-  if (s->next) s->next->prev = s->prev; else last = s->prev;
+  if (s->prev) s->prev->next = s->next;
+  else first = s->next;
+  if (s->next) s->next->prev = s->prev;
+  else last = s->prev;
   s->next = s->prev = nullptr;
 }
 

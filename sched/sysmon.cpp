@@ -25,7 +25,7 @@ namespace {
 constexpr int64_t kMinDelayUs = 20;
 constexpr int64_t kMaxDelayUs = 10000;
 constexpr int kIdleRoundsBeforeBackoff = 50;
-constexpr int64_t kTimeSliceNs = 10000000;     // Go's forcePreemptNS
+constexpr int64_t kTimeSliceNs = 10000000;  // Go's forcePreemptNS
 constexpr int64_t kPollIntervalNs = 10000000;
 constexpr int64_t kForeignRecheckNs = 100000000;
 
@@ -65,8 +65,7 @@ bool retake(int64_t now) {
 }
 
 bool wake_for_stranded_work() {
-  if (sched.npidle.load(std::memory_order_acquire) == 0 ||
-      sched.nmspinning.load(std::memory_order_acquire) != 0)
+  if (sched.npidle.load(std::memory_order_acquire) == 0 || sched.nmspinning.load(std::memory_order_acquire) != 0)
     return false;
   for (P* p : sched.allp) {
     if (p->status.load(std::memory_order_acquire) == PStatus::kRunning && !p->runq.empty()) {
@@ -91,6 +90,7 @@ bool poll_network(int64_t now) {
 }  // namespace
 
 void sysmon_main() {
+  sched.sysmon_tid.store(gettid(), std::memory_order_release);
   int64_t delay = kMinDelayUs;
   int idle = 0;
   while (!sched.shutdown.load(std::memory_order_acquire)) {
@@ -98,8 +98,7 @@ void sysmon_main() {
     else if (idle > kIdleRoundsBeforeBackoff && delay < kMaxDelayUs) delay *= 2;
     usleep(useconds_t(delay));
 
-    if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
-        netpoll_waiters() == 0) {
+    if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs && netpoll_waiters() == 0) {
       // Nothing runs and nothing waits on the network: sleep until a P
       // starts. If only a thread outside the runtime could still wake a
       // goroutine, look again now and then: when it is gone, so is the

@@ -13,9 +13,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/raw_vector.hpp"
 
 namespace gort::sched {
 
@@ -46,7 +46,7 @@ class TimerHeap {
   void remove(Timer* t);
   void fix_top();  // after top()->when changed
   Timer* top() const { return heap_.empty() ? nullptr : heap_[0]; }
-  void clear();            // teardown: forget every timer
+  void clear();  // teardown: forget every timer
 
   internal::Lock lock;
 
@@ -55,7 +55,7 @@ class TimerHeap {
   void down(size_t i);
   void publish() { when0_.store(heap_.empty() ? 0 : heap_[0]->when, std::memory_order_release); }
 
-  std::vector<Timer*> heap_;
+  internal::RawVector<Timer*> heap_;  // off malloc: grown with lock held
   std::atomic<int64_t> when0_{0};
 };
 

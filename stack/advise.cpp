@@ -16,7 +16,7 @@ constexpr size_t kMaxIov = 1024;  // UIO_MAXIOV
 
 }  // namespace
 
-bool advise(std::vector<iovec>& ranges, int advice) {
+bool advise(iovec* ranges, size_t count, int advice) {
   static internal::Lock fd_lock;
   static int pidfd = -1;
   static pid_t pidfd_owner = 0;
@@ -30,8 +30,8 @@ bool advise(std::vector<iovec>& ranges, int advice) {
       pidfd = int(syscall(SYS_pidfd_open, self, 0));
       pidfd_owner = self;
     }
-    while (pidfd >= 0 && done < ranges.size()) {
-      const size_t n = std::min(kMaxIov, ranges.size() - done);
+    while (pidfd >= 0 && done < count) {
+      const size_t n = std::min(kMaxIov, count - done);
       const long r = syscall(SYS_process_madvise, pidfd, &ranges[done], n, advice, 0);
       if (r < 0) break;
       // A short count means the range at `done + k` stopped it; the loop
@@ -43,8 +43,7 @@ bool advise(std::vector<iovec>& ranges, int advice) {
     }
   }
   bool ok = true;
-  for (; done < ranges.size(); ++done)
-    ok = madvise(ranges[done].iov_base, ranges[done].iov_len, advice) == 0 && ok;
+  for (; done < count; ++done) ok = madvise(ranges[done].iov_base, ranges[done].iov_len, advice) == 0 && ok;
   return ok;
 }
 

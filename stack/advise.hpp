@@ -8,12 +8,12 @@
 
 #include <sys/uio.h>
 
-#include <vector>
+#include <cstddef>
 
 namespace gort::stack {
 
 // Returns false if the kernel refused some range (errno says why); ranges
 // process_madvise will not take are retried one by one with madvise.
-bool advise(std::vector<iovec>& ranges, int advice);
+bool advise(iovec* ranges, size_t n, int advice);
 
 }  // namespace gort::stack

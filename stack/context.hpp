@@ -47,20 +47,16 @@ inline Context make_context(const Stack& s, Entry entry) {
   return boost::context::detail::make_fcontext(reinterpret_cast<void*>(s.hi), s.size(), entry);
 }
 
-inline Transfer jump(Context to, void* data) {
-  return boost::context::detail::jump_fcontext(to, data);
-}
+inline Transfer jump(Context to, void* data) { return boost::context::detail::jump_fcontext(to, data); }
 
-inline void start_switch([[maybe_unused]] void** fake_stack_save,
-                         [[maybe_unused]] const void* target_bottom,
+inline void start_switch([[maybe_unused]] void** fake_stack_save, [[maybe_unused]] const void* target_bottom,
                          [[maybe_unused]] size_t target_size) {
 #if GORT_ASAN
   __sanitizer_start_switch_fiber(fake_stack_save, target_bottom, target_size);
 #endif
 }
 
-inline void finish_switch([[maybe_unused]] void* fake_stack_save,
-                          [[maybe_unused]] const void** from_bottom,
+inline void finish_switch([[maybe_unused]] void* fake_stack_save, [[maybe_unused]] const void** from_bottom,
                           [[maybe_unused]] size_t* from_size) {
 #if GORT_ASAN
   __sanitizer_finish_switch_fiber(fake_stack_save, from_bottom, from_size);

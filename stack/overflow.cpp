@@ -46,8 +46,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 }  // namespace
 
 void report_overflow(uint64_t goroutine_id, const Stack& s, const char* how) {
-  internal::fatal("stack overflow: goroutine ", goroutine_id, " exceeded its ",
-                  (s.size() + kPageSize) / 1024, " KiB stack (", how, "; raise GORTMAXSTACK)");
+  internal::fatal("stack overflow: goroutine ", goroutine_id, " exceeded its ", (s.size() + kPageSize) / 1024,
+                  " KiB stack (", how, "; raise GORTMAXSTACK)");
 }
 
 void install_overflow_handler() {
@@ -72,6 +72,8 @@ AltSignalStack::AltSignalStack() {
   ss.ss_size = kAltStackSize;
   if (sigaltstack(&ss, nullptr) != 0) internal::fatal("runtime: sigaltstack: ", std::strerror(errno));
 }
+
+uintptr_t AltSignalStack::hi() const { return lo() + kAltStackSize; }
 
 AltSignalStack::~AltSignalStack() {
   stack_t ss{};

@@ -30,6 +30,9 @@ class AltSignalStack {
   AltSignalStack(const AltSignalStack&) = delete;
   AltSignalStack& operator=(const AltSignalStack&) = delete;
 
+  uintptr_t lo() const { return reinterpret_cast<uintptr_t>(mem_); }
+  uintptr_t hi() const;
+
  private:
   void* mem_;
 };

@@ -10,8 +10,8 @@
 namespace gort::stack {
 
 Pool& Pool::get() {
-  static Pool* pool = new Pool;  // outlives every thread; never destroyed
-  return *pool;
+  static Pool pool;
+  return pool;
 }
 
 void Pool::take(Stack* out, size_t n) {
@@ -29,28 +29,29 @@ void Pool::take(Stack* out, size_t n) {
 }
 
 void Pool::give(const Stack* in, size_t n) {
-  std::vector<Stack> batch;
+  internal::RawVector<Stack> batch;
   {
     internal::LockGuard g(lock_);
-    dirty_.insert(dirty_.end(), in, in + n);
+    dirty_.append(in, n);
     if (dirty_.size() <= kMaxDirty) return;
     // The oldest half: the most recently freed slots stay hot for reuse.
-    batch.assign(dirty_.begin(), dirty_.begin() + kMaxDirty / 2);
-    dirty_.erase(dirty_.begin(), dirty_.begin() + kMaxDirty / 2);
+    batch.append(dirty_.begin(), kMaxDirty / 2);
+    dirty_.erase_front(kMaxDirty / 2);
   }
   trim(batch);
 }
 
 void Pool::trim_all() {
-  std::vector<Stack> batch;
+  internal::RawVector<Stack> batch;
   {
     internal::LockGuard g(lock_);
-    batch.swap(dirty_);
+    batch.append(dirty_.begin(), dirty_.size());
+    dirty_.clear();
   }
   trim(batch);
 }
 
-void Pool::trim(std::vector<Stack>& batch) {
+void Pool::trim(internal::RawVector<Stack>& batch) {
   if (batch.empty()) return;
   size_t nwarm;
   {
@@ -58,7 +59,7 @@ void Pool::trim(std::vector<Stack>& batch) {
     nwarm = warm_.size() < kMaxWarm ? std::min(kMaxWarm - warm_.size(), batch.size()) : 0;
   }
   std::sort(batch.begin(), batch.end(), [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
-  std::vector<iovec> ranges;
+  internal::RawVector<iovec> ranges;
   for (size_t i = 0; i < batch.size(); ++i) {
     const Stack& s = batch[i];
     if (i < nwarm) {
@@ -67,15 +68,14 @@ void Pool::trim(std::vector<Stack>& batch) {
     }
     const uintptr_t lo = s.lo;
     const bool adjacent = i > nwarm && !ranges.empty() &&
-                          reinterpret_cast<uintptr_t>(ranges.back().iov_base) + ranges.back().iov_len +
-                                  kPageSize == lo;
+                          reinterpret_cast<uintptr_t>(ranges.back().iov_base) + ranges.back().iov_len + kPageSize == lo;
     if (adjacent) ranges.back().iov_len += kPageSize + s.size();  // spans the guard page between
     else ranges.push_back({reinterpret_cast<void*>(lo), s.size()});
   }
-  advise(ranges, MADV_DONTNEED);
+  advise(ranges.data(), ranges.size(), MADV_DONTNEED);
   internal::LockGuard g(lock_);
-  warm_.insert(warm_.end(), batch.begin(), batch.begin() + ptrdiff_t(nwarm));
-  cold_.insert(cold_.end(), batch.begin() + ptrdiff_t(nwarm), batch.end());
+  warm_.append(batch.begin(), nwarm);
+  cold_.append(batch.begin() + nwarm, batch.size() - nwarm);
 }
 
 size_t Pool::dirty() const {

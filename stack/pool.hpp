@@ -22,9 +22,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/raw_vector.hpp"
 #include "stack/stack.hpp"
 
 namespace gort::stack {
@@ -48,12 +48,14 @@ class Pool {
   static constexpr size_t kMaxDirty = 512;
   static constexpr size_t kMaxWarm = 4096;
 
-  void trim(std::vector<Stack>& batch);
+  void trim(internal::RawVector<Stack>& batch);
 
+  // Off malloc: stacks are taken and given back in the middle of goroutine
+  // switches, where no malloc may run (HACKING.md).
   mutable internal::Lock lock_;
-  std::vector<Stack> dirty_;
-  std::vector<Stack> warm_;
-  std::vector<Stack> cold_;
+  internal::RawVector<Stack> dirty_;
+  internal::RawVector<Stack> warm_;
+  internal::RawVector<Stack> cold_;
 };
 
 class Cache {

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include <algorithm>
-#include <vector>
 
 #include "runtime/internal/config.hpp"
 #include "runtime/internal/fatal.hpp"
@@ -39,9 +38,26 @@ bool Space::set_slot_size(size_t bytes) {
 }
 
 GuardMode Space::guard_mode() {
-  internal::LockGuard g(lock_);
-  detect_guard_mode();
-  return mode_;
+  bool first;
+  GuardMode mode;
+  {
+    internal::LockGuard g(lock_);
+    detect_guard_mode();
+    first = !reported_;
+    reported_ = true;
+    mode = mode_;
+  }
+  // Logging allocates: never under a runtime lock (HACKING.md).
+  if (!first) return mode;
+  if (mode == GuardMode::kGuardPages)
+    internal::log().info("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot", slot_size_ / 1024);
+  else if (internal::knobs().stack_canary)
+    internal::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
+  else
+    internal::log().warn(
+        "gort: stack guards: kernel lacks MADV_GUARD_INSTALL; "
+        "falling back to a canary checked at every switch");
+  return mode;
 }
 
 // Probe once: reserve two pages and try to guard the first. EINVAL means the
@@ -52,18 +68,7 @@ void Space::detect_guard_mode() {
   void* probe = internal::map_memory(2 * kPageSize, "the stack guard probe");
   const bool ok = madvise(probe, kPageSize, kMadvGuardInstall) == 0;
   internal::unmap_memory(probe, 2 * kPageSize);
-  if (internal::knobs().stack_canary) {
-    mode_ = GuardMode::kCanary;
-    internal::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
-  } else if (ok) {
-    mode_ = GuardMode::kGuardPages;
-    internal::log().info("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot",
-                 slot_size_ / 1024);
-  } else {
-    mode_ = GuardMode::kCanary;
-    internal::log().warn("gort: stack guards: kernel lacks MADV_GUARD_INSTALL; "
-                 "falling back to a canary checked at every switch");
-  }
+  mode_ = ok && !internal::knobs().stack_canary ? GuardMode::kGuardPages : GuardMode::kCanary;
 }
 
 Stack Space::slot_at(uintptr_t chunk_base, size_t index) const {
@@ -84,47 +89,47 @@ void Space::new_chunk() {
 }
 
 Stack Space::carve() {
-  std::vector<Stack> batch;
+  // Carving runs in the middle of goroutine switches: fixed arrays, no
+  // malloc (HACKING.md).
+  Stack batch[kPrepareBatch];
+  size_t n;
   {
     internal::LockGuard g(lock_);
+    // The runtime asked at start-up (guard_mode); a program that carves
+    // slots without a runtime decides here, silently.
     detect_guard_mode();
     carved_.fetch_add(1, std::memory_order_relaxed);
     if (nprepared_ > 0) return prepared_[--nprepared_];
-    batch = reserve_batch();
+    n = reserve_batch(batch);
   }
   // The system calls run outside the lock: two Ms short of stacks prepare
   // their batches in parallel (page allocation dominates, and it scales).
-  prepare(batch);
-  const Stack mine = batch.back();
-  batch.pop_back();
+  prepare(batch, n);
+  const Stack mine = batch[--n];
   internal::LockGuard g(lock_);
-  for (const Stack& s : batch) {
-    if (nprepared_ == kPrepareBatch) break;
-    prepared_[nprepared_++] = s;
-  }
+  for (size_t i = 0; i < n && nprepared_ < kPrepareBatch; ++i) prepared_[nprepared_++] = batch[i];
   return mine;
 }
 
-std::vector<Stack> Space::reserve_batch() {
+size_t Space::reserve_batch(Stack* out) {
   internal::assert_lock_held(lock_);
   if (nchunks_.load(std::memory_order_relaxed) == 0 || next_in_chunk_ == slots_per_chunk_) new_chunk();
-  const uintptr_t chunk =
-      chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(std::memory_order_relaxed);
-  std::vector<Stack> batch;
-  while (batch.size() < kPrepareBatch && next_in_chunk_ < slots_per_chunk_)
-    batch.push_back(slot_at(chunk, next_in_chunk_++));
+  const uintptr_t chunk = chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(std::memory_order_relaxed);
+  size_t n = 0;
+  while (n < kPrepareBatch && next_in_chunk_ < slots_per_chunk_) out[n++] = slot_at(chunk, next_in_chunk_++);
   // Handed out from the back: lowest addresses first.
-  std::reverse(batch.begin(), batch.end());
-  return batch;
+  std::reverse(out, out + n);
+  return n;
 }
 
-void Space::prepare(std::vector<Stack>& batch) {
-  std::vector<iovec> guards;
-  for (const Stack& s : batch) {
-    guards.push_back({reinterpret_cast<void*>(s.lo - kPageSize), kPageSize});
+void Space::prepare(Stack* batch, size_t n) {
+  iovec guards[kPrepareBatch];
+  for (size_t i = 0; i < n; ++i) {
+    const Stack& s = batch[i];
+    guards[i] = {reinterpret_cast<void*>(s.lo - kPageSize), kPageSize};
     if (mode_ == GuardMode::kCanary) *reinterpret_cast<uint64_t*>(s.lo - sizeof(uint64_t)) = kCanary;
   }
-  if (mode_ == GuardMode::kGuardPages && !advise(guards, kMadvGuardInstall))
+  if (mode_ == GuardMode::kGuardPages && !advise(guards, n, kMadvGuardInstall))
     internal::fatal("runtime: installing stack guard pages: ", std::strerror(errno));
 }
 
@@ -132,19 +137,23 @@ bool Space::canary_intact(const Stack& s) const {
   return *reinterpret_cast<const uint64_t*>(s.lo - sizeof(uint64_t)) == kCanary;
 }
 
-bool Space::find_guard(uintptr_t addr, Stack* slot) const {
+bool Space::find_slot(uintptr_t addr, Stack* slot) const {
   const size_t n = nchunks_.load(std::memory_order_acquire);
   const size_t per = slots_per_chunk_;
   for (size_t i = 0; i < n; ++i) {
     const uintptr_t base = chunks_[i].load(std::memory_order_relaxed);
     if (addr < base || addr >= base + per * slot_size_) continue;
-    const size_t index = (addr - base) / slot_size_;
-    const Stack s = slot_at(base, index);
-    if (addr >= s.lo) return false;
-    *slot = s;
+    *slot = slot_at(base, (addr - base) / slot_size_);
     return true;
   }
   return false;
+}
+
+bool Space::find_guard(uintptr_t addr, Stack* slot) const {
+  Stack s;
+  if (!find_slot(addr, &s) || addr >= s.lo) return false;
+  *slot = s;
+  return true;
 }
 
 }  // namespace gort::stack

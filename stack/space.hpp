@@ -18,10 +18,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
-#include "stack/stack.hpp"
 #include "runtime/internal/lock.hpp"
+#include "stack/stack.hpp"
 
 namespace gort::stack {
 
@@ -50,6 +49,8 @@ class Space {
   // Async-signal-safe: if addr lies in a slot's guard page, returns true and
   // the slot's usable range.
   bool find_guard(uintptr_t addr, Stack* slot) const;
+  // The same for any address in a slot, guard page included.
+  bool find_slot(uintptr_t addr, Stack* slot) const;
 
   // Canary mode only: is the word below the usable range intact?
   bool canary_intact(const Stack& s) const;
@@ -58,8 +59,10 @@ class Space {
   Space() = default;
   void detect_guard_mode();
   void new_chunk();
-  std::vector<Stack> reserve_batch();     // with lock_ held
-  void prepare(std::vector<Stack>& batch);  // lock not held
+  // With lock_ held: up to kPrepareBatch fresh slots into out, lowest
+  // address last; returns how many.
+  size_t reserve_batch(Stack* out);
+  void prepare(Stack* batch, size_t n);  // lock not held
   Stack slot_at(uintptr_t chunk_base, size_t index) const;
 
   // Slots are prepared kPrepareBatch at a time: guards installed with one
@@ -74,6 +77,7 @@ class Space {
   size_t slots_per_chunk_ = 0;
   GuardMode mode_ = GuardMode::kGuardPages;
   bool detected_ = false;
+  bool reported_ = false;  // guard_mode() has logged the choice
 
   // Published chunk bases; the signal handler reads them without locks.
   std::atomic<uintptr_t> chunks_[kMaxChunks] = {};

@@ -1,7 +1,7 @@
 // Channels: Go's rules, one by one.
 #include <atomic>
-#include <cstdio>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,67 +9,86 @@
 #include "gort/gort.hpp"
 #include "support.hpp"
 
+using gort_test::kProcCounts;
 using gort_test::procs;
 
 TEST_CASE("unbuffered channel hands values over in order", "[chan]") {
-  const auto got = gort::run(
-      [] {
-        auto ch = gort::make_chan<int>();
-        gort::go([ch] {
-          for (int i = 0; i < 1000; ++i) ch.send(i);
-        });
-        std::vector<int> got;
-        for (int i = 0; i < 1000; ++i) got.push_back(ch.recv());
-        return got;
-      },
-      procs(2));
-  for (int i = 0; i < 1000; ++i) REQUIRE(got[size_t(i)] == i);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto got = gort::run(
+        [] {
+          auto ch = gort::make_chan<int>();
+          gort::go([ch] {
+            for (int i = 0; i < 1000; ++i) ch.send(i);
+          });
+          std::vector<int> got;
+          for (int i = 0; i < 1000; ++i) got.push_back(ch.recv());
+          return got;
+        },
+        procs(n));
+    for (int i = 0; i < 1000; ++i) REQUIRE(got[size_t(i)] == i);
+  }
 }
 
+// The next two run at one P too: there, 100 yields surely let the sender
+// reach its send. At more Ps it may not have started yet, which the
+// assertion tolerates (a send not yet begun has not returned either); the
+// sender's wake-up is waited for, not given a number of yields.
 TEST_CASE("unbuffered send blocks until a receiver takes the value", "[chan]") {
-  gort::run(
-      [] {
-        auto ch = gort::make_chan<int>();
-        std::atomic<bool> sent{false};
-        gort::go([&] {
-          ch.send(1);
-          sent = true;
-        });
-        for (int i = 0; i < 100; ++i) gort::yield();
-        REQUIRE_FALSE(sent.load());
-        REQUIRE(ch.recv() == 1);
-        for (int i = 0; i < 100 && !sent; ++i) gort::yield();
-        REQUIRE(sent.load());
-      },
-      procs(1));
+  for (const int n : {1, 2, 4, 8}) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          auto ch = gort::make_chan<int>();
+          auto returned = gort::make_chan<int>(1);
+          std::atomic<bool> sent{false};
+          gort::go([&, returned] {
+            ch.send(1);
+            sent = true;
+            returned.send(1);
+          });
+          for (int i = 0; i < 100; ++i) gort::yield();
+          REQUIRE_FALSE(sent.load());
+          REQUIRE(ch.recv() == 1);
+          returned.recv();
+          REQUIRE(sent.load());
+        },
+        procs(n));
+  }
 }
 
 TEST_CASE("buffered channel: len, cap, FIFO, blocks when full", "[chan]") {
-  gort::run(
-      [] {
-        auto ch = gort::make_chan<std::string>(3);
-        REQUIRE(ch.cap() == 3);
-        REQUIRE(ch.len() == 0);
-        ch.send("a");
-        ch.send("b");
-        ch.send("c");
-        REQUIRE(ch.len() == 3);
-        std::atomic<bool> fourth{false};
-        gort::go([&] {
-          ch.send("d");
-          fourth = true;
-        });
-        for (int i = 0; i < 100; ++i) gort::yield();
-        REQUIRE_FALSE(fourth.load());
-        REQUIRE(ch.recv() == "a");
-        for (int i = 0; i < 100 && !fourth; ++i) gort::yield();
-        REQUIRE(fourth.load());
-        REQUIRE(ch.recv() == "b");
-        REQUIRE(ch.recv() == "c");
-        REQUIRE(ch.recv() == "d");
-        REQUIRE(ch.len() == 0);
-      },
-      procs(1));
+  for (const int n : {1, 2, 4, 8}) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          auto ch = gort::make_chan<std::string>(3);
+          auto returned = gort::make_chan<int>(1);
+          REQUIRE(ch.cap() == 3);
+          REQUIRE(ch.len() == 0);
+          ch.send("a");
+          ch.send("b");
+          ch.send("c");
+          REQUIRE(ch.len() == 3);
+          std::atomic<bool> fourth{false};
+          gort::go([&, returned] {
+            ch.send("d");
+            fourth = true;
+            returned.send(1);
+          });
+          for (int i = 0; i < 100; ++i) gort::yield();
+          REQUIRE_FALSE(fourth.load());
+          REQUIRE(ch.recv() == "a");
+          returned.recv();
+          REQUIRE(fourth.load());
+          REQUIRE(ch.len() == 3);
+          REQUIRE(ch.recv() == "b");
+          REQUIRE(ch.recv() == "c");
+          REQUIRE(ch.recv() == "d");
+          REQUIRE(ch.len() == 0);
+        },
+        procs(n));
+  }
 }
 
 TEST_CASE("a closed channel drains its buffer, then gives zero values with ok=false", "[chan]") {
@@ -86,39 +105,47 @@ TEST_CASE("a closed channel drains its buffer, then gives zero values with ok=fa
 }
 
 TEST_CASE("close wakes every blocked receiver with ok=false", "[chan]") {
-  const int woken = gort::run(
-      [] {
-        auto ch = gort::make_chan<int>();
-        std::atomic<int> not_ok{0};
-        gort::WaitGroup wg;
-        wg.add(10);
-        for (int i = 0; i < 10; ++i)
-          gort::go([&] {
-            auto [v, ok] = ch.recv_ok();
-            if (!ok && v == 0) not_ok.fetch_add(1);
-            wg.done();
-          });
-        for (int i = 0; i < 100; ++i) gort::yield();
-        ch.close();
-        wg.wait();
-        return not_ok.load();
-      },
-      procs(2));
-  REQUIRE(woken == 10);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int woken = gort::run(
+        [] {
+          auto ch = gort::make_chan<int>();
+          std::atomic<int> not_ok{0};
+          gort::WaitGroup wg;
+          wg.add(10);
+          for (int i = 0; i < 10; ++i)
+            gort::go([&] {
+              auto [v, ok] = ch.recv_ok();
+              if (!ok && v == 0) not_ok.fetch_add(1);
+              wg.done();
+            });
+          for (int i = 0; i < 100; ++i) gort::yield();
+          ch.close();
+          wg.wait();
+          return not_ok.load();
+        },
+        procs(n));
+    REQUIRE(woken == 10);
+  }
 }
 
 TEST_CASE("range over a channel stops when it is closed", "[chan]") {
-  const int sum = gort::run([] {
-    auto ch = gort::make_chan<int>(4);
-    gort::go([ch] {
-      for (int i = 1; i <= 100; ++i) ch.send(i);
-      ch.close();
-    });
-    int sum = 0;
-    for (int v : ch) sum += v;
-    return sum;
-  });
-  REQUIRE(sum == 5050);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int sum = gort::run(
+        [] {
+          auto ch = gort::make_chan<int>(4);
+          gort::go([ch] {
+            for (int i = 1; i <= 100; ++i) ch.send(i);
+            ch.close();
+          });
+          int sum = 0;
+          for (int v : ch) sum += v;
+          return sum;
+        },
+        procs(n));
+    REQUIRE(sum == 5050);
+  }
 }
 
 TEST_CASE("send on a closed channel panics", "[chan]") {
@@ -130,27 +157,32 @@ TEST_CASE("send on a closed channel panics", "[chan]") {
 }
 
 TEST_CASE("a sender blocked when the channel closes panics", "[chan]") {
-  const bool panicked = gort::run(
-      [] {
-        auto ch = gort::make_chan<int>();
-        std::atomic<bool> p{false};
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go([&] {
-          try {
-            ch.send(1);
-          } catch (const gort::panic_error& e) {
-            p = std::string(e.what()) == "send on closed channel";
-          }
-          wg.done();
-        });
-        for (int i = 0; i < 100; ++i) gort::yield();
-        ch.close();
-        wg.wait();
-        return p.load();
-      },
-      procs(1));
-  REQUIRE(panicked);
+  // At one P the sender is surely parked when the channel closes; at more it
+  // may be parked, mid-send or not yet started: it panics in every case.
+  for (const int n : {1, 2, 4, 8}) {
+    INFO("GOMAXPROCS " << n);
+    const bool panicked = gort::run(
+        [] {
+          auto ch = gort::make_chan<int>();
+          std::atomic<bool> p{false};
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go([&] {
+            try {
+              ch.send(1);
+            } catch (const gort::panic_error& e) {
+              p = std::string(e.what()) == "send on closed channel";
+            }
+            wg.done();
+          });
+          for (int i = 0; i < 100; ++i) gort::yield();
+          ch.close();
+          wg.wait();
+          return p.load();
+        },
+        procs(n));
+    REQUIRE(panicked);
+  }
 }
 
 TEST_CASE("closing a closed or nil channel panics", "[chan]") {
@@ -165,35 +197,47 @@ TEST_CASE("closing a closed or nil channel panics", "[chan]") {
 }
 
 TEST_CASE("a nil channel blocks forever", "[chan]") {
-  gort::run(
-      [] {
-        gort::chan<int> nil;
-        std::atomic<int> progress{0};
-        gort::go([&] {
-          progress = 1;
-          nil.send(1);
-          progress = 2;
-        });
-        gort::go([&] {
-          nil.recv();
-          progress = 3;
-        });
-        for (int i = 0; i < 1000; ++i) gort::yield();
-        REQUIRE(progress.load() == 1);
-        REQUIRE(nil.len() == 0);
-        REQUIRE(nil.cap() == 0);
-      },
-      procs(2));
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          gort::chan<int> nil;
+          std::atomic<int> started{0}, progress{0};
+          gort::go([&] {
+            started.fetch_add(1);
+            nil.send(1);
+            progress = 1;
+          });
+          gort::go([&] {
+            started.fetch_add(1);
+            nil.recv();
+            progress = 2;
+          });
+          // Both reach their operation before the 1,000 yields count: with
+          // more Ps than CPUs a goroutine may wait long for its M to run.
+          while (started.load() != 2) gort::yield();
+          for (int i = 0; i < 1000; ++i) gort::yield();
+          REQUIRE(progress.load() == 0);
+          REQUIRE(nil.len() == 0);
+          REQUIRE(nil.cap() == 0);
+        },
+        procs(n));
+  }
 }
 
 TEST_CASE("values move through a channel without copies", "[chan]") {
-  gort::run([] {
-    auto ch = gort::make_chan<std::unique_ptr<int>>();
-    gort::go([ch] { ch.send(std::make_unique<int>(9)); });
-    auto p = ch.recv();
-    REQUIRE(p);
-    REQUIRE(*p == 9);
-  });
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          auto ch = gort::make_chan<std::unique_ptr<int>>();
+          gort::go([ch] { ch.send(std::make_unique<int>(9)); });
+          auto p = ch.recv();
+          REQUIRE(p);
+          REQUIRE(*p == 9);
+        },
+        procs(n));
+  }
 }
 
 TEST_CASE("a buffered value is released when it is received", "[chan]") {

@@ -2,6 +2,7 @@
 // is reclaimed (destructors run exactly once), memory is reused.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "gort/gort.hpp"
 #include "support.hpp"
 
+using gort_test::kProcCounts;
 using gort_test::procs;
 
 using namespace std::chrono_literals;
@@ -97,18 +99,23 @@ void settle() {
 }  // namespace
 
 TEST_CASE("unreachable objects are reclaimed and destroyed exactly once", "[gc]") {
-  gort::run([] {
-    settle();
-    destroyed = 0;
-    const auto before = gc::stats();
-    make_garbage_elsewhere(9);  // 1,023 nodes
-    gc::collect();              // finds them dead; destructors run after the pause
-    REQUIRE(destroyed.load() == 1023);
-    gc::collect();  // frees their memory; no destructor runs twice
-    gc::collect();
-    REQUIRE(destroyed.load() == 1023);
-    REQUIRE(gc::stats().freed_objects - before.freed_objects >= 1023);
-  });
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          settle();
+          destroyed = 0;
+          const auto before = gc::stats();
+          make_garbage_elsewhere(9);  // 1,023 nodes
+          gc::collect();              // finds them dead; destructors run after the pause
+          REQUIRE(destroyed.load() == 1023);
+          gc::collect();  // frees their memory; no destructor runs twice
+          gc::collect();
+          REQUIRE(destroyed.load() == 1023);
+          REQUIRE(gc::stats().freed_objects - before.freed_objects >= 1023);
+        },
+        procs(n));
+  }
 }
 
 TEST_CASE("objects reachable through a chain of refs from a root survive", "[gc]") {
@@ -127,122 +134,152 @@ TEST_CASE("objects reachable through a chain of refs from a root survive", "[gc]
   });
 }
 
+// Regression: gc::ref<T> had no trace(), so an array of refs was taken to
+// be pointer-free and everything it held was freed at the next collection.
+TEST_CASE("an array of refs (make_array<gc::ref<T>>) keeps what it points to", "[gc]") {
+  static gc::root<gc::ref<Node>> keep;
+  gort::run([] {
+    const int lo = watch(64);
+    keep = gc::make_array<gc::ref<Node>>(64);
+    for (int i = 0; i < 64; ++i) keep.get()[i] = gc::make<Node>(lo + i);
+    for (int i = 0; i < 3; ++i) {
+      make_garbage(8);
+      gc::collect();
+    }
+    REQUIRE(destroyed_protected.load() == 0);
+    for (int i = 0; i < 64; ++i) REQUIRE(keep.get()[i]->value == lo + i);
+    keep = nullptr;
+  });
+}
+
 TEST_CASE("objects held only by another goroutine's parked stack survive", "[gc]") {
-  const auto r = gort::run(
-      [] {
-        auto go_on = gort::make_chan<int>();
-        std::atomic<int> seen{-1};
-        std::atomic<int> expected{0};
-        gort::WaitGroup wg;
-        wg.add(1);
-        const int first = watch(511);
-        gort::go([&] {
-          int c = first;
-          Node* mine = tree(8, c);  // only this stack knows it
-          expected = sum(mine);
-          go_on.recv();  // parked while main collects
-          seen = sum(mine);
-          wg.done();
-        });
-        while (expected == 0) gort::yield();
-        gort::sleep(1ms);
-        for (int i = 0; i < 3; ++i) {
-          make_garbage(6);
-          gc::collect();
-        }
-        const int destroyed_while_parked = destroyed_protected.load();
-        go_on.send(1);
-        wg.wait();
-        return std::make_tuple(seen.load(), expected.load(), destroyed_while_parked);
-      },
-      procs(2));
-  REQUIRE(std::get<0>(r) == std::get<1>(r));
-  REQUIRE(std::get<2>(r) == 0);  // none of the parked goroutine's nodes died
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto r = gort::run(
+        [] {
+          auto go_on = gort::make_chan<int>();
+          std::atomic<int> seen{-1};
+          std::atomic<int> expected{0};
+          gort::WaitGroup wg;
+          wg.add(1);
+          const int first = watch(511);
+          gort::go([&] {
+            int c = first;
+            Node* mine = tree(8, c);  // only this stack knows it
+            expected = sum(mine);
+            go_on.recv();  // parked while main collects
+            seen = sum(mine);
+            wg.done();
+          });
+          while (expected == 0) gort::yield();
+          gort::sleep(1ms);
+          for (int i = 0; i < 3; ++i) {
+            make_garbage(6);
+            gc::collect();
+          }
+          const int destroyed_while_parked = destroyed_protected.load();
+          go_on.send(1);
+          wg.wait();
+          return std::make_tuple(seen.load(), expected.load(), destroyed_while_parked);
+        },
+        procs(n));
+    REQUIRE(std::get<0>(r) == std::get<1>(r));
+    REQUIRE(std::get<2>(r) == 0);  // none of the parked goroutine's nodes died
+  }
 }
 
 TEST_CASE("a goroutine stopped by signal keeps what its registers and stack hold", "[gc]") {
-  const bool ok = gort::run(
-      [] {
-        std::atomic<bool> quit{false}, ready{false};
-        std::atomic<int> result{0};
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go([&] {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const bool ok = gort::run(
+        [] {
+          std::atomic<bool> quit{false}, ready{false};
+          std::atomic<int> result{0};
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go([&] {
+            int c = 0;
+            Node* volatile mine = tree(6, c);
+            ready = true;
+            uint64_t spins = 0;
+            while (!quit.load(std::memory_order_relaxed)) ++spins;  // no safe point
+            result = sum(mine) + int(spins % 1);
+            wg.done();
+          });
+          while (!ready) gort::yield();
+          for (int i = 0; i < 3; ++i) {
+            make_garbage(6);
+            gc::collect();
+          }
+          quit = true;
+          wg.wait();
           int c = 0;
-          Node* volatile mine = tree(6, c);
-          ready = true;
-          uint64_t spins = 0;
-          while (!quit.load(std::memory_order_relaxed)) ++spins;  // no safe point
-          result = sum(mine) + int(spins % 1);
-          wg.done();
-        });
-        while (!ready) gort::yield();
-        for (int i = 0; i < 3; ++i) {
-          make_garbage(6);
-          gc::collect();
-        }
-        quit = true;
-        wg.wait();
-        int c = 0;
-        Node* ref = tree(6, c);
-        return result.load() == sum(ref);
-      },
-      procs(2));
-  REQUIRE(ok);
+          Node* ref = tree(6, c);
+          return result.load() == sum(ref);
+        },
+        procs(n));
+    REQUIRE(ok);
+  }
 }
 
 TEST_CASE("a goroutine inside a blocking call keeps its objects", "[gc]") {
-  const bool ok = gort::run(
-      [] {
-        std::atomic<bool> in_call{false};
-        std::atomic<int> result{0};
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go([&] {
-          int c = 0;
-          Node* mine = tree(6, c);
-          gort::blocking([&] {
-            in_call = true;
-            ::usleep(100000);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const bool ok = gort::run(
+        [] {
+          std::atomic<bool> in_call{false};
+          std::atomic<int> result{0};
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go([&] {
+            int c = 0;
+            Node* mine = tree(6, c);
+            gort::blocking([&] {
+              in_call = true;
+              ::usleep(100000);
+            });
+            result = sum(mine);
+            wg.done();
           });
-          result = sum(mine);
-          wg.done();
-        });
-        while (!in_call) gort::yield();
-        for (int i = 0; i < 3; ++i) {
-          make_garbage(6);
-          gc::collect();
-        }
-        wg.wait();
-        int c = 0;
-        return result.load() == sum(tree(6, c));
-      },
-      procs(2));
-  REQUIRE(ok);
+          while (!in_call) gort::yield();
+          for (int i = 0; i < 3; ++i) {
+            make_garbage(6);
+            gc::collect();
+          }
+          wg.wait();
+          int c = 0;
+          return result.load() == sum(tree(6, c));
+        },
+        procs(n));
+    REQUIRE(ok);
+  }
 }
 
 TEST_CASE("what a goroutine captured stays alive until it runs", "[gc]") {
-  const int got = gort::run(
-      [] {
-        auto done = gort::make_chan<int>(1);
-        auto gate = gort::make_chan<int>();
-        {
-          int c = 0;
-          Node* n = tree(5, c);
-          gort::go([n, done, gate] {
-            gate.recv();
-            done.send(sum(n));
-          });
-        }
-        for (int i = 0; i < 3; ++i) {
-          make_garbage(6);
-          gc::collect();
-        }
-        gate.send(1);
-        return done.recv();
-      },
-      procs(2));
-  REQUIRE(got == 62 * 63 / 2);  // nodes 0..62
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int got = gort::run(
+        [] {
+          auto done = gort::make_chan<int>(1);
+          auto gate = gort::make_chan<int>();
+          {
+            int c = 0;
+            Node* n = tree(5, c);
+            gort::go([n, done, gate] {
+              gate.recv();
+              done.send(sum(n));
+            });
+          }
+          for (int i = 0; i < 3; ++i) {
+            make_garbage(6);
+            gc::collect();
+          }
+          gate.send(1);
+          return done.recv();
+        },
+        procs(n));
+    REQUIRE(got == 62 * 63 / 2);  // nodes 0..62
+  }
 }
 
 TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
@@ -253,7 +290,7 @@ TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
         int64_t rss_after_warmup = 0;
         // ~120 MB of small and large garbage, collected automatically.
         for (int round = 0; round < 400; ++round) {
-          make_garbage(10);                             // ~2,047 nodes
+          make_garbage(10);                               // ~2,047 nodes
           for (int i = 0; i < 20; ++i) gc::make<Blob>();  // noscan
           gc::make_array<Blob>(1000);                     // a large object
           if (round == 50) {
@@ -268,33 +305,39 @@ TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
   INFO("heap spans after warm-up " << std::get<0>(r) << ", at the end " << std::get<1>(r) << ", collections "
                                    << std::get<2>(r));
   INFO("RSS after warm-up " << std::get<3>(r) << ", at the end " << std::get<4>(r));
-  REQUIRE(std::get<2>(r) >= 10);                        // the heap goal triggered collections
+  REQUIRE(std::get<2>(r) >= 10);                            // the heap goal triggered collections
   REQUIRE(std::get<1>(r) <= std::get<0>(r) + (16u << 20));  // no growth beyond noise
   REQUIRE(std::get<4>(r) <= std::get<3>(r) + (32 << 20));   // RSS flat too
 }
 
 TEST_CASE("every P allocates while collections happen", "[gc]") {
-  const bool ok = gort::run(
-      [] {
-        std::atomic<int> bad{0};
-        gort::WaitGroup wg;
-        wg.add(4);
-        for (int w = 0; w < 4; ++w)
-          gort::go([&] {
-            for (int i = 0; i < 30; ++i) {
-              int c = 0;
-              Node* t = tree(8, c);
-              make_garbage(7);
-              if (sum(t) != 511 * 510 / 2) bad.fetch_add(1);
-              if (i % 10 == 0) gc::collect();
-            }
-            wg.done();
-          });
-        wg.wait();
-        return bad.load() == 0;
-      },
-      procs(2));
-  REQUIRE(ok);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    // At least one allocating goroutine per P, so that every P's cache is
+    // in use when a collection stops the world.
+    const int workers = std::max(4, n);
+    const bool ok = gort::run(
+        [workers] {
+          std::atomic<int> bad{0};
+          gort::WaitGroup wg;
+          wg.add(workers);
+          for (int w = 0; w < workers; ++w)
+            gort::go([&] {
+              for (int i = 0; i < 30; ++i) {
+                int c = 0;
+                Node* t = tree(8, c);
+                make_garbage(7);
+                if (sum(t) != 511 * 510 / 2) bad.fetch_add(1);
+                if (i % 10 == 0) gc::collect();
+              }
+              wg.done();
+            });
+          wg.wait();
+          return bad.load() == 0;
+        },
+        procs(n));
+    REQUIRE(ok);
+  }
 }
 
 // ---- regressions: objects the collector must see, and allocation misuse ----
@@ -492,23 +535,26 @@ TEST_CASE("make_array refuses a size that overflows", "[gc]") {
 }
 
 TEST_CASE("what an after_func closure captures stays alive until it runs", "[gc]") {
-  const auto r = gort::run(
-      [] {
-        settle();
-        const int v = watch(1);
-        auto fired = gort::make_chan<int>(1);
-        std::unique_ptr<gort::Timer> t;
-        {
-          const uintptr_t h = hidden_node(v);
-          t = gort::after_func(std::chrono::milliseconds(30), [n = reveal<Node>(h), fired] { fired.send(n->value); });
-        }
-        collect_hard();
-        const int died_before = destroyed_protected.load();
-        return std::make_tuple(died_before, fired.recv() - v);
-      },
-      procs(2));
-  REQUIRE(std::get<0>(r) == 0);
-  REQUIRE(std::get<1>(r) == 0);  // the node it captured, intact
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto r = gort::run(
+        [] {
+          settle();
+          const int v = watch(1);
+          auto fired = gort::make_chan<int>(1);
+          std::unique_ptr<gort::Timer> t;
+          {
+            const uintptr_t h = hidden_node(v);
+            t = gort::after_func(std::chrono::milliseconds(30), [n = reveal<Node>(h), fired] { fired.send(n->value); });
+          }
+          collect_hard();
+          const int died_before = destroyed_protected.load();
+          return std::make_tuple(died_before, fired.recv() - v);
+        },
+        procs(n));
+    REQUIRE(std::get<0>(r) == 0);
+    REQUIRE(std::get<1>(r) == 0);  // the node it captured, intact
+  }
 }
 
 namespace {
@@ -516,32 +562,35 @@ Node* set_by_goroutine = nullptr;
 }
 
 TEST_CASE("variables of the thread that called gort::run are roots", "[gc]") {
-  Node* mine = nullptr;  // on this thread's stack, filled in by a goroutine
-  const int died = gort::run(
-      [&] {
-        settle();
-        const int v = watch(1);
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go([&] {
-          mine = gc::make<Node>(v);
-          wg.done();
-        });
-        wg.wait();
-        // Only `mine` holds it; pass the time in other goroutines.
-        gort::WaitGroup wg2;
-        wg2.add(1);
-        gort::go([&] {
-          collect_hard();
-          wg2.done();
-        });
-        wg2.wait();
-        set_by_goroutine = mine;
-        return destroyed_protected.load() + (mine->value == v ? 0 : 1);
-      },
-      procs(2));
-  REQUIRE(died == 0);
-  REQUIRE(set_by_goroutine == mine);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    Node* mine = nullptr;  // on this thread's stack, filled in by a goroutine
+    const int died = gort::run(
+        [&] {
+          settle();
+          const int v = watch(1);
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go([&] {
+            mine = gc::make<Node>(v);
+            wg.done();
+          });
+          wg.wait();
+          // Only `mine` holds it; pass the time in other goroutines.
+          gort::WaitGroup wg2;
+          wg2.add(1);
+          gort::go([&] {
+            collect_hard();
+            wg2.done();
+          });
+          wg2.wait();
+          set_by_goroutine = mine;
+          return destroyed_protected.load() + (mine->value == v ? 0 : 1);
+        },
+        procs(n));
+    REQUIRE(died == 0);
+    REQUIRE(set_by_goroutine == mine);
+  }
 }
 
 namespace {
@@ -562,67 +611,73 @@ __attribute__((noinline)) int deep_blocking_frame(uintptr_t h) {
 }  // namespace
 
 TEST_CASE("locals of a function inside gort::blocking keep their objects at any depth", "[gc]") {
-  const auto r = gort::run(
-      [] {
-        settle();
-        const int v = watch(1);
-        in_deep_call = false;
-        collected_meanwhile = false;
-        std::atomic<int> seen{0};
-        gort::WaitGroup wg;
-        wg.add(1);
-        const uintptr_t h = hidden_node(v);
-        gort::go([&, h] {
-          seen = gort::blocking([h] { return deep_blocking_frame(h); });
-          wg.done();
-        });
-        while (!in_deep_call) gort::sleep(std::chrono::milliseconds(1));
-        collect_hard();
-        const int died = destroyed_protected.load();
-        collected_meanwhile = true;
-        wg.wait();
-        return std::make_tuple(died, seen.load() - v);
-      },
-      procs(2));
-  REQUIRE(std::get<0>(r) == 0);
-  REQUIRE(std::get<1>(r) == 0);  // read intact through the pointer in the deep frame
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto r = gort::run(
+        [] {
+          settle();
+          const int v = watch(1);
+          in_deep_call = false;
+          collected_meanwhile = false;
+          std::atomic<int> seen{0};
+          gort::WaitGroup wg;
+          wg.add(1);
+          const uintptr_t h = hidden_node(v);
+          gort::go([&, h] {
+            seen = gort::blocking([h] { return deep_blocking_frame(h); });
+            wg.done();
+          });
+          while (!in_deep_call) gort::sleep(std::chrono::milliseconds(1));
+          collect_hard();
+          const int died = destroyed_protected.load();
+          collected_meanwhile = true;
+          wg.wait();
+          return std::make_tuple(died, seen.load() - v);
+        },
+        procs(n));
+    REQUIRE(std::get<0>(r) == 0);
+    REQUIRE(std::get<1>(r) == 0);  // read intact through the pointer in the deep frame
+  }
 }
 
 TEST_CASE("values in flight in channel buffers and select cases are roots", "[gc]") {
-  const auto r = gort::run(
-      [] {
-        settle();
-        const int v = watch(3);
-        auto raw = gort::make_chan<Node*>(4);
-        auto refs = gort::make_chan<gc::ref<Node>>(4);
-        auto via_select = gort::make_chan<Node*>(1);
-        raw.send(reveal<Node>(hidden_node(v)));
-        refs.send(reveal<Node>(hidden_node(v + 1)));
-        via_select.send(nullptr);  // full: the select below must wait with its value
-        gort::WaitGroup wg;
-        wg.add(1);
-        const uintptr_t h = hidden_node(v + 2);
-        gort::go([&, h] {
-          gort::Select sel;
-          sel.send(via_select, reveal<Node>(h), [] {});
-          sel.wait();
-          wg.done();
-        });
-        gort::sleep(std::chrono::milliseconds(5));  // it is parked on the full channel
-        collect_hard();
-        const int died = destroyed_protected.load();
-        const int a = raw.recv()->value;
-        const int b = refs.recv()->value;
-        via_select.recv();
-        wg.wait();
-        const int c = via_select.recv()->value;
-        return std::make_tuple(died, a - v, b - v, c - v);
-      },
-      procs(2));
-  REQUIRE(std::get<0>(r) == 0);
-  REQUIRE(std::get<1>(r) == 0);
-  REQUIRE(std::get<2>(r) == 1);
-  REQUIRE(std::get<3>(r) == 2);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto r = gort::run(
+        [] {
+          settle();
+          const int v = watch(3);
+          auto raw = gort::make_chan<Node*>(4);
+          auto refs = gort::make_chan<gc::ref<Node>>(4);
+          auto via_select = gort::make_chan<Node*>(1);
+          raw.send(reveal<Node>(hidden_node(v)));
+          refs.send(reveal<Node>(hidden_node(v + 1)));
+          via_select.send(nullptr);  // full: the select below must wait with its value
+          gort::WaitGroup wg;
+          wg.add(1);
+          const uintptr_t h = hidden_node(v + 2);
+          gort::go([&, h] {
+            gort::Select sel;
+            sel.send(via_select, reveal<Node>(h), [] {});
+            sel.wait();
+            wg.done();
+          });
+          gort::sleep(std::chrono::milliseconds(5));  // it is parked on the full channel
+          collect_hard();
+          const int died = destroyed_protected.load();
+          const int a = raw.recv()->value;
+          const int b = refs.recv()->value;
+          via_select.recv();
+          wg.wait();
+          const int c = via_select.recv()->value;
+          return std::make_tuple(died, a - v, b - v, c - v);
+        },
+        procs(n));
+    REQUIRE(std::get<0>(r) == 0);
+    REQUIRE(std::get<1>(r) == 0);
+    REQUIRE(std::get<2>(r) == 1);
+    REQUIRE(std::get<3>(r) == 2);
+  }
 }
 
 TEST_CASE("GOGC off child", "[.child]") {
@@ -684,15 +739,18 @@ TEST_CASE("under ASan a freed collected object is poisoned: a premature free is 
 // has global ones). A collector that then called malloc itself would wait
 // for ever: nothing it does with the world stopped may allocate.
 TEST_CASE("collections while other goroutines are stopped inside malloc", "[gc]") {
-  for (const int nprocs : {2, 4}) {
+  for (const int nprocs : kProcCounts) {
+    INFO("GOMAXPROCS " << nprocs);
     const long work = gort::run(
         [] {
           std::atomic<bool> stop{false};
           std::atomic<long> done{0};
+          std::atomic<int> started{0};
           gort::WaitGroup wg;
           for (int w = 0; w < 3; ++w) {
             wg.add(1);
             gort::go([&, w] {
+              started.fetch_add(1);
               uint32_t r = uint32_t(w + 1) * 2654435761u;
               while (!stop.load(std::memory_order_relaxed)) {
                 for (int i = 0; i < 2000; ++i) {  // no safe point in here
@@ -706,6 +764,10 @@ TEST_CASE("collections while other goroutines are stopped inside malloc", "[gc]"
               wg.done();
             });
           }
+          // Every worker is running before the first collection: where their
+          // Ms start late (a loaded machine), the collections could all be
+          // over before any worker allocates, with nothing to stop.
+          while (started.load() != 3) gort::yield();
           for (int i = 0; i < 300; ++i) {
             for (int k = 0; k < 200; ++k) gc::make<Node>(k);  // grey objects: the marker's list grows
             gc::collect();

@@ -204,8 +204,7 @@ TEST_CASE("RSS stays near the live heap while a buffer grows by small steps", "[
       },
       procs(2));
   const auto [peak, largest, steps] = r;
-  INFO("RSS growth " << peak / kMiB << " MiB, largest buffer " << largest / kMiB << " MiB after " << steps
-                     << " steps");
+  INFO("RSS growth " << peak / kMiB << " MiB, largest buffer " << largest / kMiB << " MiB after " << steps << " steps");
   REQUIRE(peak <= 4 * largest + 64 * kMiB);
   REQUIRE(largest >= int64_t(kTargetKiB) * 1024);  // ran to the end
 }

@@ -9,15 +9,17 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
-#include <stdexcept>
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "stack/pool.hpp"
 #include "stack/space.hpp"
 #include "support.hpp"
 
+using gort_test::kProcCounts;
 using gort_test::procs;
 
 namespace {
@@ -37,6 +39,7 @@ void gc_collect_and_allocate() {
 TEST_CASE("run returns the main goroutine's result", "[sched]") {
   REQUIRE(gort::run([] { return 42; }, procs(2)) == 42);
   REQUIRE(gort::run([] { return std::string("twice"); }, procs(1)) == "twice");
+  for (const int n : kProcCounts) REQUIRE(gort::run([] { return gort::gomaxprocs(); }, procs(n)) == n);
 }
 
 TEST_CASE("an exception escaping main is rethrown by run", "[sched]") {
@@ -52,72 +55,117 @@ TEST_CASE("run inside run and go outside run are errors", "[sched]") {
 
 TEST_CASE("a million goroutines all run", "[sched][big]") {
   constexpr int kN = 1000000;
-  const int64_t counted = gort::run(
-      [] {
-        std::atomic<int64_t> counter{0};
-        gort::WaitGroup wg;
-        wg.add(kN);
-        for (int i = 0; i < kN; ++i)
-          gort::go([&] {
-            counter.fetch_add(1, std::memory_order_relaxed);
-            wg.done();
-          });
-        wg.wait();
-        return counter.load();
-      },
-      procs(2));
-  REQUIRE(counted == kN);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int64_t counted = gort::run(
+        [] {
+          std::atomic<int64_t> counter{0};
+          gort::WaitGroup wg;
+          wg.add(kN);
+          for (int i = 0; i < kN; ++i)
+            gort::go([&] {
+              counter.fetch_add(1, std::memory_order_relaxed);
+              wg.done();
+            });
+          wg.wait();
+          return counter.load();
+        },
+        procs(n));
+    REQUIRE(counted == kN);
+  }
 }
 
 TEST_CASE("nested spawning builds the whole tree", "[sched]") {
-  // Each goroutine at depth < 7 starts 4 children: 1 + 4 + ... + 4^7 nodes.
+  // Each goroutine above the deepest level starts 4 children:
+  // 1 + 4 + ... + 4^kDeepest nodes. TSan creates and destroys a fiber per
+  // goroutine, slowly: a tree a quarter the size there.
+#if defined(__SANITIZE_THREAD__)
+  static constexpr int kDeepest = 6;
+#else
+  static constexpr int kDeepest = 7;
+#endif
   struct Tree {
     static void node(int depth, std::atomic<int>* count, gort::WaitGroup* wg) {
       count->fetch_add(1);
-      if (depth < 7) {
+      if (depth < kDeepest) {
         wg->add(4);
         for (int i = 0; i < 4; ++i) gort::go(&Tree::node, depth + 1, count, wg);
       }
       wg->done();
     }
   };
-  const int nodes = gort::run(
-      [] {
-        std::atomic<int> count{0};
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go(&Tree::node, 0, &count, &wg);
-        wg.wait();
-        return count.load();
-      },
-      procs(2));
-  REQUIRE(nodes == ((1 << 16) - 1) / 3);  // (4^8 - 1) / 3 = 21,845
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int nodes = gort::run(
+        [] {
+          std::atomic<int> count{0};
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go(&Tree::node, 0, &count, &wg);
+          wg.wait();
+          return count.load();
+        },
+        procs(n));
+    REQUIRE(nodes == ((1 << (2 * kDeepest + 2)) - 1) / 3);  // (4^(kDeepest + 1) - 1) / 3: 21,845 at 7
+  }
 }
 
-TEST_CASE("work spreads over both Ps", "[sched]") {
-  const auto per_p = gort::run(
-      [] {
-        const auto before = gort::sched_stats().executed_per_p;
-        gort::WaitGroup wg;
-        constexpr int kN = 2000;
-        wg.add(kN);
-        for (int i = 0; i < kN; ++i)
-          gort::go([&] {
-            volatile uint64_t x = 0;
-            for (int k = 0; k < 20000; ++k) x = x + k;
-            wg.done();
-          });
-        wg.wait();
-        auto after = gort::sched_stats().executed_per_p;
-        for (size_t i = 0; i < after.size(); ++i) after[i] -= before[i];
-        return after;
-      },
-      procs(2));
-  REQUIRE(per_p.size() == 2);
-  INFO("P0 ran " << per_p[0] << ", P1 ran " << per_p[1]);
-  // Each P ran a real share of the 2,000 goroutines (not one or two).
-  REQUIRE(per_p[0] >= 200);
-  REQUIRE(per_p[1] >= 200);
+namespace {
+
+// Ps that ran at least 1% of `spawned` goroutines: a real share, not one
+// or two.
+int real_shares(const std::vector<uint64_t>& per_p, uint64_t spawned) {
+  int n = 0;
+  for (const uint64_t ran : per_p) n += ran >= spawned / 100;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("work spreads over the Ps", "[sched]") {
+  // Batches of 2,000 goroutines of busy work until at least two Ps have run
+  // a real share of them (at two Ps, both), 20 batches at most. On an idle
+  // machine the first batch is enough. On a loaded one a batch can be over
+  // before the other Ps' Ms run at all: they are started by the M factory,
+  // a thread that must itself wait for a CPU, and then wait for one in
+  // turn. With more Ps than CPUs some Ps may never run anything.
+  constexpr int kN = 2000;
+  constexpr uint64_t kMaxSpawned = 20 * kN;
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto [per_p, spawned] = gort::run(
+        [] {
+          const auto before = gort::sched_stats().executed_per_p;
+          std::vector<uint64_t> ran;
+          uint64_t spawned = 0;
+          do {
+            gort::WaitGroup wg;
+            wg.add(kN);
+            for (int i = 0; i < kN; ++i)
+              gort::go([&] {
+                volatile uint64_t x = 0;
+                for (int k = 0; k < 20000; ++k) x = x + k;
+                wg.done();
+              });
+            wg.wait();
+            spawned += kN;
+            ran = gort::sched_stats().executed_per_p;
+            for (size_t i = 0; i < ran.size(); ++i) ran[i] -= before[i];
+          } while (real_shares(ran, spawned) < 2 && spawned < kMaxSpawned);
+          return std::make_pair(ran, spawned);
+        },
+        procs(n));
+    REQUIRE(per_p.size() == size_t(n));
+    std::string shares;
+    uint64_t total = 0;
+    for (const uint64_t ran : per_p) {
+      shares.append(" ").append(std::to_string(ran));
+      total += ran;
+    }
+    INFO(spawned << " goroutines; run per P:" << shares);
+    REQUIRE(total >= spawned);  // and more: main's own runs count too
+    REQUIRE(real_shares(per_p, spawned) >= 2);
+  }
 }
 
 TEST_CASE("yield lets the other goroutine run", "[sched]") {
@@ -144,81 +192,90 @@ TEST_CASE("yield lets the other goroutine run", "[sched]") {
 
 TEST_CASE("goroutine ids are unique and 0 outside goroutines", "[sched]") {
   REQUIRE(gort::goid() == 0);
-  const auto ids = gort::run(
-      [] {
-        std::vector<uint64_t> ids(1000);
-        gort::WaitGroup wg;
-        wg.add(1000);
-        for (int i = 0; i < 1000; ++i)
-          gort::go([&, i] {
-            ids[size_t(i)] = gort::goid();
-            wg.done();
-          });
-        wg.wait();
-        ids.push_back(gort::goid());
-        return ids;
-      },
-      procs(2));
-  REQUIRE(ids.back() == 1);  // main
-  std::set<uint64_t> unique(ids.begin(), ids.end());
-  REQUIRE(unique.size() == ids.size());
-  REQUIRE(unique.count(0) == 0);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto ids = gort::run(
+        [] {
+          std::vector<uint64_t> ids(1000);
+          gort::WaitGroup wg;
+          wg.add(1000);
+          for (int i = 0; i < 1000; ++i)
+            gort::go([&, i] {
+              ids[size_t(i)] = gort::goid();
+              wg.done();
+            });
+          wg.wait();
+          ids.push_back(gort::goid());
+          return ids;
+        },
+        procs(n));
+    REQUIRE(ids.back() == 1);  // main
+    std::set<uint64_t> unique(ids.begin(), ids.end());
+    REQUIRE(unique.size() == ids.size());
+    REQUIRE(unique.count(0) == 0);
+  }
 }
 
 TEST_CASE("stacks and G records are reused across generations", "[sched][big]") {
-  gort::run(
-      [] {
-        auto generation = [] {
-          constexpr int kLive = 5000;
-          gort::WaitGroup started, release, finished;
-          started.add(kLive);
-          release.add(1);
-          finished.add(kLive);
-          for (int i = 0; i < kLive; ++i)
-            gort::go([&] {
-              started.done();
-              release.wait();
-              finished.done();
-            });
-          started.wait();
-          REQUIRE(gort::num_goroutine() == kLive + 1);
-          release.done();
-          finished.wait();
-          // The last goroutines may still be between done() and their exit.
-          for (int i = 0; i < 10000000 && gort::num_goroutine() != 1; ++i) gort::yield();
-          REQUIRE(gort::num_goroutine() == 1);
-        };
-        generation();
-        const uint64_t slots_after_first = gort::stack::Space::get().slots_carved();
-        for (int gen = 0; gen < 20; ++gen) generation();
-        const uint64_t slots_after_all = gort::stack::Space::get().slots_carved();
-        INFO("slots after 1 generation: " << slots_after_first << ", after 21: " << slots_after_all);
-        // Twenty more generations of 5,000 live goroutines reuse the same
-        // slots: at most a cache's worth of new ones per P.
-        REQUIRE(slots_after_all - slots_after_first <= 64);
-      },
-      procs(2));
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [n] {
+          auto generation = [] {
+            constexpr int kLive = 5000;
+            gort::WaitGroup started, release, finished;
+            started.add(kLive);
+            release.add(1);
+            finished.add(kLive);
+            for (int i = 0; i < kLive; ++i)
+              gort::go([&] {
+                started.done();
+                release.wait();
+                finished.done();
+              });
+            started.wait();
+            REQUIRE(gort::num_goroutine() == kLive + 1);
+            release.done();
+            finished.wait();
+            // The last goroutines may still be between done() and their exit.
+            for (int i = 0; i < 10000000 && gort::num_goroutine() != 1; ++i) gort::yield();
+            REQUIRE(gort::num_goroutine() == 1);
+          };
+          generation();
+          const uint64_t slots_after_first = gort::stack::Space::get().slots_carved();
+          for (int gen = 0; gen < 20; ++gen) generation();
+          const uint64_t slots_after_all = gort::stack::Space::get().slots_carved();
+          INFO("slots after 1 generation: " << slots_after_first << ", after 21: " << slots_after_all);
+          // Twenty more generations of 5,000 live goroutines reuse the same
+          // slots: at most a cache's worth of new ones per P.
+          REQUIRE(slots_after_all - slots_after_first <= uint64_t(n) * gort::stack::Cache::kCapacity);
+        },
+        procs(n));
+  }
 }
 
 TEST_CASE("goroutines can start goroutines from a thread outside the runtime", "[sched]") {
-  const int got = gort::run(
-      [] {
-        std::atomic<int> n{0};
-        gort::WaitGroup wg;
-        wg.add(100);
-        std::thread t([&] {
-          for (int i = 0; i < 100; ++i)
-            gort::go([&] {
-              n.fetch_add(1);
-              wg.done();
-            });
-        });
-        wg.wait();
-        t.join();
-        return n.load();
-      },
-      procs(2));
-  REQUIRE(got == 100);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int got = gort::run(
+        [] {
+          std::atomic<int> n{0};
+          gort::WaitGroup wg;
+          wg.add(100);
+          std::thread t([&] {
+            for (int i = 0; i < 100; ++i)
+              gort::go([&] {
+                n.fetch_add(1);
+                wg.done();
+              });
+          });
+          wg.wait();
+          t.join();
+          return n.load();
+        },
+        procs(n));
+    REQUIRE(got == 100);
+  }
 }
 
 // ---- deadlock detection (Go's checkdead) ----
@@ -255,47 +312,58 @@ TEST_CASE("deadlock child", "[.child]") {
 
 TEST_CASE("when every goroutine is blocked for good the process dies with Go's deadlock error", "[sched]") {
   const std::map<std::string, std::string> reason = {
-      {"chan", "[chan receive]"},       {"nil chan", "[chan send (nil chan)]"}, {"select", "[select (no cases)]"},
-      {"waitgroup", "[sync.WaitGroup.Wait]"}, {"mutex", "[sync.Mutex.Lock]"},     {"two goroutines", "[chan receive]"},
+      {"chan", "[chan receive]"},        {"nil chan", "[chan send (nil chan)]"},
+      {"select", "[select (no cases)]"}, {"waitgroup", "[sync.WaitGroup.Wait]"},
+      {"mutex", "[sync.Mutex.Lock]"},    {"two goroutines", "[chan receive]"},
   };
-  for (const auto& [kind, wait] : reason) {
-    const auto r = gort_test::run_child("deadlock child", {{"DEADLOCK_KIND", kind}});
-    INFO(kind << ":\n" << r.err);
-    REQUIRE(r.exit_status == 2);
-    REQUIRE(r.err.find("fatal error: all goroutines are asleep - deadlock!\n") != std::string::npos);
-    REQUIRE(r.err.find("goroutine 1 " + wait + ":") != std::string::npos);
+  // More Ps mean more Ms that must all be found idle before the verdict.
+  for (const int n : kProcCounts) {
+    for (const auto& [kind, wait] : reason) {
+      const auto r =
+          gort_test::run_child("deadlock child", {{"DEADLOCK_KIND", kind}, {"GOMAXPROCS", std::to_string(n)}});
+      INFO("GOMAXPROCS " << n << ", " << kind << ":\n" << r.err);
+      REQUIRE(r.exit_status == 2);
+      REQUIRE(r.err.find("fatal error: all goroutines are asleep - deadlock!\n") != std::string::npos);
+      REQUIRE(r.err.find("goroutine 1 " + wait + ":") != std::string::npos);
+    }
   }
 }
 
 TEST_CASE("a goroutine woken by a thread outside the runtime is not a deadlock", "[sched]") {
-  const int got = gort::run(
-      [] {
-        auto ch = gort::make_chan<int>(1);
-        std::thread t([ch] {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          ch.send(42);  // a buffered send never blocks: allowed from any thread
-        });
-        const int v = ch.recv();
-        t.join();
-        return v;
-      },
-      procs(2));
-  REQUIRE(got == 42);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int got = gort::run(
+        [] {
+          auto ch = gort::make_chan<int>(1);
+          std::thread t([ch] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            ch.send(42);  // a buffered send never blocks: allowed from any thread
+          });
+          const int v = ch.recv();
+          t.join();
+          return v;
+        },
+        procs(n));
+    REQUIRE(got == 42);
+  }
 }
 
 TEST_CASE("sleepers and timers and blocking calls are not a deadlock", "[sched]") {
-  const int got = gort::run(
-      [] {
-        auto ch = gort::make_chan<int>();
-        gort::go([ch] {
-          gort::sleep(std::chrono::milliseconds(50));
-          gort::blocking([] { ::usleep(50000); });
-          ch.send(1);
-        });
-        return ch.recv();
-      },
-      procs(2));
-  REQUIRE(got == 1);
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const int got = gort::run(
+        [] {
+          auto ch = gort::make_chan<int>();
+          gort::go([ch] {
+            gort::sleep(std::chrono::milliseconds(50));
+            gort::blocking([] { ::usleep(50000); });
+            ch.send(1);
+          });
+          return ch.recv();
+        },
+        procs(n));
+    REQUIRE(got == 1);
+  }
 }
 
 // ---- main returns: gort::run returns, whatever the other goroutines do ----
@@ -304,6 +372,7 @@ TEST_CASE("main returns child", "[.child]") {
   if (!gort_test::in_child()) return;
   const std::string stuck = std::getenv("STUCK");
   std::atomic<bool> started{false};
+  const gort::Config from_env;  // GOMAXPROCS, set by the parent
   const int first = gort::run(
       [&] {
         gort::go([&] {
@@ -321,12 +390,15 @@ TEST_CASE("main returns child", "[.child]") {
             gort::blocking([] { ::usleep(300000); });
           }
         });
-        if (stuck == "collecting") gort::go([] { for (;;) gc_collect_and_allocate(); });
+        if (stuck == "collecting")
+          gort::go([] {
+            for (;;) gc_collect_and_allocate();
+          });
         while (!started) gort::yield();
         gort::sleep(std::chrono::milliseconds(20));
         return 7;
       },
-      procs(2));
+      from_env);
   std::printf("first=%d\n", first);
   std::fflush(stdout);
   // The runtime starts again in the same process, and what was left behind
@@ -350,16 +422,21 @@ TEST_CASE("main returns child", "[.child]") {
         }
         return n.load();
       },
-      procs(2));
+      from_env);
   std::printf("second=%d\n", second);
 }
 
 TEST_CASE("when main returns gort::run returns whatever other goroutines are doing", "[sched]") {
-  for (const char* stuck : {"spinning", "safe points", "collecting", "blocking"}) {
-    const auto r = gort_test::run_child("main returns child", {{"STUCK", stuck}, {"ASAN_OPTIONS", "detect_leaks=0"}});
-    INFO(stuck << ":\n" << r.err);
-    REQUIRE(r.signal == 0);
-    REQUIRE(r.exit_status == 0);
-    REQUIRE(r.out.find("first=7\nsecond=100\n") != std::string::npos);
+  // The child's runs take their P count from GOMAXPROCS.
+  for (const int n : kProcCounts) {
+    for (const char* stuck : {"spinning", "safe points", "collecting", "blocking"}) {
+      const auto r = gort_test::run_child(
+          "main returns child",
+          {{"STUCK", stuck}, {"GOMAXPROCS", std::to_string(n)}, {"ASAN_OPTIONS", "detect_leaks=0"}});
+      INFO("GOMAXPROCS " << n << ", " << stuck << ":\n" << r.err);
+      REQUIRE(r.signal == 0);
+      REQUIRE(r.exit_status == 0);
+      REQUIRE(r.out.find("first=7\nsecond=100\n") != std::string::npos);
+    }
   }
 }

@@ -1,9 +1,11 @@
-// Nothing the runtime does while the world is stopped may allocate with
+// Nothing the runtime does where it cannot be stopped may allocate with
 // malloc or new: a thread stopped by signal may be inside malloc holding its
-// locks (a sanitizer's allocator has global ones), and the stopper would
-// wait for them for ever. This program replaces the global operator new and
-// counts the allocations the stopping thread makes between stopping and
-// restarting the world, through every kind of root a collection visits.
+// locks (a sanitizer's allocator has global ones), and whoever cannot be
+// stopped would wait for them for ever while the stopper waits for it. That
+// is the collector while the world is stopped, and any thread holding a
+// runtime lock, in the allocator or halfway through a goroutine switch
+// (internal::locks_held). This program replaces the global operator new and
+// counts the allocations made in either situation.
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "gort/gort.hpp"
+#include "runtime/internal/lock.hpp"
 #include "sched/sched.hpp"
 #include "support.hpp"
 
@@ -27,11 +30,13 @@ namespace gc = gort::gc;
 namespace {
 
 std::atomic<long> allocations_while_stopped{0};
+std::atomic<long> allocations_under_runtime_locks{0};
 std::atomic<uint64_t> collector{0};  // the goroutine that stops the world
 
 void count_if_stopping() {
-  if (collector.load(std::memory_order_relaxed) != 0 &&
-      gort::sched::sched.gcwaiting.load(std::memory_order_relaxed) && gort::goid() == collector.load())
+  if (gort::internal::locks_held() > 0) allocations_under_runtime_locks.fetch_add(1, std::memory_order_relaxed);
+  if (collector.load(std::memory_order_relaxed) != 0 && gort::sched::sched.gcwaiting.load(std::memory_order_relaxed) &&
+      gort::goid() == collector.load())
     allocations_while_stopped.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -118,4 +123,46 @@ TEST_CASE("a collection allocates nothing while the world is stopped", "[stw][gc
       },
       procs(4));
   REQUIRE(allocated == 0);
+}
+
+// Everything the runtime does, at several P counts, with a new thread now
+// and then (the M factory), timers, channels, select, parking on sync
+// types, blocking calls, stack recycling and collections: not one
+// allocation while a runtime lock is held or a switch is under way.
+TEST_CASE("nothing allocates while it cannot be stopped", "[stw][gc][sched]") {
+  for (const int n : {1, 2, 4, 8}) {
+    INFO("GOMAXPROCS " << n);
+    allocations_under_runtime_locks = 0;
+    gort::run(
+        [] {
+          auto ch = gort::make_chan<Node*>(8);
+          auto unbuffered = gort::make_chan<int>();
+          gort::Mutex mu;
+          gort::WaitGroup wg;
+          long shared = 0;
+          for (int i = 0; i < 64; ++i) {
+            wg.add(1);
+            gort::go([&, i] {
+              for (int k = 0; k < 50; ++k) {
+                // One receive for every send, so the channel can neither
+                // fill up nor starve everyone: the timer only races it.
+                ch.send(tree(2));
+                if (gort::select(gort::recv(ch), gort::recv(gort::after(std::chrono::microseconds(k % 7)))) == 1)
+                  ch.recv();
+                if (i % 2 == 0) gort::select(gort::send(unbuffered, k), gort::otherwise([] {}));
+                else gort::select(gort::recv(unbuffered), gort::otherwise([] {}));
+                std::lock_guard<gort::Mutex> l(mu);
+                ++shared;
+              }
+              if (i % 16 == 0) gort::blocking([] { ::usleep(100); });
+              gort::sleep(std::chrono::microseconds(i % 5));
+              wg.done();
+            });
+          }
+          for (int i = 0; i < 20; ++i) gc::collect();
+          wg.wait();
+        },
+        procs(n));
+    REQUIRE(allocations_under_runtime_locks.load() == 0);
+  }
 }

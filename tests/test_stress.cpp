@@ -75,15 +75,13 @@ struct Rng {
 
 // What the checks found; every counter must stay zero.
 struct Damage {
-  std::atomic<long> dead_reachable{0};   // a reachable object whose destructor ran
-  std::atomic<long> clobbered{0};        // bad magic or checksum: the memory is someone else's
-  std::atomic<long> wrong_child{0};      // a child that is not the one recorded
-  std::atomic<long> died_in_flight{0};   // destroyed while a channel or timer held it
-  std::atomic<long> lost_flight{0};      // arrived without its in-flight flag
+  std::atomic<long> dead_reachable{0};  // a reachable object whose destructor ran
+  std::atomic<long> clobbered{0};       // bad magic or checksum: the memory is someone else's
+  std::atomic<long> wrong_child{0};     // a child that is not the one recorded
+  std::atomic<long> died_in_flight{0};  // destroyed while a channel or timer held it
+  std::atomic<long> lost_flight{0};     // arrived without its in-flight flag
 
-  long total() const {
-    return dead_reachable + clobbered + wrong_child + died_in_flight + lost_flight;
-  }
+  long total() const { return dead_reachable + clobbered + wrong_child + died_in_flight + lost_flight; }
 };
 
 Damage damage;
@@ -490,9 +488,8 @@ void stress_test(int nprocs) {
   const uint64_t seed = pick_seed();
   INFO("GORT_STRESS_SEED=" << seed << " GOMAXPROCS=" << nprocs);
   const Report r = stress(nprocs, seed);
-  INFO("damage: dead_reachable=" << r.dead_reachable << " clobbered=" << r.clobbered << " wrong_child="
-                                 << r.wrong_child << " died_in_flight=" << r.died_in_flight
-                                 << " lost_flight=" << r.lost_flight);
+  INFO("damage: dead_reachable=" << r.dead_reachable << " clobbered=" << r.clobbered << " wrong_child=" << r.wrong_child
+                                 << " died_in_flight=" << r.died_in_flight << " lost_flight=" << r.lost_flight);
   INFO("work: collections=" << r.collections << " graph_checks=" << r.graph_checks << " sent=" << r.sent
                             << " received=" << r.received << " linked=" << r.linked
                             << " worker_rounds=" << r.worker_rounds << " destroyed=" << r.destroyed);

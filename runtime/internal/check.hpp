@@ -17,11 +17,10 @@
 
 // GORT_CHECK(condition, "what must hold"). A macro only so that release
 // builds do not evaluate the condition.
-#define GORT_CHECK(condition, what)                                                 \
-  do {                                                                              \
-    if constexpr (GORT_CHECKS) {                                                    \
-      if (!(condition)) [[unlikely]]                                                \
-        ::gort::internal::throw_error("invariant broken: ", what, " (", __FILE__, ":", \
-                                      __LINE__, ")");                               \
-    }                                                                               \
+#define GORT_CHECK(condition, what)                                                                    \
+  do {                                                                                                 \
+    if constexpr (GORT_CHECKS) {                                                                       \
+      if (!(condition)) [[unlikely]]                                                                   \
+        ::gort::internal::throw_error("invariant broken: ", what, " (", __FILE__, ":", __LINE__, ")"); \
+    }                                                                                                  \
   } while (0)

@@ -13,30 +13,36 @@ namespace {
   fatal("malformed ", name, "=\"", value, "\": want ", want);
 }
 
+// Set and not empty: as in Go, `GOGC=` is the same as no GOGC at all.
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
 Knobs parse() {
   Knobs k;
-  if (const char* v = std::getenv("GOMAXPROCS")) {
+  if (const char* v = env("GOMAXPROCS")) {
     long long n = 0;
     if (!parse_int(v, &n) || n < 1 || n > 1024) malformed("GOMAXPROCS", v, "an integer in 1..1024");
     k.gomaxprocs = int(n);
   }
-  if (const char* v = std::getenv("GOGC")) {
+  if (const char* v = env("GOGC")) {
     long long n = 0;
     if (std::string_view(v) == "off") k.gogc = -1;
     else if (parse_int(v, &n) && n <= std::numeric_limits<int>::max()) k.gogc = n < 0 ? -1 : int(n);
     else malformed("GOGC", v, "a percentage or \"off\"");
   }
-  if (const char* v = std::getenv("GORTMAXSTACK")) {
+  if (const char* v = env("GORTMAXSTACK")) {
     size_t n = 0;
     if (!parse_size(v, &n) || n < 16 * 1024) malformed("GORTMAXSTACK", v, "a size of at least 16k, e.g. 256k or 1m");
     k.max_stack = n;
   }
-  if (const char* v = std::getenv("GORTGCSTRESS")) {
+  if (const char* v = env("GORTGCSTRESS")) {
     long long n = 0;
     if (!parse_int(v, &n) || n < 0) malformed("GORTGCSTRESS", v, "a number of allocations (0: off)");
     k.gc_stress = uint64_t(n);
   }
-  k.stack_canary = std::getenv("GORTSTACKCANARY") != nullptr;
+  k.stack_canary = env("GORTSTACKCANARY") != nullptr;
   return k;
 }
 

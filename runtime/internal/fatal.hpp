@@ -28,8 +28,7 @@ class Message {
   Message& put_unsigned(unsigned long long v);
   Message& put_signed(long long v);
   template <class T>
-    requires std::is_integral_v<T>
-  Message& put(T v) {
+  requires std::is_integral_v<T> Message& put(T v) {
     if constexpr (std::is_same_v<T, bool>) return put(v ? "true" : "false");
     else if constexpr (std::is_signed_v<T>) return put_signed(v);
     else return put_unsigned(v);

@@ -4,7 +4,13 @@
 
 namespace gort::internal {
 
-__thread int locks_held = 0;
+namespace {
+// Initial-exec: an offset from the thread pointer, with no lazy allocation
+// that a signal handler could trip over.
+__thread int tls_locks_held __attribute__((tls_model("initial-exec"))) = 0;
+}  // namespace
+
+__attribute__((noinline, noipa)) int& locks_held() { return tls_locks_held; }
 
 void Lock::lock_slow() {
   for (int spin = 0; spin < 100; ++spin) {

@@ -23,15 +23,20 @@ namespace gort::internal {
 // Runtime locks held by this thread, plus sections that must not be stopped
 // halfway (the allocator): the stop-the-world signal never parks a thread
 // while this is non-zero, so a stopped thread never holds a lock that the
-// collector needs (Go's m.locks). A plain __thread int, so that reading it
-// is one instruction even from a signal handler.
-extern __thread int locks_held;
+// collector needs (Go's m.locks).
+//
+// Always a call, never inlined: a goroutine that parks may wake on another
+// thread, and GCC keeps the address of a thread-local (the thread pointer
+// it came from) across calls within a function - after a park it would
+// count on the thread the goroutine left. A plain thread-local underneath,
+// so the signal handler may read it too.
+int& locks_held();
 
 class Lock {
  public:
   void lock() {
     uint32_t expected = 0;
-    ++locks_held;
+    ++locks_held();
     if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) lock_slow();
     set_owner(this_thread());
   }
@@ -39,7 +44,7 @@ class Lock {
   bool try_lock() {
     uint32_t expected = 0;
     if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
-    ++locks_held;
+    ++locks_held();
     set_owner(this_thread());
     return true;
   }
@@ -48,7 +53,7 @@ class Lock {
     GORT_CHECK(held_by_this_thread(), "a runtime lock is released by the thread that holds it");
     set_owner(nullptr);
     if (state_.exchange(0, std::memory_order_release) == 2) wake_one();
-    --locks_held;
+    --locks_held();
   }
 
   // Checked builds only (always true elsewhere): does this thread hold it?
@@ -62,7 +67,7 @@ class Lock {
 
  private:
   // The address of a thread-local is a cheap thread identity.
-  static const void* this_thread() { return &locks_held; }
+  static const void* this_thread() { return &locks_held(); }
   void set_owner([[maybe_unused]] const void* owner) {
 #if GORT_CHECKS
     owner_.store(owner, std::memory_order_relaxed);

@@ -1,13 +1,14 @@
 // A growable array of plain values in memory mapped from the kernel, never
 // from malloc.
 //
-// The collector works while other threads are stopped by signal, and a
-// stopped thread may be inside malloc holding its locks (glibc's arena
-// lock, a sanitizer allocator's region lock). One malloc on the collector's
-// side and the process deadlocks. So whatever the runtime needs while the
-// world is stopped - the grey list, the list of objects to destroy - lives
-// in a RawVector (Go's runtime keeps its work buffers off the heap it
-// collects for the same reason).
+// Threads are stopped by signal wherever they are, malloc included, where
+// they may hold malloc's locks (glibc's arena lock, a sanitizer allocator's
+// region lock). A thread that cannot be stopped - the collector in a pause,
+// or any thread holding a runtime lock (internal::locks_held) - must then
+// never call malloc: it could wait for ever on a stopped thread's lock while
+// the stopper waits for it. So the runtime's own growable arrays (run
+// queues, timer heaps, stack pools, the grey list) are RawVectors (Go's
+// runtime never calls the C allocator, for the same reason).
 #pragma once
 
 #include <algorithm>
@@ -40,9 +41,26 @@ class RawVector {
   RawVector& operator=(const RawVector&) = delete;
 
   void push_back(const T& v) {
-    if (size_ == capacity_) grow();
+    if (size_ == capacity_) grow(size_ + 1);
     data_[size_++] = v;
   }
+  void append(const T* first, size_t n) {
+    if (size_ + n > capacity_) grow(size_ + n);
+    if (n) std::memcpy(static_cast<void*>(data_ + size_), first, n * sizeof(T));
+    size_ += n;
+  }
+  // Drops the first n values, keeping the order of the rest.
+  void erase_front(size_t n) {
+    if (n < size_) std::memmove(static_cast<void*>(data_), data_ + n, (size_ - n) * sizeof(T));
+    size_ = n < size_ ? size_ - n : 0;
+  }
+  // n values; new ones are zero.
+  void resize(size_t n) {
+    if (n > capacity_) grow(n);
+    if (n > size_) std::memset(static_cast<void*>(data_ + size_), 0, (n - size_) * sizeof(T));
+    size_ = n;
+  }
+  T* data() { return data_; }
   void pop_back() { --size_; }
   T& back() { return data_[size_ - 1]; }
   T& operator[](size_t i) { return data_[i]; }
@@ -59,8 +77,8 @@ class RawVector {
  private:
   static constexpr size_t kMinBytes = 64 * 1024;
 
-  void grow() {
-    const size_t bytes = std::max(kMinBytes, capacity_ * sizeof(T) * 2);
+  void grow(size_t at_least) {
+    const size_t bytes = std::max({kMinBytes, capacity_ * sizeof(T) * 2, at_least * sizeof(T)});
     T* bigger = static_cast<T*>(map_memory(bytes, "the runtime's work lists"));
     if (size_) std::memcpy(static_cast<void*>(bigger), data_, size_ * sizeof(T));
     release();

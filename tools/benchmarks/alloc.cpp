@@ -23,8 +23,8 @@ int alloc(const Args& a) {
     for (int64_t i = 0; i < n; ++i) sink = gort::gc::make<Pair>();
     return std::make_pair(now_ns() - start, gort::gc::stats().num_gc);
   });
-  std::printf("bench=alloc impl=gort ns_per_op=%.1f n=%lld num_gc=%llu\n", double(r.first) / double(n),
-              (long long)n, (unsigned long long)r.second);
+  std::printf("bench=alloc impl=gort ns_per_op=%.1f n=%lld num_gc=%llu\n", double(r.first) / double(n), (long long)n,
+              (unsigned long long)r.second);
   return 0;
 }
 

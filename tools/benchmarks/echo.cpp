@@ -85,8 +85,8 @@ int echo(const Args& a) {
   std::vector<int64_t> rtts = r.rtts;
   std::sort(rtts.begin(), rtts.end());
   auto pct = [&](double p) { return double(rtts[size_t(p * double(rtts.size() - 1))]) / 1000.0; };
-  std::printf("bench=echo impl=gort conns=%d rounds=%d p50_us=%.1f p99_us=%.1f rtt_per_s=%.0f\n", conns,
-              rounds, pct(0.50), pct(0.99), double(rtts.size()) / (double(r.elapsed_ns) / 1e9));
+  std::printf("bench=echo impl=gort conns=%d rounds=%d p50_us=%.1f p99_us=%.1f rtt_per_s=%.0f\n", conns, rounds,
+              pct(0.50), pct(0.99), double(rtts.size()) / (double(r.elapsed_ns) / 1e9));
   return 0;
 }
 

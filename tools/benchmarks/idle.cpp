@@ -49,7 +49,8 @@ int idle(const Args& a) {
   const int64_t n = a.n(1000000);
   const Figures f = gort::run([n] {
     auto gate = gort::make_chan<int>();
-    return measure(n, [&] { gate.recv(); }, [&] { gate.close(); });
+    return measure(
+        n, [&] { gate.recv(); }, [&] { gate.close(); });
   });
   print("idle", n, f);
   return 0;
@@ -60,7 +61,8 @@ int idlewg(const Args& a) {
   const Figures f = gort::run([n] {
     gort::WaitGroup gate;
     gate.add(1);
-    return measure(n, [&] { gate.wait(); }, [&] { gate.done(); });
+    return measure(
+        n, [&] { gate.wait(); }, [&] { gate.done(); });
   });
   print("idlewg", n, f);
   return 0;

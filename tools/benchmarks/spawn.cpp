@@ -20,11 +20,12 @@ int spawn(const Args& a) {
       });
     wg.wait();
     const int64_t elapsed = now_ns() - start;
-    if (counter.load() != n) std::fprintf(stderr, "spawn: counted %lld of %lld\n", (long long)counter.load(), (long long)n);
+    if (counter.load() != n)
+      std::fprintf(stderr, "spawn: counted %lld of %lld\n", (long long)counter.load(), (long long)n);
     return elapsed;
   });
-  std::printf("bench=spawn impl=gort ns_per_op=%.1f n=%lld gomaxprocs=%d\n", double(ns) / double(n),
-              (long long)n, gort::run([] { return gort::gomaxprocs(); }));
+  std::printf("bench=spawn impl=gort ns_per_op=%.1f n=%lld gomaxprocs=%d\n", double(ns) / double(n), (long long)n,
+              gort::run([] { return gort::gomaxprocs(); }));
   return 0;
 }
 

@@ -21,8 +21,7 @@ int main() {
     });
     long sum = 0;
     for (int v : results) sum += v;  // until closed and drained
-    gort::select(gort::recv(gort::after(std::chrono::milliseconds(5))),
-                 gort::otherwise([] {}));  // non-blocking select
+    gort::select(gort::recv(gort::after(std::chrono::milliseconds(5))), gort::otherwise([] {}));  // non-blocking select
     return sum == 332833500 ? 0 : 1;
   });
   std::printf("hello: %s\n", rc == 0 ? "sum of squares below 1000 is 332833500" : "wrong sum");

@@ -75,6 +75,10 @@ class ref {
   T& operator*() const { return *p_; }
   explicit operator bool() const { return p_ != nullptr; }
 
+  // A ref is itself traceable, so gc::make_array<gc::ref<T>>(n) is a
+  // scanned array of pointers (Go's []*T), not a pointer-free one.
+  void trace(Visitor& v) const { v.mark(p_); }
+
  private:
   T* p_ = nullptr;
 };

@@ -65,11 +65,11 @@ class RWMutex {
  private:
   static constexpr int32_t kMaxReaders = 1 << 30;
 
-  Mutex writer_;                           // held by a pending or active writer
-  std::atomic<uint32_t> writer_sema_{0};   // a writer waits here for readers to leave
-  std::atomic<uint32_t> reader_sema_{0};   // readers wait here for the writer to leave
-  std::atomic<int32_t> readers_{0};      // active readers, minus kMaxReaders while a writer is pending
-  std::atomic<int32_t> readers_wait_{0}; // readers the pending writer still waits for
+  Mutex writer_;                          // held by a pending or active writer
+  std::atomic<uint32_t> writer_sema_{0};  // a writer waits here for readers to leave
+  std::atomic<uint32_t> reader_sema_{0};  // readers wait here for the writer to leave
+  std::atomic<int32_t> readers_{0};       // active readers, minus kMaxReaders while a writer is pending
+  std::atomic<int32_t> readers_wait_{0};  // readers the pending writer still waits for
 };
 
 }  // namespace gort

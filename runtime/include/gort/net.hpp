@@ -35,8 +35,7 @@ namespace gort::net {
 
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& what, int err, bool timeout)
-      : std::runtime_error(what), errno_(err), timeout_(timeout) {}
+  Error(const std::string& what, int err, bool timeout) : std::runtime_error(what), errno_(err), timeout_(timeout) {}
   int error_number() const { return errno_; }  // errno, 0 if none
   bool timeout() const { return timeout_; }    // a deadline passed
 

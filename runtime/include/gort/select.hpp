@@ -64,12 +64,14 @@ struct is_default<DefaultCase<F>> : std::true_type {};
 }  // namespace detail
 
 template <class T, class F = void (*)(T, bool)>
-detail::RecvCase<T, F> recv(const chan<T>& ch, F handler = [](T, bool) {}) {
+detail::RecvCase<T, F> recv(
+    const chan<T>& ch, F handler = [](T, bool) {}) {
   return {ch.core(), std::move(handler)};
 }
 
 template <class T, class V, class F = void (*)()>
-detail::SendCase<T, F> send(const chan<T>& ch, V&& value, F handler = [] {}) {
+detail::SendCase<T, F> send(
+    const chan<T>& ch, V&& value, F handler = [] {}) {
   return {ch.core(), T(std::forward<V>(value)), std::move(handler)};
 }
 

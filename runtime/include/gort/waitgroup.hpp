@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdint>
 
-
 namespace gort {
 
 class WaitGroup {

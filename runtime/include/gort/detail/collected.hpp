@@ -40,7 +40,9 @@ extern std::atomic<bool> write_barrier_enabled;
 void write_barrier_slow(const void* old_value, const void* new_value);
 
 template <class T>
-concept Traceable = requires(const T& t, Visitor& v) { t.trace(v); };
+concept Traceable = requires(const T& t, Visitor& v) {
+  t.trace(v);
+};
 
 template <class T>
 const TypeInfo* type_info() {
@@ -53,6 +55,8 @@ const TypeInfo* type_info() {
   static const TypeInfo info{trace, destroy, sizeof(T), alignof(T)};
   return &info;
 }
+
+void forget_roots_in_dead_stacks();
 
 // A range of memory outside the collected heap whose words are treated as
 // possible pointers (bdwgc's GC_add_roots), linked into the collector's root
@@ -70,6 +74,7 @@ class RootRange {
 
  private:
   friend struct RootRangeWalker;
+  friend void forget_roots_in_dead_stacks();
   const void* base_ = nullptr;
   size_t size_ = 0;
   RootRange* prev_ = nullptr;
