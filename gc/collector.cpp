@@ -42,6 +42,11 @@ std::atomic<uint64_t> stress_allocations{0};
 std::atomic<bool> collecting{false};
 std::atomic<uint64_t> num_gc{0};
 std::atomic<size_t> next_gc{kMinHeapGoal};
+// What an allocation compares the heap against before anything else: the
+// heap goal, or 0 while every allocation must take the slow path (before
+// the first one, and always under GORTGCSTRESS), or SIZE_MAX under
+// GOGC=off. One load and one compare keep the knobs out of the fast path.
+std::atomic<size_t> collect_trigger{0};
 std::atomic<size_t> heap_live{0};
 std::atomic<uint64_t> freed_total{0};
 std::atomic<int64_t> last_pause{0};
@@ -60,13 +65,20 @@ void run_destructors(const internal::RawVector<uintptr_t>& dead) {
   }
 }
 
-void maybe_collect() {
+size_t trigger_for(size_t heap_goal) {
+  if (gc_stress_interval()) return 0;
+  return gogc() < 0 ? std::numeric_limits<size_t>::max() : heap_goal;
+}
+
+// The slow path of an allocation that reached collect_trigger.
+void collect_if_due() {
   if (const uint64_t every = gc_stress_interval()) {
     if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1) collect_now();
     return;
   }
-  if (gogc() >= 0 &&
-      size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= next_gc.load(std::memory_order_relaxed) &&
+  const size_t goal = next_gc.load(std::memory_order_relaxed);
+  collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
+  if (gogc() >= 0 && size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= goal &&
       !collecting.load(std::memory_order_relaxed))
     collect_now();
 }
@@ -108,17 +120,22 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   const size_t align = std::max<size_t>(type->elem_align, alignof(Header));
   const size_t slack = align - alignof(Header);  // room to move an over-aligned object up
   constexpr size_t kMaxBytes = std::numeric_limits<size_t>::max() / 2;
-  if (count > std::numeric_limits<uint32_t>::max() ||
-      (type->elem_size != 0 && count > (kMaxBytes - sizeof(Header) - slack) / type->elem_size))
+  size_t payload;  // a multiply that reports overflow: a division here costs more than the rest
+  if (count > std::numeric_limits<uint32_t>::max() || __builtin_mul_overflow(type->elem_size, count, &payload) ||
+      payload > kMaxBytes - sizeof(Header) - slack)
     throw std::bad_array_new_length();
-  const size_t bytes = sizeof(Header) + slack + type->elem_size * count;
+  const size_t bytes = sizeof(Header) + slack + payload;
 
-  maybe_collect();
-  m = sched::current_m();                        // the goroutine may have moved to another thread
+  if (size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= collect_trigger.load(std::memory_order_relaxed)) {
+    collect_if_due();
+    m = sched::current_m();  // the goroutine may have moved to another thread
+  }
   if (!m->p->mcache) m->p->mcache = new MCache;  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the
-  // collector is about to take its cached spans.
-  ++internal::locks_held();
+  // collector is about to take its cached spans. Nothing below parks, so
+  // this thread's counter stays this goroutine's.
+  int& locks_held = internal::locks_held();
+  ++locks_held;
   size_t dirty_from;
   auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr, &dirty_from));
   const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
@@ -126,7 +143,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   h->count = uint32_t(count);
   h->flags.store(0, std::memory_order_relaxed);
   h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
-  --internal::locks_held();
+  --locks_held;
   if (dirty_from < bytes) std::memset(reinterpret_cast<char*>(h) + dirty_from, 0, bytes - dirty_from);
   h->type = type;
   void* object = h->object();
@@ -191,8 +208,9 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
   heap_alloc_bytes.store(int64_t(swept.live_bytes), std::memory_order_relaxed);
   heap_live.store(swept.live_bytes, std::memory_order_relaxed);
   const int percent = gogc() < 0 ? 100 : gogc();
-  next_gc.store(std::max(kMinHeapGoal, swept.live_bytes + swept.live_bytes * size_t(percent) / 100),
-                std::memory_order_relaxed);
+  const size_t goal = std::max(kMinHeapGoal, swept.live_bytes + swept.live_bytes * size_t(percent) / 100);
+  next_gc.store(goal, std::memory_order_relaxed);
+  collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
   freed_total.fetch_add(swept.freed_objects, std::memory_order_relaxed);
   const int64_t pause = internal::nanotime() - start;
   last_pause.store(pause, std::memory_order_relaxed);
