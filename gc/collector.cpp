@@ -132,10 +132,8 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   }
   if (!m->p->mcache) m->p->mcache = new MCache;  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the
-  // collector is about to take its cached spans. Nothing below parks, so
-  // this thread's counter stays this goroutine's.
-  int& locks_held = internal::locks_held();
-  ++locks_held;
+  // collector is about to take its cached spans.
+  internal::add_locks_held(1);
   size_t dirty_from;
   auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr, &dirty_from));
   const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
@@ -143,7 +141,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   h->count = uint32_t(count);
   h->flags.store(0, std::memory_order_relaxed);
   h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
-  --locks_held;
+  internal::add_locks_held(-1);
   if (dirty_from < bytes) std::memset(reinterpret_cast<char*>(h) + dirty_from, 0, bytes - dirty_from);
   h->type = type;
   void* object = h->object();

@@ -25,8 +25,8 @@ namespace gort::sched {
 // next goroutine skips g0 altogether when the next G is already in this P's
 // run queue, which halves the jumps of a channel hand-off.
 
-void begin_switch() { ++internal::locks_held(); }
-void end_switch() { --internal::locks_held(); }
+void begin_switch() { internal::add_locks_held(1); }
+void end_switch() { internal::add_locks_held(-1); }
 
 namespace {
 

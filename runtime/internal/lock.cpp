@@ -4,13 +4,19 @@
 
 namespace gort::internal {
 
-namespace {
-// Initial-exec: an offset from the thread pointer, with no lazy allocation
-// that a signal handler could trip over.
-__thread int tls_locks_held __attribute__((tls_model("initial-exec"))) = 0;
-}  // namespace
+}  // namespace gort::internal
 
-__attribute__((noinline, noipa)) int& locks_held() { return tls_locks_held; }
+// Initial-exec: an offset from the thread pointer, with no lazy allocation
+// that a signal handler could trip over. C linkage and hidden: the asm of
+// add_locks_held names it, no C++ code outside this file can.
+extern "C" {
+__attribute__((visibility("hidden"))) __thread int gort_locks_held_tls __attribute__((tls_model("initial-exec"))) =
+    0;
+}
+
+namespace gort::internal {
+
+__attribute__((noinline, noipa)) int& locks_held() { return gort_locks_held_tls; }
 
 void Lock::lock_slow() {
   for (int spin = 0; spin < 100; ++spin) {

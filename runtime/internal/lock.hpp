@@ -32,11 +32,29 @@ namespace gort::internal {
 // so the signal handler may read it too.
 int& locks_held();
 
+// locks_held() += delta, for the hot paths (every lock, every switch, every
+// allocation). On x86-64 it is one instruction relative to %fs, the thread
+// pointer read at the moment it runs: an asm statement the compiler can
+// neither cache nor move, so it is as safe across parks as the call above
+// and costs no call. Elsewhere it is the call.
+inline void add_locks_held(int delta) {
+#if defined(__x86_64__)
+  asm volatile(
+      "movq gort_locks_held_tls@gottpoff(%%rip), %%rax\n\t"
+      "addl %0, %%fs:(%%rax)"
+      :
+      : "ir"(delta)
+      : "rax", "cc", "memory");
+#else
+  locks_held() += delta;
+#endif
+}
+
 class Lock {
  public:
   void lock() {
     uint32_t expected = 0;
-    ++locks_held();
+    add_locks_held(1);
     if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) lock_slow();
     set_owner(this_thread());
   }
@@ -44,7 +62,7 @@ class Lock {
   bool try_lock() {
     uint32_t expected = 0;
     if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return false;
-    ++locks_held();
+    add_locks_held(1);
     set_owner(this_thread());
     return true;
   }
@@ -53,7 +71,7 @@ class Lock {
     GORT_CHECK(held_by_this_thread(), "a runtime lock is released by the thread that holds it");
     set_owner(nullptr);
     if (state_.exchange(0, std::memory_order_release) == 2) wake_one();
-    --locks_held();
+    add_locks_held(-1);
   }
 
   // Checked builds only (always true elsewhere): does this thread hold it?
