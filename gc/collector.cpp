@@ -49,8 +49,16 @@ std::atomic<size_t> next_gc{kMinHeapGoal};
 std::atomic<size_t> collect_trigger{0};
 std::atomic<size_t> heap_live{0};
 std::atomic<uint64_t> freed_total{0};
-std::atomic<int64_t> last_pause{0};
-std::atomic<int64_t> total_pause{0};
+// What a cycle leaves for gc::stats, written and read together under
+// stats_lock so a reader never sees a cycle counted without its pause.
+internal::Lock stats_lock;
+struct CycleRecord {
+  int64_t last_pause = 0;
+  int64_t total_pause = 0;
+  int64_t mark_cpu = 0;
+  uint64_t pause_ns[CollectorStats::kPauseRing] = {};
+  uint64_t pause_end_ns[CollectorStats::kPauseRing] = {};
+} cycles;
 internal::Lock barrier_lock;
 Marker* active_marker = nullptr;
 
@@ -196,8 +204,10 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
     internal::LockGuard l(barrier_lock);
     active_marker = &marker;
   }
+  const int64_t mark_start = internal::nanotime();
   marker.mark_roots();
   marker.drain();
+  const int64_t mark_cpu = internal::nanotime() - mark_start;  // one thread marks, inside the pause
   {
     internal::LockGuard l(barrier_lock);
     active_marker = nullptr;
@@ -211,9 +221,16 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
   collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
   freed_total.fetch_add(swept.freed_objects, std::memory_order_relaxed);
   const int64_t pause = internal::nanotime() - start;
-  last_pause.store(pause, std::memory_order_relaxed);
-  total_pause.fetch_add(pause, std::memory_order_relaxed);
-  num_gc.fetch_add(1, std::memory_order_release);
+  {
+    internal::LockGuard l(stats_lock);
+    const size_t slot = num_gc.load(std::memory_order_relaxed) % CollectorStats::kPauseRing;
+    cycles.last_pause = pause;
+    cycles.total_pause += pause;
+    cycles.mark_cpu += mark_cpu;
+    cycles.pause_ns[slot] = uint64_t(pause);
+    cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
+    num_gc.fetch_add(1, std::memory_order_release);
+  }
   sched::start_the_world();
   --internal::locks_held();
   *dead = std::move(swept.to_destroy);
@@ -224,13 +241,17 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
 
 CollectorStats collector_stats() {
   CollectorStats s;
-  s.num_gc = num_gc.load();
   s.heap_live = heap_live.load();
   s.heap_alloc = size_t(std::max<int64_t>(0, heap_alloc_bytes.load()));
   s.next_gc = next_gc.load();
   s.freed_objects = freed_total.load();
-  s.last_pause_ns = last_pause.load();
-  s.total_pause_ns = total_pause.load();
+  internal::LockGuard l(stats_lock);
+  s.num_gc = num_gc.load();
+  s.last_pause_ns = cycles.last_pause;
+  s.total_pause_ns = cycles.total_pause;
+  s.mark_cpu_ns = cycles.mark_cpu;
+  std::copy(std::begin(cycles.pause_ns), std::end(cycles.pause_ns), s.pause_ns);
+  std::copy(std::begin(cycles.pause_end_ns), std::end(cycles.pause_end_ns), s.pause_end_ns);
   return s;
 }
 

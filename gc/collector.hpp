@@ -18,6 +18,13 @@ struct CollectorStats {
   uint64_t freed_objects = 0;
   int64_t last_pause_ns = 0;
   int64_t total_pause_ns = 0;
+  int64_t mark_cpu_ns = 0;
+  // The last kPauseRing cycles, as Go's MemStats.PauseNs: cycle k (counting
+  // from 1) at (k - 1) % kPauseRing, so the newest at
+  // (num_gc + kPauseRing - 1) % kPauseRing.
+  static constexpr size_t kPauseRing = 256;
+  uint64_t pause_ns[kPauseRing] = {};
+  uint64_t pause_end_ns[kPauseRing] = {};
 };
 CollectorStats collector_stats();
 

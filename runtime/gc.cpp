@@ -1,6 +1,9 @@
 // The public face of the collector: gc::collect and gc::stats.
 #include "gort/gc.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "gc/collector.hpp"
 
 namespace gort::gc {
@@ -17,6 +20,10 @@ Stats stats() {
   s.freed_objects = c.freed_objects;
   s.last_pause_ns = c.last_pause_ns;
   s.total_pause_ns = c.total_pause_ns;
+  s.mark_cpu_ns = c.mark_cpu_ns;
+  static_assert(std::tuple_size_v<decltype(s.pause_ns)> == CollectorStats::kPauseRing);
+  std::copy(std::begin(c.pause_ns), std::end(c.pause_ns), s.pause_ns.begin());
+  std::copy(std::begin(c.pause_end_ns), std::end(c.pause_end_ns), s.pause_end_ns.begin());
   return s;
 }
 

@@ -310,6 +310,45 @@ TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
   REQUIRE(std::get<4>(r) <= std::get<3>(r) + (32 << 20));   // RSS flat too
 }
 
+TEST_CASE("stats keep the last 256 pauses in Go's ring, newest at (num_gc + 255) % 256", "[gc]") {
+  // More cycles than the ring holds, so it wraps.
+  constexpr int kCycles = 300;
+  const auto r = gort::run(
+      [] {
+        const uint64_t first = gc::stats().num_gc;
+        std::vector<int64_t> walltime_before(kCycles);
+        for (int i = 0; i < kCycles; ++i) {
+          make_garbage(4);
+          walltime_before[size_t(i)] =
+              std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+          gc::collect();
+        }
+        return std::make_tuple(first, gc::stats(), walltime_before.back());
+      },
+      procs(2));
+  const uint64_t first = std::get<0>(r);
+  const gc::Stats& s = std::get<1>(r);
+  REQUIRE(s.num_gc == first + kCycles);
+  const size_t newest = (s.num_gc + 255) % 256;
+  REQUIRE(s.pause_ns[newest] == uint64_t(s.last_pause_ns));
+  uint64_t ring_sum = 0;
+  for (size_t k = 0; k < 256; ++k) {
+    INFO("slot " << k);
+    REQUIRE(s.pause_ns[k] > 0);  // every slot holds one of the last 256 cycles
+    REQUIRE(s.pause_end_ns[k] > 0);
+    ring_sum += s.pause_ns[k];
+  }
+  REQUIRE(ring_sum <= uint64_t(s.total_pause_ns));
+  REQUIRE(s.pause_end_ns[newest] >= uint64_t(std::get<2>(r)));  // the last cycle ended after it began
+  // Oldest to newest, the ends do not go back (within the wall clock's steps).
+  for (size_t k = 1; k < 256; ++k) {
+    const size_t before = (newest + 256 - k) % 256, after = (newest + 257 - k) % 256;
+    REQUIRE(s.pause_end_ns[before] <= s.pause_end_ns[after]);
+  }
+  REQUIRE(s.mark_cpu_ns > 0);
+}
+
 TEST_CASE("every P allocates while collections happen", "[gc]") {
   for (const int n : kProcCounts) {
     INFO("GOMAXPROCS " << n);

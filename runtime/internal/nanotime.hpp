@@ -1,5 +1,7 @@
-// Monotonic clock in nanoseconds: the time base of timers, sysmon and
-// benchmarks (Go's nanotime). CLOCK_MONOTONIC is served by the vDSO.
+// Clocks in nanoseconds. Monotonic: the time base of timers, sysmon and
+// benchmarks (Go's nanotime). Wall: Unix time for what users compare with
+// their own clocks, such as when a pause ended (Go's walltime). Both are
+// served by the vDSO.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,12 @@ inline timespec to_timespec(int64_t ns) { return timespec{time_t(ns / 1000000000
 inline int64_t nanotime() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+inline int64_t walltime() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 

@@ -44,6 +44,7 @@
 // gc::root<T> for a pointer a foreign thread must hand over.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -145,6 +146,12 @@ struct Stats {
   uint64_t freed_objects = 0;  // over all collections
   int64_t last_pause_ns = 0;
   int64_t total_pause_ns = 0;
+  // The last 256 cycles, as Go's MemStats.PauseNs and PauseEnd: cycle k
+  // (counting from 1) at (k - 1) % 256, the newest at (num_gc + 255) % 256.
+  // A cycle's pause is the sum of its stops; its end is Unix time in ns.
+  std::array<uint64_t, 256> pause_ns{};
+  std::array<uint64_t, 256> pause_end_ns{};
+  int64_t mark_cpu_ns = 0;  // CPU time spent marking, over all cycles
 };
 Stats stats();
 
