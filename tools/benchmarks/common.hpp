@@ -31,7 +31,9 @@ inline int64_t rss_bytes() {
 
 struct Args {
   std::vector<std::string> rest;
-  int64_t n(int64_t fallback) const { return rest.empty() ? fallback : std::stoll(rest[0]); }
+  // The i-th argument after the benchmark's name, or fallback if absent.
+  int64_t at(size_t i, int64_t fallback) const { return rest.size() > i ? std::stoll(rest[i]) : fallback; }
+  int64_t n(int64_t fallback) const { return at(0, fallback); }
 };
 
 int spawn(const Args& a);
@@ -41,5 +43,6 @@ int pingpong(const Args& a);
 int echo(const Args& a);
 int alloc(const Args& a);
 int gcbench(const Args& a);
+int gcpause(const Args& a);
 
 }  // namespace bench

@@ -13,7 +13,7 @@ namespace bench {
 
 int echo(const Args& a) {
   const int conns = int(a.n(1000));
-  const int rounds = a.rest.size() > 1 ? std::stoi(a.rest[1]) : 100;
+  const int rounds = int(a.at(1, 100));
   rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;

@@ -15,15 +15,18 @@ import (
 	"time"
 )
 
-func arg(def int64) int64 {
-	if len(os.Args) > 2 {
-		n, err := strconv.ParseInt(os.Args[2], 10, 64)
+// argAt is the i-th argument after the benchmark's name, or def if absent.
+func argAt(i int, def int64) int64 {
+	if len(os.Args) > 2+i {
+		n, err := strconv.ParseInt(os.Args[2+i], 10, 64)
 		if err == nil {
 			return n
 		}
 	}
 	return def
 }
+
+func arg(def int64) int64 { return argAt(0, def) }
 
 func rssBytes() int64 {
 	b, err := os.ReadFile("/proc/self/statm")
@@ -108,12 +111,7 @@ func idlewg() {
 
 func echo() {
 	conns := int(arg(1000))
-	rounds := 100
-	if len(os.Args) > 3 {
-		if r, err := strconv.Atoi(os.Args[3]); err == nil {
-			rounds = r
-		}
-	}
+	rounds := int(argAt(1, 100))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
