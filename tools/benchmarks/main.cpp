@@ -1,4 +1,4 @@
-// gort-bench NAME [N]: runs one benchmark and prints its figures on one line.
+// gort-bench NAME [N] [M] [S]: runs one benchmark and prints its figures on one line.
 // tools/bench and tools/compare are the usual way in.
 #include <cstdio>
 #include <cstring>
@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
       {"pingpong", bench::pingpong, "N round trips (default 2,000,000) over two unbuffered channels"},
       {"alloc", bench::alloc, "N small collected allocations (default 10,000,000), collections included"},
       {"gcbench", bench::gcbench, "Boehm's GCBench: stretch 18, long-lived 16, array 500,000, depths 4..16"},
+      {"gcpause", bench::gcpause,
+       "GC pauses: N parked goroutines holding trees (100,000), M MiB live (32), S s churn (5)"},
       {"echo", bench::echo, "N loopback TCP clients (default 1,000), M 64-byte round trips each (default 100)"},
   };
   if (argc >= 2) {
@@ -28,7 +30,7 @@ int main(int argc, char** argv) {
       return e.fn(args);
     }
   }
-  std::fprintf(stderr, "usage: gort-bench NAME [N] [M]\n");
+  std::fprintf(stderr, "usage: gort-bench NAME [N] [M] [S]\n");
   for (const auto& e : entries) std::fprintf(stderr, "  %-9s %s\n", e.name, e.what);
   return 2;
 }

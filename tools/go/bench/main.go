@@ -277,9 +277,9 @@ func gcbench() {
 
 func main() {
 	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "echo": echo,
-		"alloc": alloc, "gcbench": gcbench}
+		"alloc": alloc, "gcbench": gcbench, "gcpause": gcpause}
 	if len(os.Args) < 2 || benches[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo|alloc|gcbench [N] [M]")
+		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo|alloc|gcbench|gcpause [N] [M] [S]")
 		os.Exit(2)
 	}
 	benches[os.Args[1]]()
