@@ -8,6 +8,7 @@
 // Its Go twin is tools/go/bench/gcpause.go.
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <vector>
 
 #include "common.hpp"
@@ -110,8 +111,11 @@ int gcpause(const Args& a) {
     return res;
   });
   std::sort(r.pauses.begin(), r.pauses.end());
+  // No cycle in the window, no pause to report: nan, not a zero that
+  // would read as a pause too short to measure.
   auto pct = [&](double p) {
-    return r.pauses.empty() ? 0.0 : double(r.pauses[size_t(p * double(r.pauses.size() - 1))]) / 1000.0;
+    if (r.pauses.empty()) return std::numeric_limits<double>::quiet_NaN();
+    return double(r.pauses[size_t(p * double(r.pauses.size() - 1))]) / 1000.0;
   };
   if (r.bad != 0) std::fprintf(stderr, "gcpause: %lld trees found damaged\n", (long long)r.bad);
   std::printf(

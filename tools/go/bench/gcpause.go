@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sort"
@@ -115,7 +116,7 @@ func gcpause() {
 	sort.Slice(pauses, func(a, b int) bool { return pauses[a] < pauses[b] })
 	pct := func(p float64) float64 {
 		if len(pauses) == 0 {
-			return 0
+			return math.NaN()
 		}
 		return float64(pauses[int(p*float64(len(pauses)-1))]) / 1000
 	}
