@@ -57,13 +57,8 @@ std::atomic<size_t> heap_live{0};
 // What a cycle leaves for gc::stats, written and read together under
 // stats_lock so a reader never sees a cycle counted without its pause.
 internal::Lock stats_lock;
-struct CycleRecord {
-  int64_t last_pause = 0;
-  int64_t total_pause = 0;
-  int64_t mark_cpu = 0;
-  uint64_t pause_ns[CollectorStats::kPauseRing] = {};
-  uint64_t pause_end_ns[CollectorStats::kPauseRing] = {};
-} cycles;
+// Only the pause fields are kept here; collector_stats fills in the rest.
+CollectorStats cycles;
 internal::Lock barrier_lock;
 Marker* active_marker = nullptr;
 
@@ -263,9 +258,9 @@ bool collect_stopped(uintptr_t caller_frames_from) {
   {
     internal::LockGuard l(stats_lock);
     const size_t slot = num_gc.load(std::memory_order_relaxed) % CollectorStats::kPauseRing;
-    cycles.last_pause = pause;
-    cycles.total_pause += pause;
-    cycles.mark_cpu += mark_cpu;
+    cycles.last_pause_ns = pause;
+    cycles.total_pause_ns += pause;
+    cycles.mark_cpu_ns += mark_cpu;
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
     num_gc.fetch_add(1, std::memory_order_release);
@@ -285,9 +280,9 @@ CollectorStats collector_stats() {
   s.freed_objects = swept_objects_total();
   internal::LockGuard l(stats_lock);
   s.num_gc = num_gc.load();
-  s.last_pause_ns = cycles.last_pause;
-  s.total_pause_ns = cycles.total_pause;
-  s.mark_cpu_ns = cycles.mark_cpu;
+  s.last_pause_ns = cycles.last_pause_ns;
+  s.total_pause_ns = cycles.total_pause_ns;
+  s.mark_cpu_ns = cycles.mark_cpu_ns;
   std::copy(std::begin(cycles.pause_ns), std::end(cycles.pause_ns), s.pause_ns);
   std::copy(std::begin(cycles.pause_end_ns), std::end(cycles.pause_end_ns), s.pause_end_ns);
   return s;
