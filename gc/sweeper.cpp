@@ -24,7 +24,12 @@ std::atomic<int> next_unswept_class{kNumSpanClasses};
 // caching it): finish_sweep waits for them.
 std::atomic<int> sweeps_in_flight{0};
 std::atomic<uint64_t> swept_objects{0};
-std::atomic<bool> background_sweeper_running{false};
+// The background sweeper: one goroutine for the life of the runtime, parked
+// between cycles (Go's bgsweep), so that a cycle does not cost a goroutine.
+enum class SweeperState { kNone, kRunning, kParked };
+internal::Lock sweeper_lock;
+SweeperState sweeper_state = SweeperState::kNone;
+sched::G* sweeper_g = nullptr;
 
 // Listed by sweepers (inside the allocator, where no destructor may run),
 // taken by run_due_destructors. Off malloc: filled with locks held.
@@ -137,12 +142,16 @@ void background_sweep() {
     for (int swept = 1; sweep_one(); ++swept)
       if (swept % kSpansPerYield == 0) sched::yield();
     run_due_destructors();
-    background_sweeper_running.store(false, std::memory_order_release);
+    sweeper_lock.lock();
     // A cycle that ended after the loop above found nothing left saw the
-    // flag still set and started no sweeper of its own: go on for it.
-    if (next_unswept_class.load(std::memory_order_acquire) >= kNumSpanClasses ||
-        background_sweeper_running.exchange(true, std::memory_order_acq_rel))
-      return;
+    // sweeper running and did not wake it: go on for it.
+    if (next_unswept_class.load(std::memory_order_acquire) < kNumSpanClasses) {
+      sweeper_lock.unlock();
+      continue;
+    }
+    sweeper_state = SweeperState::kParked;
+    sweeper_g = sched::current_g();  // here, since its starter cannot know it under the lock
+    sched::park_unlock(sweeper_lock, "GC sweep wait");
   }
 }
 
@@ -221,13 +230,18 @@ void run_due_destructors() {
 uint64_t swept_objects_total() { return swept_objects.load(std::memory_order_relaxed); }
 
 void start_background_sweeper() {
-  if (next_unswept_class.load(std::memory_order_acquire) >= kNumSpanClasses) return;
-  if (background_sweeper_running.exchange(true, std::memory_order_acq_rel)) return;
-  sched::start_system_goroutine(background_sweep);
+  sweeper_lock.lock();
+  const SweeperState was = sweeper_state;
+  sweeper_state = SweeperState::kRunning;
+  sweeper_lock.unlock();
+  // Parked means switched out: park_unlock released the lock only then.
+  if (was == SweeperState::kParked) sched::ready(sweeper_g);
+  if (was == SweeperState::kNone) sched::start_system_goroutine(background_sweep);
 }
 
 void forget_buried_sweepers() {
-  background_sweeper_running.store(false, std::memory_order_release);
+  sweeper_state = SweeperState::kNone;
+  sweeper_g = nullptr;
   destructor_runner.store(nullptr, std::memory_order_release);
 }
 

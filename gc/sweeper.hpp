@@ -8,8 +8,9 @@
 //     class's unswept spans until one has a free slot (Go's cacheSpan), and
 //     before the heap hands out new pages it sweeps until as many pages came
 //     back (Go's reclaim), so the heap does not grow while garbage waits;
-//   - the background sweeper, a goroutine started after the pause that
-//     sweeps what is left (Go's bgsweep);
+//   - the background sweeper, one goroutine for the runtime's life, woken
+//     after each pause to sweep what is left and parked in between (Go's
+//     bgsweep);
 //   - gc::collect, which returns once everything is swept, as Go's
 //     runtime.GC does, and the next collection before it stops the world
 //     (Go's sweep termination): marking needs every span swept, so that
@@ -62,7 +63,7 @@ void run_due_destructors();
 // Objects freed by sweeping, over all cycles.
 uint64_t swept_objects_total();
 
-// Starts the background sweeper goroutine unless it runs already.
+// Wakes the background sweeper (starting it the first time) unless it runs.
 void start_background_sweeper();
 // At teardown, once no goroutine runs: a background sweeper or destructor
 // runner buried mid-work is gone.
