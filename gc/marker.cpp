@@ -180,7 +180,9 @@ void Marker::mark_goroutines() {
       const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
       scan_range(c, c + g->fn.captures_size);
     }
-    if (!g->stack || g == self || std::find(in_signal.begin(), in_signal.end(), g) != in_signal.end()) continue;
+    if (!g->stack || g == self || g->holds_no_roots ||
+        std::find(in_signal.begin(), in_signal.end(), g) != in_signal.end())
+      continue;
     // Switched out: live from the saved context, which holds its registers.
     uintptr_t from = reinterpret_cast<uintptr_t>(g->ctx);
     if (!from) continue;

@@ -138,10 +138,17 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
 }
 
 void background_sweep() {
+  sched::G* self = sched::current_g();
   for (;;) {
+    // Sweeping and waiting, its stack holds no root, only stale addresses
+    // of swept objects (some still awaiting their destructors), which must
+    // not keep them alive; destructors are user code and may hold roots.
+    self->holds_no_roots = true;
     for (int swept = 1; sweep_one(); ++swept)
       if (swept % kSpansPerYield == 0) sched::yield();
+    self->holds_no_roots = false;
     run_due_destructors();
+    self->holds_no_roots = true;
     sweeper_lock.lock();
     // A cycle that ended after the loop above found nothing left saw the
     // sweeper running and did not wake it: go on for it.
@@ -150,7 +157,7 @@ void background_sweep() {
       continue;
     }
     sweeper_state = SweeperState::kParked;
-    sweeper_g = sched::current_g();  // here, since its starter cannot know it under the lock
+    sweeper_g = self;  // here, since its starter cannot know it under the lock
     sched::park_unlock(sweeper_lock, "GC sweep wait");
   }
 }

@@ -147,6 +147,7 @@ void gdestroy(P* p, G* g) {
   g->tsan_fiber = nullptr;
   if (!g->is_system) p->exited.store(p->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->is_system = false;
+  g->holds_no_roots = false;
   const bool was_main = g->is_main;
   g->is_main = false;
   gfput(p, g);
