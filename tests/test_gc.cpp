@@ -329,7 +329,7 @@ TEST_CASE("stats keep the last 256 pauses in Go's ring, newest at (num_gc + 255)
       procs(2));
   const uint64_t first = std::get<0>(r);
   const gc::Stats& s = std::get<1>(r);
-  REQUIRE(s.num_gc == first + kCycles);
+  REQUIRE(s.num_gc >= first + kCycles);  // more under GORTGCSTRESS
   const size_t newest = (s.num_gc + 255) % 256;
   REQUIRE(s.pause_ns[newest] == uint64_t(s.last_pause_ns));
   uint64_t ring_sum = 0;
