@@ -1,9 +1,13 @@
-// The stop-the-world collector (Go's GODEBUG=gcstoptheworld=1 mode) and the
-// allocation entry point. A collection: stop the world; return every P's
-// cached spans; mark from the roots; sweep; restart the world; run the
-// destructors of what died. The next one starts when the heap has grown by
-// GOGC percent over what this one found live (Go's heap goal, without the
-// pacer's refinements yet).
+// The collector's cycle and the allocation entry point. A cycle: finish
+// the previous cycle's sweep (sweep termination); stop the world; return
+// every P's cached spans; mark from the roots; make every span unswept;
+// restart the world. Sweeping then happens beside the program (sweeper.hpp):
+// in the allocator, in a background goroutine, and in gc::collect, which
+// returns only once all is swept and the destructors of what died have run.
+// Marking still happens inside the pause (Go's GODEBUG=gcstoptheworld=1
+// mark). The next cycle starts when the heap has grown by GOGC percent over
+// what this one marked (Go's heap goal, without the pacer's refinements
+// yet).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +24,7 @@
 #include "runtime/internal/config.hpp"
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
+#include "runtime/internal/stack_pointer.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
 
@@ -40,6 +45,7 @@ uint64_t gc_stress_interval() { return internal::knobs().gc_stress; }
 
 std::atomic<uint64_t> stress_allocations{0};
 std::atomic<bool> collecting{false};
+std::atomic<uint64_t> cycles_started{0};  // num_gc counts the ended ones
 std::atomic<uint64_t> num_gc{0};
 std::atomic<size_t> next_gc{kMinHeapGoal};
 // What an allocation compares the heap against before anything else: the
@@ -48,30 +54,21 @@ std::atomic<size_t> next_gc{kMinHeapGoal};
 // GOGC=off. One load and one compare keep the knobs out of the fast path.
 std::atomic<size_t> collect_trigger{0};
 std::atomic<size_t> heap_live{0};
-std::atomic<uint64_t> freed_total{0};
 // What a cycle leaves for gc::stats, written and read together under
 // stats_lock so a reader never sees a cycle counted without its pause.
 internal::Lock stats_lock;
-struct CycleRecord {
-  int64_t last_pause = 0;
-  int64_t total_pause = 0;
-  int64_t mark_cpu = 0;
-  uint64_t pause_ns[CollectorStats::kPauseRing] = {};
-  uint64_t pause_end_ns[CollectorStats::kPauseRing] = {};
-} cycles;
+// Only the pause fields are kept here; collector_stats fills in the rest.
+CollectorStats cycles;
 internal::Lock barrier_lock;
 Marker* active_marker = nullptr;
 
-bool collect_stopped(internal::RawVector<uintptr_t>* dead);
+bool collect_stopped(uintptr_t caller_frames_from);
 
-void run_destructors(const internal::RawVector<uintptr_t>& dead) {
-  for (uintptr_t addr : dead) {
-    auto* h = reinterpret_cast<Header*>(addr);
-    auto* elem = static_cast<char*>(h->object());
-    for (uint32_t i = 0; i < h->count; ++i) h->type->destroy(elem + size_t(i) * h->type->elem_size);
-    h->flags.fetch_or(Header::kDestroyed, std::memory_order_release);
-  }
-}
+// Whether the goroutine that asked for a cycle waits for its sweep and
+// destructors (gc::collect, as Go's runtime.GC) or leaves them to the
+// background sweeper (a cycle the heap goal triggered).
+enum class AfterCycle { kFinishSweep, kSweepInBackground };
+void gc_cycle(AfterCycle after);
 
 size_t trigger_for(size_t heap_goal) {
   if (gc_stress_interval()) return 0;
@@ -81,14 +78,15 @@ size_t trigger_for(size_t heap_goal) {
 // The slow path of an allocation that reached collect_trigger.
 void collect_if_due() {
   if (const uint64_t every = gc_stress_interval()) {
-    if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1) collect_now();
+    if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1)
+      gc_cycle(AfterCycle::kSweepInBackground);
     return;
   }
   const size_t goal = next_gc.load(std::memory_order_relaxed);
   collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
   if (gogc() >= 0 && size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= goal &&
       !collecting.load(std::memory_order_relaxed))
-    collect_now();
+    gc_cycle(AfterCycle::kSweepInBackground);
 }
 
 }  // namespace
@@ -161,45 +159,79 @@ void mark_constructed(void* obj) { Header::of(obj)->flags.fetch_or(Header::kCons
 
 }  // namespace detail
 
-void collect_now() {
-  gort::detail::safepoint();
-  if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
-  if (sched::current_m()->in_blocking_call()) internal::fatal("gc::collect inside gort::blocking");
-  const uint64_t seen = num_gc.load(std::memory_order_acquire);
-  // One collection at a time. Whoever finds one running waits for it to
-  // end: it yields, and its P is stopped with the others during the pause.
-  while (collecting.exchange(true, std::memory_order_acq_rel)) {
-    if (num_gc.load(std::memory_order_acquire) != seen) return;
-    sched::yield();
-  }
-  internal::RawVector<uintptr_t> dead;
-  // Somebody else collected while we waited: that was the collection asked for.
-  const bool done = num_gc.load(std::memory_order_acquire) != seen || collect_stopped(&dead);
-  collecting.store(false, std::memory_order_release);
-  if (!done) return;  // the runtime is shutting down
-  // Outside the pause: destructors may take as long as they like, and may
-  // allocate.
-  run_destructors(dead);
-}
+void collect_now() { gc_cycle(AfterCycle::kFinishSweep); }
 
 namespace {
 
+// Not inlined, and with every callee-saved register spilled into its own
+// frame: from its stack pointer up lies all the caller may still use.
+__attribute__((noinline)) void gc_cycle(AfterCycle after) {
+  __builtin_unwind_init();
+  const uintptr_t caller_frames_from = internal::stack_pointer();
+  gort::detail::safepoint();
+  if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
+  if (sched::current_m()->in_blocking_call()) internal::fatal("gc::collect inside gort::blocking");
+  // The cycle asked for: gc::collect wants one that starts after this call
+  // (as Go's runtime.GC: one already marking may have seen garbage still
+  // live); the heap goal is met by any that ends after it.
+  const uint64_t wanted = after == AfterCycle::kFinishSweep ? cycles_started.load(std::memory_order_acquire) + 1
+                                                            : num_gc.load(std::memory_order_acquire) + 1;
+  while (num_gc.load(std::memory_order_acquire) < wanted) {
+    // One cycle at a time. Whoever finds one running waits for it to end:
+    // it yields, and its P is stopped with the others during the pause.
+    if (collecting.exchange(true, std::memory_order_acq_rel)) {
+      sched::yield();
+      continue;
+    }
+    if (num_gc.load(std::memory_order_acquire) >= wanted) {
+      collecting.store(false, std::memory_order_release);
+      break;
+    }
+    // Sweep termination: marking needs every span swept. With the token
+    // held no cycle can start, and sweep_one never yields (a goroutine
+    // abandoned at shutdown while holding the token would block every
+    // later run's cycles); spans other sweepers hold are done before the
+    // world stops, since they cannot be stopped halfway.
+    while (sweep_one()) {
+    }
+    cycles_started.fetch_add(1, std::memory_order_acq_rel);
+    const bool ran = collect_stopped(caller_frames_from);
+    collecting.store(false, std::memory_order_release);
+    if (!ran) return;  // the runtime is shutting down
+  }
+  if (after == AfterCycle::kSweepInBackground) {
+    start_background_sweeper();
+    return;
+  }
+  // Outside the pause: destructors may take as long as they like, and may
+  // allocate.
+  finish_sweep();
+  run_due_destructors();
+}
+
+// Checked builds: nothing may be marked before it was swept.
+void assert_all_swept() {
+  if constexpr (GORT_CHECKS) {
+    const uint32_t gen = current_sweepgen();
+    for (Span* s : Heap::get().in_use_spans()) GORT_CHECK(s->sweepgen == gen, "every span is swept before marking");
+  }
+}
+
 // Nothing from here to start_the_world may call malloc or free: a thread
 // stopped by signal may hold the allocator's locks.
-bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
+bool collect_stopped(uintptr_t caller_frames_from) {
   // Runtime code from here to the restart: never stopped by signal.
-  ++internal::locks_held();
+  internal::add_locks_held(1);
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
-    --internal::locks_held();
+    internal::add_locks_held(-1);
     return false;
   }
   const int64_t start = internal::nanotime();
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->release_all();
-  for (Span* s : Heap::get().in_use_spans())
-    for (size_t w = 0; w < s->bitmap_words(); ++w) s->mark_bits[w].store(0, std::memory_order_relaxed);
-  Marker marker;
+  assert_all_swept();
+  Marker marker(caller_frames_from);
   {
     internal::LockGuard l(barrier_lock);
     active_marker = &marker;
@@ -212,28 +244,29 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
     internal::LockGuard l(barrier_lock);
     active_marker = nullptr;
   }
-  SweepResult swept = sweep();
-  heap_alloc_bytes.store(int64_t(swept.live_bytes), std::memory_order_relaxed);
-  heap_live.store(swept.live_bytes, std::memory_order_relaxed);
+  // As Go: what was marked is the live heap, and allocation counts on from
+  // there (the caches were emptied above).
+  const size_t live = marker.marked_bytes();
+  heap_alloc_bytes.store(int64_t(live), std::memory_order_relaxed);
+  heap_live.store(live, std::memory_order_relaxed);
   const int percent = gogc() < 0 ? 100 : gogc();
-  const size_t goal = std::max(kMinHeapGoal, swept.live_bytes + swept.live_bytes * size_t(percent) / 100);
+  const size_t goal = std::max(kMinHeapGoal, live + live * size_t(percent) / 100);
   next_gc.store(goal, std::memory_order_relaxed);
   collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
-  freed_total.fetch_add(swept.freed_objects, std::memory_order_relaxed);
+  begin_sweep_cycle();
   const int64_t pause = internal::nanotime() - start;
   {
     internal::LockGuard l(stats_lock);
     const size_t slot = num_gc.load(std::memory_order_relaxed) % CollectorStats::kPauseRing;
-    cycles.last_pause = pause;
-    cycles.total_pause += pause;
-    cycles.mark_cpu += mark_cpu;
+    cycles.last_pause_ns = pause;
+    cycles.total_pause_ns += pause;
+    cycles.mark_cpu_ns += mark_cpu;
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
     num_gc.fetch_add(1, std::memory_order_release);
   }
   sched::start_the_world();
-  --internal::locks_held();
-  *dead = std::move(swept.to_destroy);
+  internal::add_locks_held(-1);
   return true;
 }
 
@@ -244,12 +277,12 @@ CollectorStats collector_stats() {
   s.heap_live = heap_live.load();
   s.heap_alloc = size_t(std::max<int64_t>(0, heap_alloc_bytes.load()));
   s.next_gc = next_gc.load();
-  s.freed_objects = freed_total.load();
+  s.freed_objects = swept_objects_total();
   internal::LockGuard l(stats_lock);
   s.num_gc = num_gc.load();
-  s.last_pause_ns = cycles.last_pause;
-  s.total_pause_ns = cycles.total_pause;
-  s.mark_cpu_ns = cycles.mark_cpu;
+  s.last_pause_ns = cycles.last_pause_ns;
+  s.total_pause_ns = cycles.total_pause_ns;
+  s.mark_cpu_ns = cycles.mark_cpu_ns;
   std::copy(std::begin(cycles.pause_ns), std::end(cycles.pause_ns), s.pause_ns);
   std::copy(std::begin(cycles.pause_end_ns), std::end(cycles.pause_end_ns), s.pause_end_ns);
   return s;

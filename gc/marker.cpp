@@ -8,7 +8,6 @@
 
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
-#include "runtime/internal/stack_pointer.hpp"
 #include "sched/chan.hpp"
 #include "sched/garena.hpp"
 #include "sched/sched.hpp"
@@ -76,13 +75,6 @@ void RootRange::detach() {
 
 namespace {
 
-// Spills callee-saved registers into this frame, then scans from its stack
-// pointer to the top of the collecting goroutine's stack.
-__attribute__((noinline)) void scan_own_stack(Marker& m, uintptr_t stack_hi) {
-  __builtin_unwind_init();
-  m.scan_range(internal::stack_pointer(), stack_hi);
-}
-
 constexpr uintptr_t kRedZone = 128;  // System V x86-64 ABI
 
 // Every register of a thread stopped by signal: the general-purpose ones,
@@ -118,7 +110,9 @@ void Marker::mark(uintptr_t addr) {
   const uintptr_t object = Heap::get().find_object(addr);
   if (!object) return;
   Span* s = Heap::get().span_of(object);
-  if (s->mark(object) && !s->noscan()) grey_.push_back(object);
+  if (!s->mark(object)) return;
+  marked_bytes_ += s->elemsize;
+  if (!s->noscan()) grey_.push_back(object);
 }
 
 // Reading every word of a stack is the point of conservative scanning, so
@@ -186,14 +180,16 @@ void Marker::mark_goroutines() {
       const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
       scan_range(c, c + g->fn.captures_size);
     }
-    if (!g->stack || g == self || std::find(in_signal.begin(), in_signal.end(), g) != in_signal.end()) continue;
+    if (!g->stack || g == self || g->holds_no_roots ||
+        std::find(in_signal.begin(), in_signal.end(), g) != in_signal.end())
+      continue;
     // Switched out: live from the saved context, which holds its registers.
     uintptr_t from = reinterpret_cast<uintptr_t>(g->ctx);
     if (!from) continue;
     from = std::max(from, g->stack.lo);
     if (from < g->stack.hi) scan_range(from, g->stack.hi);
   }
-  if (self) scan_own_stack(*this, self->stack.hi);
+  if (self) scan_range(std::max(own_stack_from_, self->stack.lo), self->stack.hi);
 }
 
 }  // namespace gort::gc

@@ -17,6 +17,13 @@ namespace gort::gc {
 
 class Marker {
  public:
+  // own_stack_from: where the collecting goroutine's own frames end and the
+  // collector's begin, the callee-saved registers spilled above it; its
+  // stack is scanned from there up. The collector's frames below hold no
+  // root, only stale words of its earlier work (the sweeper's, the
+  // destructors') that would keep garbage alive.
+  explicit Marker(uintptr_t own_stack_from) : own_stack_from_(own_stack_from) {}
+
   // Greys the object containing addr, if addr points into one.
   void mark(uintptr_t addr);
   void scan_range(uintptr_t lo, uintptr_t hi);
@@ -26,9 +33,14 @@ class Marker {
   // Every root. World stopped.
   void mark_roots();
 
+  // Bytes in the objects marked so far: the live heap once drained.
+  size_t marked_bytes() const { return marked_bytes_; }
+
  private:
   void mark_goroutines();
   internal::RawVector<uintptr_t> grey_;  // off malloc: the world is stopped
+  size_t marked_bytes_ = 0;
+  uintptr_t own_stack_from_;
 };
 
 }  // namespace gort::gc

@@ -7,6 +7,7 @@
 #include "gc/mheap.hpp"
 #include "gc/poison.hpp"
 #include "gc/sizeclass.hpp"
+#include "gc/sweeper.hpp"
 #include "runtime/internal/lock.hpp"
 #include "sched/sched.hpp"
 
@@ -63,9 +64,11 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from) {
   *dirty_from = size;
   if (size > kMaxSmallSize) {
     const size_t npages = (size + kHeapPageSize - 1) / kHeapPageSize;
-    Span* s = Heap::get().alloc_span(npages, span_class(0, noscan), size);
+    const int spanclass = span_class(0, noscan);
+    Span* s = new_swept_span(npages, spanclass, size);
     uintptr_t object = 0;
     s->take_free(&object);
+    Central::of(spanclass).uncache_span(s);  // where the sweeper will find it
     unpoison(object, size);
     // Zeroing megabytes must not happen where the thread cannot be
     // stopped: only the header is cleared here, the caller does the rest.
@@ -82,6 +85,9 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from) {
 void release_p_cache(sched::P* p) {
   delete p->mcache;  // its destructor hands the cached spans back
   p->mcache = nullptr;
+  // The runtime is going away with every goroutine buried, a sweeper among
+  // them perhaps: the next run must be free to start its own.
+  forget_buried_sweepers();
 }
 
 }  // namespace gort::gc

@@ -2,6 +2,7 @@
 
 #include "gc/mheap.hpp"
 #include "gc/sizeclass.hpp"
+#include "gc/sweeper.hpp"
 
 namespace gort::gc {
 
@@ -24,6 +25,11 @@ Span* pop(Span*& list) {
   return s;
 }
 
+// How many unswept spans one refill may sweep before it asks the heap for
+// a new span instead (Go's mcentral.cacheSpan gives up after 100): a
+// refill stays short however much is left to sweep.
+constexpr int kLazySweepBudget = 100;
+
 }  // namespace
 
 Central& Central::of(int spanclass) {
@@ -34,20 +40,31 @@ Central& Central::of(int spanclass) {
 Span* Central::cache_span(int spanclass) {
   {
     internal::LockGuard l(lock_);
-    if (Span* s = pop(partial_)) return s;
+    if (Span* s = pop(partial_[swept_set(sweepgen_)])) return s;
   }
+  if (Span* s = sweep_for_cache(*this, kLazySweepBudget)) return s;
   const int sizeclass = spanclass >> 1;
-  return Heap::get().alloc_span(class_pages(sizeclass), spanclass);
-}
-
-void Central::clear_lists() {
-  internal::LockGuard l(lock_);
-  partial_ = full_ = nullptr;
+  return new_swept_span(class_pages(sizeclass), spanclass, 0);
 }
 
 void Central::uncache_span(Span* s) {
   internal::LockGuard l(lock_);
-  push(s->full() ? full_ : partial_, s);
+  const int set = swept_set(sweepgen_);
+  push(s->full() ? full_[set] : partial_[set], s);
+}
+
+Span* Central::take_unswept() {
+  internal::LockGuard l(lock_);
+  const int set = 1 - swept_set(sweepgen_);
+  if (Span* s = pop(partial_[set])) return s;
+  return pop(full_[set]);
+}
+
+void Central::begin_sweep_cycle(uint32_t sweepgen) {
+  internal::LockGuard l(lock_);
+  const int next_swept = swept_set(sweepgen);
+  GORT_CHECK(!partial_[next_swept] && !full_[next_swept], "every span was swept before the next cycle");
+  sweepgen_ = sweepgen;
 }
 
 }  // namespace gort::gc

@@ -1,7 +1,16 @@
-// Spans of one span class with free slots, shared by every P (Go's
-// mcentral, runtime/mcentral.go). A P's cache takes a span from here when
-// its own runs full, and gives the full one back.
+// Spans of one span class, shared by every P (Go's mcentral,
+// runtime/mcentral.go). A P's cache takes a span with free slots from here
+// when its own runs full, and gives the full one back. Spans of large
+// objects (size class 0) are filed here too, so that the sweeper finds
+// every in-use span in some central list.
+//
+// Each list comes in two sets, swept and unswept, told apart by the parity
+// of the sweep generation as Go's spanSet pairs are: the collector turns
+// every swept list into an unswept one in O(1) by advancing the
+// generation, and sweepers move spans back one at a time.
 #pragma once
+
+#include <cstdint>
 
 #include "gc/span.hpp"
 #include "runtime/internal/lock.hpp"
@@ -10,20 +19,30 @@ namespace gort::gc {
 
 class Central {
  public:
-  // A span with at least one free slot, new from the heap if need be.
+  // A swept span with at least one free slot: from the swept partial list,
+  // else an unswept span swept here (the allocator's lazy sweep), else new
+  // from the heap.
   Span* cache_span(int spanclass);
-  // Takes back a span a P's cache no longer allocates from.
+  // Takes back a swept span a P's cache no longer allocates from, or a
+  // large object's span.
   void uncache_span(Span* s);
+
+  // An unswept span, taken off its list for the caller to sweep; null when
+  // this class has none left.
+  Span* take_unswept();
 
   static Central& of(int spanclass);
 
-  // Before a sweep re-files every span (with uncache_span).
-  void clear_lists();
+  // In the pause, with every list swept: all of them become unswept.
+  void begin_sweep_cycle(uint32_t sweepgen);
 
  private:
+  // Which set is which for the current generation (Go: sweepgen/2 % 2).
+  static int swept_set(uint32_t sweepgen) { return int(sweepgen / 2 % 2); }
   internal::Lock lock_;
-  Span* partial_ = nullptr;  // have free slots
-  Span* full_ = nullptr;     // no free slots (the collector will sweep them)
+  uint32_t sweepgen_ = 0;
+  Span* partial_[2] = {};  // have free slots
+  Span* full_[2] = {};     // no free slots, or a large object
 };
 
 }  // namespace gort::gc

@@ -175,6 +175,7 @@ void Heap::free_span(Span* s) {
   last->heap_index = s->heap_index;
   in_use_.pop_back();
   in_use_bytes_.fetch_sub(s->npages * kHeapPageSize, std::memory_order_relaxed);
+  pages_freed_.fetch_add(s->npages, std::memory_order_relaxed);
   s->needzero = true;
   s->allocated = 0;
   s->next = s->prev = nullptr;

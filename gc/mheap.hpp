@@ -51,13 +51,15 @@ class Heap {
   size_t bytes_in_spans() const { return used_.load(std::memory_order_relaxed); }
   // Pages held by in-use spans.
   size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
+  // Pages ever given back by free_span: how the sweeper's reclaim measures
+  // its progress.
+  uint64_t pages_freed() const { return pages_freed_.load(std::memory_order_relaxed); }
 
-  // Every in-use span, for the collector (world stopped). A span freed while
-  // walking it backwards takes the place of one already visited.
+  // Every in-use span, for checks in the pause (world stopped).
   const internal::RawVector<Span*>& in_use_spans() const { return in_use_; }
 
   // A span with no live object left: its pages go back to the free runs,
-  // merged with free neighbours (world stopped, or the heap lock free).
+  // merged with free neighbours.
   void free_span(Span* s);
 
  private:
@@ -81,6 +83,7 @@ class Heap {
   uintptr_t base_ = 0;
   std::atomic<size_t> used_{0};  // bump pointer into the reservation
   std::atomic<size_t> in_use_bytes_{0};
+  std::atomic<uint64_t> pages_freed_{0};
   std::atomic<Span*>* pages_ = nullptr;
   // Go's allspans, less the free ones. Off malloc, like the span records
   // themselves: spans are made under locks_held (HACKING.md).

@@ -46,6 +46,9 @@ struct Span {
   std::atomic<uint64_t> alloc_bits[kBitmapWords];
   std::atomic<uint64_t> mark_bits[kBitmapWords];
   bool needzero = false;  // pages were used before: clear on allocation
+  // Equal to the heap's sweep generation once swept (sweeper.hpp). Written
+  // by whoever sweeps or creates the span.
+  uint32_t sweepgen = 0;
   // Position in the page heap's list of in-use spans (O(1) removal).
   size_t heap_index = 0;
   // In its mcentral list while in use; in the free list of its length (or

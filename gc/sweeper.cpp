@@ -1,15 +1,82 @@
 #include "gc/sweeper.hpp"
 
+#include <atomic>
+#include <utility>
+
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/poison.hpp"
 #include "gc/sizeclass.hpp"
+#include "runtime/internal/lock.hpp"
+#include "runtime/internal/raw_vector.hpp"
+#include "sched/sched.hpp"
 #include "sched/stw.hpp"
 
 namespace gort::gc {
 
 namespace {
+
+std::atomic<uint32_t> sweepgen{0};
+// The first class that may still hold unswept spans: sweep_one's cursor.
+std::atomic<int> next_unswept_class{kNumSpanClasses};
+// Sweepers between taking a span off an unswept list and filing it (or
+// caching it): finish_sweep waits for them.
+std::atomic<int> sweeps_in_flight{0};
+std::atomic<uint64_t> swept_objects{0};
+// The background sweeper: one goroutine for the life of the runtime, parked
+// between cycles (Go's bgsweep), so that a cycle does not cost a goroutine.
+enum class SweeperState { kNone, kRunning, kParked };
+internal::Lock sweeper_lock;
+SweeperState sweeper_state = SweeperState::kNone;
+sched::G* sweeper_g = nullptr;
+
+// Listed by sweepers (inside the allocator, where no destructor may run),
+// taken by run_due_destructors. Off malloc: filled with locks held.
+internal::Lock due_lock;
+internal::RawVector<uintptr_t> due_destructors;
+
+// One goroutine runs destructors at a time, so that whoever returns from
+// run_due_destructors knows every destructor listed before its call has
+// run, those in a batch another goroutine had taken included.
+std::atomic<sched::G*> destructor_runner{nullptr};
+
+// Takes what is listed and runs it; false when nothing was.
+bool run_destructor_batch() {
+  internal::RawVector<uintptr_t> due;
+  {
+    internal::LockGuard l(due_lock);
+    due = std::move(due_destructors);
+  }
+  for (uintptr_t addr : due) {
+    auto* h = reinterpret_cast<Header*>(addr);
+    auto* elem = static_cast<char*>(h->object());
+    for (uint32_t i = 0; i < h->count; ++i) h->type->destroy(elem + size_t(i) * h->type->elem_size);
+    h->flags.fetch_or(Header::kDestroyed, std::memory_order_release);
+  }
+  return due.size() != 0;
+}
+
+// Between spans the background sweeper offers its P to others, as Go's
+// bgsweep does every 10 spans.
+constexpr int kSpansPerYield = 10;
+
+// A sweeper at work: cannot be stopped by the stop signal (a span would be
+// on no list when the collector advances the generation) and is counted
+// for finish_sweep. Taken before the span is taken off its list.
+class SweepInFlight {
+ public:
+  SweepInFlight() {
+    internal::add_locks_held(1);
+    sweeps_in_flight.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~SweepInFlight() {
+    sweeps_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    internal::add_locks_held(-1);
+  }
+  SweepInFlight(const SweepInFlight&) = delete;
+  SweepInFlight& operator=(const SweepInFlight&) = delete;
+};
 
 // Is the dead object at h owed a destructor? Only a fully constructed one
 // (a constructor that threw leaves a slot that was never an object), and
@@ -18,55 +85,171 @@ bool owes_destructor(const Header* h, uint16_t flags) {
   return h->type && h->type->destroy && (flags & Header::kConstructed) && !(flags & Header::kDestroyed);
 }
 
-}  // namespace
+enum class SweepFor { kFile, kCache };
+enum class SweepOutcome { kFreed, kFiled, kKeptForCache };
 
-SweepResult sweep() {
-  sched::assert_world_stopped();
-  SweepResult r;
-  Heap& heap = Heap::get();
-  for (int sc = 0; sc < num_classes() * 2; ++sc) Central::of(sc).clear_lists();
-  const internal::RawVector<Span*>& spans = heap.in_use_spans();
-  // Backwards: a span freed on the way is replaced by one already swept.
-  for (size_t k = spans.size(); k-- > 0;) {
-    Span* s = spans[k];
-    uint32_t allocated = 0;
-    // A word of 64 slots at a time: the dead are allocated and unmarked.
-    for (size_t w = 0; w < s->bitmap_words(); ++w) {
-      const uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
-      const uint64_t marked = s->mark_bits[w].load(std::memory_order_relaxed);
-      allocated += uint32_t(__builtin_popcountll(alloc & marked));
-      uint64_t freed = 0;
-      for (uint64_t unmarked = alloc & ~marked; unmarked != 0; unmarked &= unmarked - 1) {
-        const int b = __builtin_ctzll(unmarked);
-        const uintptr_t slot = s->base + (w * 64 + size_t(b)) * s->elemsize;
-        auto* h = reinterpret_cast<Header*>(slot);
-        const uint16_t flags = h->flags.load(std::memory_order_acquire);
-        if (owes_destructor(h, flags)) {
-          if (!(flags & Header::kDestroyListed)) {
-            h->flags.store(flags | Header::kDestroyListed, std::memory_order_relaxed);
-            r.to_destroy.push_back(slot);
-          }
-          ++allocated;  // still holds its object until the destructor has run
-          continue;
+// Sweeps s, which the caller took off its unswept list. An empty span goes
+// back to the heap; one with free slots is kept for the caller when it
+// sweeps for its cache; any other goes to its central's swept list.
+SweepOutcome sweep_span(Span* s, SweepFor why) {
+  uint32_t allocated = 0;
+  uint64_t freed_here = 0;
+  // A word of 64 slots at a time: the dead are allocated and unmarked.
+  for (size_t w = 0; w < s->bitmap_words(); ++w) {
+    const uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
+    const uint64_t marked = s->mark_bits[w].load(std::memory_order_relaxed);
+    allocated += uint32_t(__builtin_popcountll(alloc & marked));
+    uint64_t freed = 0;
+    for (uint64_t unmarked = alloc & ~marked; unmarked != 0; unmarked &= unmarked - 1) {
+      const int b = __builtin_ctzll(unmarked);
+      const uintptr_t slot = s->base + (w * 64 + size_t(b)) * s->elemsize;
+      auto* h = reinterpret_cast<Header*>(slot);
+      const uint16_t flags = h->flags.load(std::memory_order_acquire);
+      if (owes_destructor(h, flags)) {
+        if (!(flags & Header::kDestroyListed)) {
+          h->flags.store(flags | Header::kDestroyListed, std::memory_order_relaxed);
+          internal::LockGuard l(due_lock);
+          due_destructors.push_back(slot);
         }
-        freed |= uint64_t(1) << b;
-        poison(slot, s->elemsize);
-        ++r.freed_objects;
+        ++allocated;  // still holds its object until the destructor has run
+        continue;
       }
-      if (freed != 0) s->alloc_bits[w].store(alloc & ~freed, std::memory_order_relaxed);
+      freed |= uint64_t(1) << b;
+      poison(slot, s->elemsize);
+      ++freed_here;
     }
-    s->allocated = allocated;
-    s->freeindex = 0;
-    r.live_bytes += size_t(allocated) * s->elemsize;
-    if (allocated == 0) {
-      heap.free_span(s);
+    if (freed != 0) s->alloc_bits[w].store(alloc & ~freed, std::memory_order_relaxed);
+    s->mark_bits[w].store(0, std::memory_order_relaxed);  // clear for the next cycle's marking
+  }
+  swept_objects.fetch_add(freed_here, std::memory_order_relaxed);
+  s->allocated = allocated;
+  s->freeindex = 0;
+  s->sweepgen = sweepgen.load(std::memory_order_relaxed);
+  if (allocated == 0) {
+    Heap::get().free_span(s);
+    return SweepOutcome::kFreed;
+  }
+  if (s->sizeclass() != 0 && allocated < s->nelems) {
+    s->needzero = true;
+    if (why == SweepFor::kCache) return SweepOutcome::kKeptForCache;
+  }
+  Central::of(s->spanclass).uncache_span(s);
+  return SweepOutcome::kFiled;
+}
+
+void background_sweep() {
+  sched::G* self = sched::current_g();
+  for (;;) {
+    // Sweeping and waiting, its stack holds no root, only stale addresses
+    // of swept objects (some still awaiting their destructors), which must
+    // not keep them alive; destructors are user code and may hold roots.
+    self->holds_no_roots = true;
+    for (int swept = 1; sweep_one(); ++swept)
+      if (swept % kSpansPerYield == 0) sched::yield();
+    self->holds_no_roots = false;
+    run_due_destructors();
+    self->holds_no_roots = true;
+    sweeper_lock.lock();
+    // A cycle that ended after the loop above found nothing left saw the
+    // sweeper running and did not wake it: go on for it.
+    if (next_unswept_class.load(std::memory_order_acquire) < kNumSpanClasses) {
+      sweeper_lock.unlock();
       continue;
     }
-    if (s->sizeclass() == 0) continue;
-    if (allocated < s->nelems) s->needzero = true;
-    Central::of(s->spanclass).uncache_span(s);
+    sweeper_state = SweeperState::kParked;
+    sweeper_g = self;  // here, since its starter cannot know it under the lock
+    sched::park_unlock(sweeper_lock, "GC sweep wait");
   }
-  return r;
+}
+
+}  // namespace
+
+uint32_t current_sweepgen() { return sweepgen.load(std::memory_order_acquire); }
+
+void begin_sweep_cycle() {
+  sched::assert_world_stopped();
+  const uint32_t gen = sweepgen.load(std::memory_order_relaxed) + 2;
+  sweepgen.store(gen, std::memory_order_release);
+  for (int sc = 0; sc < kNumSpanClasses; ++sc) Central::of(sc).begin_sweep_cycle(gen);
+  next_unswept_class.store(0, std::memory_order_release);
+}
+
+Span* sweep_for_cache(Central& central, int budget) {
+  for (; budget > 0; --budget) {
+    SweepInFlight sweeping;
+    Span* s = central.take_unswept();
+    if (!s) return nullptr;
+    if (sweep_span(s, SweepFor::kCache) == SweepOutcome::kKeptForCache) return s;
+  }
+  return nullptr;
+}
+
+bool sweep_one() {
+  SweepInFlight sweeping;
+  for (int sc = next_unswept_class.load(std::memory_order_acquire); sc < kNumSpanClasses;) {
+    if (Span* s = Central::of(sc).take_unswept()) {
+      sweep_span(s, SweepFor::kFile);
+      return true;
+    }
+    // This class has nothing left to sweep until the next cycle.
+    next_unswept_class.compare_exchange_strong(sc, sc + 1, std::memory_order_acq_rel);
+    sc = next_unswept_class.load(std::memory_order_acquire);
+  }
+  return false;
+}
+
+Span* new_swept_span(size_t npages, int spanclass, size_t large_size) {
+  Heap& heap = Heap::get();
+  const uint64_t target = heap.pages_freed() + npages;
+  while (heap.pages_freed() < target && sweep_one()) {
+  }
+  Span* s = heap.alloc_span(npages, spanclass, large_size);
+  s->sweepgen = sweepgen.load(std::memory_order_relaxed);
+  return s;
+}
+
+void finish_sweep() {
+  while (sweep_one()) {
+  }
+  // Whoever took a span sweeps it without stopping: a few moments.
+  while (sweeps_in_flight.load(std::memory_order_acquire) != 0) sched::yield();
+}
+
+void run_due_destructors() {
+  sched::G* self = sched::current_g();
+  if (destructor_runner.load(std::memory_order_acquire) == self) {
+    while (run_destructor_batch()) {
+    }
+    return;  // a destructor called collect(): it drains here, not wait for itself
+  }
+  for (;;) {
+    sched::G* none = nullptr;
+    if (destructor_runner.compare_exchange_strong(none, self, std::memory_order_acq_rel)) {
+      while (run_destructor_batch()) {
+      }
+      destructor_runner.store(nullptr, std::memory_order_release);
+      return;
+    }
+    sched::yield();  // another goroutine runs a batch: it is ours to wait for
+  }
+}
+
+uint64_t swept_objects_total() { return swept_objects.load(std::memory_order_relaxed); }
+
+void start_background_sweeper() {
+  sweeper_lock.lock();
+  const SweeperState was = sweeper_state;
+  sweeper_state = SweeperState::kRunning;
+  sweeper_lock.unlock();
+  // Parked means switched out: park_unlock released the lock only then.
+  if (was == SweeperState::kParked) sched::ready(sweeper_g);
+  if (was == SweeperState::kNone) sched::start_system_goroutine(background_sweep);
+}
+
+void forget_buried_sweepers() {
+  sweeper_state = SweeperState::kNone;
+  sweeper_g = nullptr;
+  destructor_runner.store(nullptr, std::memory_order_release);
 }
 
 }  // namespace gort::gc

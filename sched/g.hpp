@@ -42,6 +42,13 @@ struct G {
   void* param = nullptr;
   std::atomic<uint32_t> select_done{0};
   bool is_main = false;
+  // One of the runtime's own (the background sweeper): not counted by
+  // num_goroutine, as Go does not count its system goroutines.
+  bool is_system = false;
+  // Set by a system goroutine while its stack holds no root (the background
+  // sweeper, except while it runs destructors): the collector skips that
+  // stack, whose frames hold stale addresses of objects it swept.
+  bool holds_no_roots = false;
 
   // Set by sysmon when the goroutine has run for over 10 ms; honoured at
   // its next safe point.

@@ -537,14 +537,21 @@ void newproc_start(G* g) {
   M* m = current_m();
   if (m && m->p) {
     P* p = m->p;
-    p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (!g->is_system) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     runqput(p, g, true);
   } else {
-    sched.foreign_spawned.fetch_add(1, std::memory_order_relaxed);
+    if (!g->is_system) sched.foreign_spawned.fetch_add(1, std::memory_order_relaxed);
     internal::LockGuard l(sched.lock);
     globrunqput(g);
   }
   wakep();
+}
+
+void start_system_goroutine(void (*fn)()) {
+  G* g = newproc_prepare();
+  g->is_system = true;
+  g->fn.emplace([fn] { fn(); });
+  newproc_start(g);
 }
 
 int64_t num_goroutine() {

@@ -146,6 +146,8 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs);
 // Pieces of gort::go().
 G* newproc_prepare();
 void newproc_start(G* g);
+// Starts one of the runtime's own goroutines (not counted by num_goroutine).
+void start_system_goroutine(void (*fn)());
 int64_t num_goroutine();
 
 void sysmon_main();

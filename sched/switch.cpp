@@ -145,7 +145,9 @@ void gdestroy(P* p, G* g) {
   g->asan_fake_stack = nullptr;
   stack::tsan_destroy_fiber(g->tsan_fiber);
   g->tsan_fiber = nullptr;
-  p->exited.store(p->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!g->is_system) p->exited.store(p->exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g->is_system = false;
+  g->holds_no_roots = false;
   const bool was_main = g->is_main;
   g->is_main = false;
   gfput(p, g);

@@ -108,6 +108,10 @@ TEST_CASE("unreachable objects are reclaimed and destroyed exactly once", "[gc]"
           const auto before = gc::stats();
           make_garbage_elsewhere(9);  // 1,023 nodes
           gc::collect();              // finds them dead; destructors run after the pause
+          // A goroutine started since (the background sweeper) may run on
+          // the dead goroutine's recycled stack, its frames' unwritten
+          // slots still holding a few of those pointers for a cycle or two.
+          for (int extra = 0; extra < 3 && destroyed.load() < 1023; ++extra) gc::collect();
           REQUIRE(destroyed.load() == 1023);
           gc::collect();  // frees their memory; no destructor runs twice
           gc::collect();

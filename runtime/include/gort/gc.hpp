@@ -24,8 +24,10 @@
 //   pointer-free: it is never scanned (Go's noscan spans), so it must not
 //   hold collected pointers.
 // - A T with a non-trivial destructor has it run once the object is found
-//   unreachable, after the collection's pause, never inside it. Destructors
-//   must not follow gc::ref fields: what they point to may be gone already.
+//   unreachable and its span swept, on a goroutine (the background sweeper,
+//   or the caller of collect()), never inside a pause or the allocator.
+//   Destructors must not follow gc::ref fields: what they point to may be
+//   gone already.
 //
 // Where a collected pointer may live, and where it keeps its object alive:
 //   scanned (keeps it alive)                 not scanned (does not)
@@ -135,7 +137,9 @@ class root {
   detail::RootRange range_;
 };
 
-// Runs a full collection now (from a goroutine).
+// Runs a full collection now (from a goroutine) and, as Go's runtime.GC,
+// returns once everything is swept; here also once the destructors of what
+// died have run.
 void collect();
 
 struct Stats {
