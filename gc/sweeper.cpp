@@ -11,6 +11,7 @@
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/raw_vector.hpp"
 #include "sched/sched.hpp"
+#include "sched/sema.hpp"
 #include "sched/stw.hpp"
 
 namespace gort::gc {
@@ -38,7 +39,11 @@ internal::RawVector<uintptr_t> due_destructors;
 
 // One goroutine runs destructors at a time, so that whoever returns from
 // run_due_destructors knows every destructor listed before its call has
-// run, those in a batch another goroutine had taken included.
+// run, those in a batch another goroutine had taken included. The others
+// park for their turn rather than yield: the runner may be runnable in the
+// queue of a P whose goroutine spins without a safe point, and only a P
+// that goes idle steals it from there.
+std::atomic<uint32_t> destructor_turn{1};
 std::atomic<sched::G*> destructor_runner{nullptr};
 
 // Takes what is listed and runs it; false when nothing was.
@@ -222,16 +227,12 @@ void run_due_destructors() {
     }
     return;  // a destructor called collect(): it drains here, not wait for itself
   }
-  for (;;) {
-    sched::G* none = nullptr;
-    if (destructor_runner.compare_exchange_strong(none, self, std::memory_order_acq_rel)) {
-      while (run_destructor_batch()) {
-      }
-      destructor_runner.store(nullptr, std::memory_order_release);
-      return;
-    }
-    sched::yield();  // another goroutine runs a batch: it is ours to wait for
+  sched::semacquire(&destructor_turn, false, "GC destructor wait");
+  destructor_runner.store(self, std::memory_order_release);
+  while (run_destructor_batch()) {
   }
+  destructor_runner.store(nullptr, std::memory_order_release);
+  sched::semrelease(&destructor_turn, 1, false);
 }
 
 uint64_t swept_objects_total() { return swept_objects.load(std::memory_order_relaxed); }
@@ -249,7 +250,9 @@ void start_background_sweeper() {
 void forget_buried_sweepers() {
   sweeper_state = SweeperState::kNone;
   sweeper_g = nullptr;
+  // Its waiters were buried with it.
   destructor_runner.store(nullptr, std::memory_order_release);
+  destructor_turn.store(1, std::memory_order_release);
 }
 
 }  // namespace gort::gc
