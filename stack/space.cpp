@@ -47,14 +47,16 @@ GuardMode Space::guard_mode() {
     reported_ = true;
     mode = mode_;
   }
-  // Logging allocates: never under a runtime lock (HACKING.md).
+  // Logging allocates: never under a runtime lock (HACKING.md). What the
+  // probe found is debug (GORTLOG=debug), a fallback info: a normal start
+  // prints nothing.
   if (!first) return mode;
   if (mode == GuardMode::kGuardPages)
-    internal::log().info("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot", slot_size_ / 1024);
+    internal::log().debug("gort: stack guards: MADV_GUARD_INSTALL guard page per {} KiB slot", slot_size_ / 1024);
   else if (internal::knobs().stack_canary)
-    internal::log().info("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
+    internal::log().debug("gort: stack guards: canary check at every switch (forced by GORTSTACKCANARY)");
   else
-    internal::log().warn(
+    internal::log().info(
         "gort: stack guards: kernel lacks MADV_GUARD_INSTALL; "
         "falling back to a canary checked at every switch");
   return mode;

@@ -126,7 +126,7 @@ TEST_CASE("the overflow message follows GORTMAXSTACK", "[stack]") {
 }
 
 TEST_CASE("without guard pages the canary catches the overflow at the next switch", "[stack]") {
-  const auto r = gort_test::run_child("canary child", {{"GORTSTACKCANARY", "1"}});
+  const auto r = gort_test::run_child("canary child", {{"GORTSTACKCANARY", "1"}, {"GORTLOG", "debug"}});
   INFO(r.err);
   REQUIRE(r.err.find("falling back") == std::string::npos);
   REQUIRE(r.err.find("canary check at every switch") != std::string::npos);

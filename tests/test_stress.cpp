@@ -22,6 +22,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,8 @@ constexpr long kInFlight = 20000;
 constexpr int kCycles = 3000;
 constexpr long kInFlight = 20000;
 #endif
+
+constexpr int kProgressEvery = kCycles / 4;  // a line on stderr every quarter of the cycles
 
 constexpr uint64_t kLiveMagic = 0x6c69766520676f72;  // "live gor"
 constexpr uint64_t kDeadMagic = 0xdeadbeefdeadbeef;
@@ -419,7 +422,7 @@ struct Report {
 
 Report stress(int nprocs, uint64_t seed) {
   return gort::run(
-      [seed] {
+      [seed, nprocs] {
         damage.dead_reachable = damage.clobbered = damage.wrong_child = 0;
         damage.died_in_flight = damage.lost_flight = 0;
         destroyed = 0;
@@ -450,10 +453,16 @@ Report stress(int nprocs, uint64_t seed) {
         for (int i = 0; i < kMailboxes; ++i) start([&w](Rng rr) { mailbox_user(w, rr); }, Rng{r.next()});
         // The collector: back to back, checking the whole graph after each.
         constexpr int kWorkers = kMutators + kSpinners + kPairs + kTimerUsers + kMailboxes;
-        start([&w] {
+        start([&w, nprocs] {
           for (int i = 0; i < kCycles || w.sent.load() < kInFlight || w.workers_warm.load() < kWorkers; ++i) {
             gc::collect();
             w.check_graph();
+            // Minutes under the sanitizers: show the run is alive, on
+            // stderr, where Catch2's report does not go.
+            if ((i + 1) % kProgressEvery == 0)
+              std::fprintf(
+                  stderr, "stress on %d Ps: %d collections (of at least %d), %ld trees handed over (of at least %ld)\n",
+                  nprocs, i + 1, kCycles, w.sent.load(), kInFlight);
           }
           w.stop = true;
         });

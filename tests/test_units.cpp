@@ -446,6 +446,12 @@ TEST_CASE("knob child", "[.child]") {
     }
     return gort::gomaxprocs();
   });
+  // Stacks exist now: a second run asking for another size is told so.
+  if (std::getenv("RESIZE_STACKS")) {
+    gort::Config c;
+    c.max_stack = 1024 * 1024;
+    gort::run([] { return 0; }, c);
+  }
   std::printf("gomaxprocs=%d slot=%zu\n", procs, gort::stack::Space::get().slot_size());
 }
 
@@ -454,6 +460,7 @@ TEST_CASE("a malformed knob ends the process with Go's message", "[units][knobs]
       {"GOMAXPROCS", "0"},     {"GOMAXPROCS", "abc"},  {"GOMAXPROCS", "-3"},   {"GOMAXPROCS", "2000"},
       {"GOGC", "abc"},         {"GOGC", "12x"},        {"GOGC", "OFF"},        {"GORTMAXSTACK", "4k"},
       {"GORTMAXSTACK", "abc"}, {"GORTMAXSTACK", "1t"}, {"GORTGCSTRESS", "-1"}, {"GORTGCSTRESS", "x"},
+      {"GORTLOG", "DEBUG"},    {"GORTLOG", "trace"},   {"GORTLOG", "2"},
   };
   for (const auto& [name, value] : bad) {
     const auto r = gort_test::run_child("knob child", {{name, value}});
@@ -493,14 +500,60 @@ TEST_CASE("a knob set to the empty string counts as unset, as in Go", "[units][k
   cpu_set_t cpus;
   REQUIRE(sched_getaffinity(0, sizeof cpus, &cpus) == 0);
   const std::string default_procs = "gomaxprocs=" + std::to_string(std::min(CPU_COUNT(&cpus), 1024)) + " ";
-  const auto r = gort_test::run_child(
-      "knob child",
-      {{"GOMAXPROCS", ""}, {"GOGC", ""}, {"GORTMAXSTACK", ""}, {"GORTGCSTRESS", ""}, {"GORTSTACKCANARY", ""}});
+  const auto r = gort_test::run_child("knob child", {{"GOMAXPROCS", ""},
+                                                     {"GOGC", ""},
+                                                     {"GORTMAXSTACK", ""},
+                                                     {"GORTGCSTRESS", ""},
+                                                     {"GORTSTACKCANARY", ""},
+                                                     {"GORTLOG", ""}});
   INFO(r.err);
   REQUIRE(r.exit_status == 0);
   REQUIRE(r.out.find(default_procs) != std::string::npos);
   REQUIRE(r.out.find("slot=262144\n") != std::string::npos);
   REQUIRE(r.err.find("canary") == std::string::npos);
+}
+
+// Quiet by default, as a Go program is: a start and exit that go well
+// write nothing; GORTLOG=debug shows what the runtime decided at start.
+TEST_CASE("a normal start and exit print nothing; GORTLOG sets how much the runtime says", "[units][knobs]") {
+  auto r = gort_test::run_child("knob child", {{"GORTLOG", ""}});
+  INFO(r.err);
+  REQUIRE(r.exit_status == 0);
+  REQUIRE(r.err.empty());
+  REQUIRE(r.out.find("gort:") == std::string::npos);
+
+  const std::string probe = "gort: stack guards: ";
+  r = gort_test::run_child("knob child", {{"GORTLOG", "debug"}});
+  INFO(r.err);
+  REQUIRE(r.exit_status == 0);
+  REQUIRE(r.err.rfind(probe, 0) == 0);  // the first line: the probe runs with the first stack
+  REQUIRE(r.out.find(probe) == std::string::npos);
+
+  // Forcing the canary is the probe's other debug line.
+  r = gort_test::run_child("knob child", {{"GORTLOG", "debug"}, {"GORTSTACKCANARY", "1"}});
+  REQUIRE(r.err.find(probe + "canary check at every switch") != std::string::npos);
+  for (const char* level : {"info", "warn", "error", "off"}) {
+    r = gort_test::run_child("knob child", {{"GORTLOG", level}, {"GORTSTACKCANARY", "1"}});
+    INFO("GORTLOG=" << level << "\n" << r.err);
+    REQUIRE(r.exit_status == 0);
+    REQUIRE(r.err.empty());
+  }
+
+  // A warning (a stack size asked for too late) shows by default, and
+  // GORTLOG=error or off hides it.
+  const std::string warning = "gort: max_stack 1048576 ignored";
+  for (const char* level : {"", "debug", "info", "warn"}) {
+    r = gort_test::run_child("knob child", {{"GORTLOG", level}, {"RESIZE_STACKS", "1"}});
+    INFO("GORTLOG=" << level << "\n" << r.err);
+    REQUIRE(r.exit_status == 0);
+    REQUIRE(r.err.find(warning) != std::string::npos);
+  }
+  for (const char* level : {"error", "off"}) {
+    r = gort_test::run_child("knob child", {{"GORTLOG", level}, {"RESIZE_STACKS", "1"}});
+    INFO("GORTLOG=" << level << "\n" << r.err);
+    REQUIRE(r.exit_status == 0);
+    REQUIRE(r.err.empty());
+  }
 }
 
 TEST_CASE("a Config out of range is std::invalid_argument and the runtime stays usable", "[units][knobs]") {

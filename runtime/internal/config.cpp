@@ -43,6 +43,15 @@ Knobs parse() {
     k.gc_stress = uint64_t(n);
   }
   k.stack_canary = env("GORTSTACKCANARY") != nullptr;
+  if (const char* v = env("GORTLOG")) {
+    const std::string_view name(v);
+    if (name == "debug") k.log_level = LogLevel::kDebug;
+    else if (name == "info") k.log_level = LogLevel::kInfo;
+    else if (name == "warn") k.log_level = LogLevel::kWarn;
+    else if (name == "error") k.log_level = LogLevel::kError;
+    else if (name == "off") k.log_level = LogLevel::kOff;
+    else malformed("GORTLOG", v, "debug, info, warn, error or off");
+  }
   return k;
 }
 

@@ -16,12 +16,17 @@
 
 namespace gort::internal {
 
+// How much gort's log says (GORTLOG), most to least: spdlog's levels.
+enum class LogLevel { kDebug, kInfo, kWarn, kError, kOff };
+
 struct Knobs {
   int gomaxprocs = 0;         // GOMAXPROCS: 1..1024; 0 when unset
   int gogc = 100;             // GOGC: percent; -1 for "off" or any negative value
   size_t max_stack = 0;       // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
   uint64_t gc_stress = 0;     // GORTGCSTRESS: a collection every N allocations; 0 off
   bool stack_canary = false;  // GORTSTACKCANARY: set to anything
+  // GORTLOG: debug, info, warn, error, off; quiet unless something is wrong
+  LogLevel log_level = LogLevel::kWarn;
 };
 
 // Parsed from the environment once per process.

@@ -1,11 +1,12 @@
-// Shared helpers of the gort benchmark programs: clock, RSS, and the one
-// output format every benchmark (and its Go twin) prints:
+// Shared helpers of the gort benchmark programs: clock, RSS, progress, and
+// the one output format every benchmark (and its Go twin) prints:
 //   bench=NAME impl=gort key=value ...
 #pragma once
 
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -27,6 +28,18 @@ inline int64_t rss_bytes() {
   if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
   std::fclose(f);
   return int64_t(resident) * sysconf(_SC_PAGESIZE);
+}
+
+// One line on stderr saying which phase a benchmark that runs for seconds
+// has reached, so a long run shows it is alive while stdout keeps only the
+// figures line that scripts parse. Its Go twin prints the same lines. A
+// line costs microseconds; the phases it marks last a second or more.
+__attribute__((format(printf, 1, 2))) inline void progress(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+  std::fputc('\n', stderr);
 }
 
 struct Args {

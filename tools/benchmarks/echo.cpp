@@ -73,6 +73,7 @@ int echo(const Args& a) {
       });
     }
     ready.wait();
+    progress("echo: %d clients connected; %d round trips each", conns, rounds);
     start = now_ns();
     done.wait();
     const int64_t elapsed = now_ns() - start;

@@ -67,6 +67,7 @@ int gcpause(const Args& a) {
     const int64_t live_nodes = live_mb * (int64_t(1) << 20) / int64_t(sizeof(Node));
     int64_t next = 0;
     Node* live = build(live_nodes, next);
+    progress("gcpause: live tree of %lld MiB built", (long long)live_mb);
 
     std::atomic<int64_t> bad{0};
     auto gate = gort::make_chan<int>();
@@ -84,6 +85,7 @@ int gcpause(const Args& a) {
       });
     }
     parked.wait();
+    progress("gcpause: %lld goroutines parked, each holding a tree", (long long)goroutines);
     gc::collect();
     const gc::Stats before = gc::stats();
 
@@ -97,6 +99,13 @@ int gcpause(const Args& a) {
         while (now_ns() < deadline) build(kChurnTreeNodes, garbage);
         churned.done();
       });
+    }
+    // A counter once a second through a long window; asleep in between,
+    // the main goroutine is one more parked stack to scan.
+    for (int64_t second = 1; now_ns() + 1000000000 < deadline; ++second) {
+      gort::sleep(std::chrono::seconds(1));
+      progress("gcpause: churn %lld/%lld s, %llu cycles", (long long)second, (long long)seconds,
+               (unsigned long long)(gc::stats().num_gc - before.num_gc));
     }
     churned.wait();
     const gc::Stats after = gc::stats();

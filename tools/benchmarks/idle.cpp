@@ -17,7 +17,7 @@ struct Figures {
 };
 
 template <class Park, class Release>
-Figures measure(int64_t n, Park park, Release release) {
+Figures measure(const char* name, int64_t n, Park park, Release release) {
   gort::WaitGroup parked, finished;
   parked.add(int32_t(n));
   finished.add(int32_t(n));
@@ -32,6 +32,7 @@ Figures measure(int64_t n, Park park, Release release) {
   parked.wait();
   const int64_t t1 = now_ns();
   const int64_t rss1 = rss_bytes();
+  progress("%s: %lld goroutines parked; releasing them", name, (long long)n);
   release();
   finished.wait();
   const int64_t t2 = now_ns();
@@ -50,7 +51,7 @@ int idle(const Args& a) {
   const Figures f = gort::run([n] {
     auto gate = gort::make_chan<int>();
     return measure(
-        n, [&] { gate.recv(); }, [&] { gate.close(); });
+        "idle", n, [&] { gate.recv(); }, [&] { gate.close(); });
   });
   print("idle", n, f);
   return 0;
@@ -62,7 +63,7 @@ int idlewg(const Args& a) {
     gort::WaitGroup gate;
     gate.add(1);
     return measure(
-        n, [&] { gate.wait(); }, [&] { gate.done(); });
+        "idlewg", n, [&] { gate.wait(); }, [&] { gate.done(); });
   });
   print("idlewg", n, f);
   return 0;

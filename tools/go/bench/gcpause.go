@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ func gcpause() {
 	liveNodes := liveMB << 20 / 24
 	var next int64
 	live := build(liveNodes, &next)
+	progress("gcpause: live tree of %d MiB built", liveMB)
 
 	var bad int64
 	gate := make(chan int)
@@ -78,6 +80,7 @@ func gcpause() {
 		}(i)
 	}
 	parked.Wait()
+	progress("gcpause: %d goroutines parked, each holding a tree", goroutines)
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -94,6 +97,14 @@ func gcpause() {
 			}
 			churned.Done()
 		}()
+	}
+	// A counter once a second through a long window, as gort's twin;
+	// runtime/metrics reads the cycle count without stopping the world.
+	cycles := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	for second := 1; time.Now().Add(time.Second).Before(deadline); second++ {
+		time.Sleep(time.Second)
+		metrics.Read(cycles)
+		progress("gcpause: churn %d/%d s, %d cycles", second, seconds, cycles[0].Value.Uint64()-uint64(before.NumGC))
 	}
 	churned.Wait()
 	var after runtime.MemStats

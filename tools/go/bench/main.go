@@ -28,6 +28,13 @@ func argAt(i int, def int64) int64 {
 
 func arg(def int64) int64 { return argAt(0, def) }
 
+// progress prints a line on stderr saying which phase a benchmark that runs
+// for seconds has reached, as gort's twin does (tools/benchmarks/common.hpp):
+// stdout keeps only the figures line.
+func progress(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", a...)
+}
+
 func rssBytes() int64 {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
@@ -91,6 +98,7 @@ func measureIdle(name string, n int64, park func(), release func()) {
 	parked.Wait()
 	t1 := time.Now()
 	rss1 := rssBytes()
+	progress("%s: %d goroutines parked; releasing them", name, n)
 	release()
 	finished.Wait()
 	t2 := time.Now()
@@ -168,6 +176,7 @@ func echo() {
 		}(i)
 	}
 	ready.Wait()
+	progress("echo: %d clients connected; %d round trips each", conns, rounds)
 	start := time.Now()
 	done.Wait()
 	elapsed := time.Since(start)
