@@ -237,6 +237,7 @@ void park(bool (*unlockf)(G*, void*), void* arg, const char* reason) {
   m->unlockf = unlockf;
   m->unlockarg = arg;
   g->wait_reason = reason;
+  g->waitsince = internal::coarse_nanotime();
   switch_out(g, SwitchReason::kPark);
 }
 

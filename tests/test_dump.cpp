@@ -1,0 +1,350 @@
+// Goroutine dumps: SIGQUIT, gort::dump_goroutines and the unrecovered
+// panic's report. Each goroutine parks in a function of its own, so a dump
+// can be checked for the goroutine's wait reason and for that function
+// among its frames.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gort/gort.hpp"
+#include "sched/garena.hpp"
+#include "sched/sched.hpp"
+#include "support.hpp"
+
+using gort_test::kProcCounts;
+using gort_test::procs;
+
+namespace {
+
+// One goroutine of a dump: its header's parts and its frames.
+struct Goroutine {
+  std::string state;
+  long waited_ms = -1;  // -1: no wait time printed
+  std::string frames;
+};
+
+std::map<uint64_t, Goroutine> parse_dump(const std::string& text) {
+  std::map<uint64_t, Goroutine> out;
+  static const std::regex header(R"(^goroutine (\d+) \[([^\],]*)(?:, (\d+) (ms|minutes))?\]:$)");
+  std::istringstream in(text);
+  std::string line;
+  Goroutine* current = nullptr;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, header)) {
+      current = &out[std::stoull(m[1])];
+      current->state = m[2];
+      if (m[3].matched) current->waited_ms = std::stol(m[3]) * (m[4] == "minutes" ? 60000 : 1);
+    } else if (line.empty()) {
+      current = nullptr;
+    } else if (current) {
+      current->frames += line + "\n";
+    }
+  }
+  return out;
+}
+
+// Runs cond until it holds, yielding in between: how long that takes is no
+// part of what is tested. Not sleeping: a sleeper's timer is kept by its P,
+// which may be the one spin_without_safepoints holds for good.
+template <class F>
+void wait_until(F cond) {
+  while (!cond()) gort::yield();
+}
+
+// Is goroutine id parked for this reason, or inside gort::blocking?
+bool parked(uint64_t id, const char* reason) {
+  const auto& arena = gort::sched::GArena::get();
+  for (size_t i = 0, n = arena.count(); i < n; ++i) {
+    const gort::sched::G* g = arena.at(i);
+    if (g->id != id) continue;
+    const auto st = g->status.load();
+    if (reason) return st == gort::sched::GStatus::kWaiting && g->wait_reason == std::string(reason);
+    return st == gort::sched::GStatus::kRunning && g->m && g->m->in_blocking_call();
+  }
+  return false;
+}
+
+// The goroutines, each parked in a function named for what it waits in. The
+// work after each blocking call keeps the call from being a tail call,
+// whose frame would be gone.
+std::atomic<long> sink{0};
+std::atomic<bool> spinning{false};
+
+__attribute__((noinline)) void park_in_chan_receive(gort::chan<int> c) { sink += c.recv(); }
+__attribute__((noinline)) void park_in_chan_send(gort::chan<int> c) {
+  c.send(1);
+  sink += 1;
+}
+__attribute__((noinline)) void park_in_select(gort::chan<int> a, gort::chan<int> b) {
+  gort::select(gort::recv(a, [](int v) { sink += v; }), gort::recv(b, [](int v) { sink += v; }));
+  sink += 1;
+}
+__attribute__((noinline)) void park_in_sleep() {
+  gort::sleep(std::chrono::hours(1));
+  sink += 1;
+}
+__attribute__((noinline)) void park_in_mutex(gort::Mutex& mu) {
+  mu.lock();
+  sink += 1;
+  mu.unlock();
+}
+__attribute__((noinline)) void park_in_waitgroup(gort::WaitGroup& wg) {
+  wg.wait();
+  sink += 1;
+}
+__attribute__((noinline)) void park_in_cond(gort::Mutex& mu, gort::Cond& cond, bool& go_on) {
+  mu.lock();
+  while (!go_on) cond.wait();
+  mu.unlock();
+  sink += 1;
+}
+__attribute__((noinline)) void spin_without_safepoints(const std::atomic<bool>& stop) {
+  spinning = true;
+  while (!stop.load(std::memory_order_relaxed)) sink.fetch_add(1, std::memory_order_relaxed);
+}
+__attribute__((noinline)) void block_in_read(int fd) {
+  char c;
+  gort::blocking([&] { return ::read(fd, &c, 1); });
+  sink += 1;
+}
+
+// The expected park of each goroutine: its wait reason (or state) and the
+// function it parks in.
+struct Expect {
+  uint64_t id = 0;
+  const char* state;
+  const char* function;
+};
+
+// Starts a goroutine parked in each of the functions above and returns,
+// once all are parked, what a dump should show. `release` undoes it all.
+struct Parked {
+  gort::chan<int> recv_c = gort::make_chan<int>(), send_c = gort::make_chan<int>(), sel_a = gort::make_chan<int>(),
+                  sel_b = gort::make_chan<int>();
+  gort::Mutex mu, cond_mu;
+  gort::Cond cond{cond_mu};
+  bool cond_go_on = false;
+  gort::WaitGroup wg;
+  std::atomic<size_t> finished{0};
+  std::atomic<bool> stop_spinning{false};
+  int pipe_fds[2] = {-1, -1};
+  std::vector<Expect> expect;
+
+  void start() {
+    REQUIRE(pipe(pipe_fds) == 0);
+    mu.lock();
+    wg.add(1);
+    auto spawn = [this](const char* state, const char* function, auto body) {
+      auto* e = &expect.emplace_back(Expect{0, state, function});
+      std::atomic<uint64_t> id{0};
+      gort::go([&id, body, this] {
+        id = gort::goid();
+        body();
+        ++finished;
+      });
+      wait_until([&] { return id.load() != 0; });
+      e->id = id;
+    };
+    expect.reserve(9);
+    spawn("chan receive", "park_in_chan_receive", [this] { park_in_chan_receive(recv_c); });
+    spawn("chan send", "park_in_chan_send", [this] { park_in_chan_send(send_c); });
+    spawn("select", "park_in_select", [this] { park_in_select(sel_a, sel_b); });
+    spawn("sleep", "park_in_sleep", [] { park_in_sleep(); });
+    spawn("sync.Mutex.Lock", "park_in_mutex", [this] { park_in_mutex(mu); });
+    spawn("sync.WaitGroup.Wait", "park_in_waitgroup", [this] { park_in_waitgroup(wg); });
+    spawn("sync.Cond.Wait", "park_in_cond", [this] { park_in_cond(cond_mu, cond, cond_go_on); });
+    spawn("syscall", "block_in_read", [this] { block_in_read(pipe_fds[0]); });
+    spawn("running", "spin_without_safepoints", [this] { spin_without_safepoints(stop_spinning); });
+    for (const Expect& e : expect) {
+      if (std::string(e.state) == "running") wait_until([] { return spinning.load(); });
+      else if (std::string(e.state) == "syscall") wait_until([&] { return parked(e.id, nullptr); });
+      else wait_until([&] { return parked(e.id, e.state); });
+    }
+  }
+
+  void release() {
+    recv_c.send(1);
+    send_c.recv();
+    sel_a.send(1);
+    mu.unlock();
+    wg.done();
+    cond_mu.lock();
+    cond_go_on = true;
+    cond.signal();
+    cond_mu.unlock();
+    REQUIRE(::write(pipe_fds[1], "x", 1) == 1);
+    stop_spinning = true;
+    // park_in_sleep sleeps for an hour: it is left parked, as main's return
+    // leaves it in Go.
+    wait_until([this] { return finished.load() == expect.size() - 1; });
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+  }
+};
+
+void check_dump(const std::string& text, const std::vector<Expect>& expect) {
+  INFO(text);
+  const auto gs = parse_dump(text);
+  for (const Expect& e : expect) {
+    INFO("goroutine " << e.id << " parked in " << e.function);
+    REQUIRE(gs.count(e.id) == 1);
+    const Goroutine& g = gs.at(e.id);
+    CHECK(g.state == e.state);
+    CHECK(g.frames.find(e.function) != std::string::npos);
+    // Only a parked goroutine has waited.
+    CHECK((g.waited_ms >= 0) == (std::string(e.state) != "running" && std::string(e.state) != "syscall"));
+  }
+}
+
+int child_procs() {
+  const char* s = std::getenv("GOMAXPROCS");
+  return s ? std::atoi(s) : 2;
+}
+
+std::string read_file(std::FILE* f) {
+  std::string s;
+  std::rewind(f);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("dump sigquit child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run(
+      [] {
+        Parked p;
+        p.start();
+        std::printf("ids");
+        for (const Expect& e : p.expect) std::printf(" %llu", static_cast<unsigned long long>(e.id));
+        std::printf("\n");
+        std::fflush(stdout);
+        kill(getpid(), SIGQUIT);
+        // Main too waits, for ever: the dump ends the process.
+        gort::chan<int>().recv();
+      },
+      procs(child_procs()));
+}
+
+TEST_CASE("dump: SIGQUIT prints every goroutine, what it waits in and where, and exits 2", "[dump]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS=" << n);
+    const auto r = gort_test::run_child("dump sigquit child", {{"GOMAXPROCS", std::to_string(n)}});
+    INFO(r.err);
+    REQUIRE(r.exit_status == 2);
+    const size_t quit = r.err.find("SIGQUIT: quit\n");
+    REQUIRE(quit != std::string::npos);
+    CHECK(quit < r.err.find("goroutine "));
+    // The ids the child's goroutines had, in the order of Parked::start.
+    std::istringstream ids(r.out.substr(r.out.find("ids") + 3));
+    Parked shape;
+    const std::vector<std::pair<const char*, const char*>> expected = {
+        {"chan receive", "park_in_chan_receive"},
+        {"chan send", "park_in_chan_send"},
+        {"select", "park_in_select"},
+        {"sleep", "park_in_sleep"},
+        {"sync.Mutex.Lock", "park_in_mutex"},
+        {"sync.WaitGroup.Wait", "park_in_waitgroup"},
+        {"sync.Cond.Wait", "park_in_cond"},
+        {"syscall", "block_in_read"},
+        {"running", "spin_without_safepoints"}};
+    std::vector<Expect> expect;
+    for (const auto& [state, function] : expected) {
+      uint64_t id = 0;
+      REQUIRE(ids >> id);
+      expect.push_back({id, state, function});
+    }
+    check_dump(r.err, expect);
+    // And the main goroutine, parked on a nil channel.
+    CHECK(r.err.find("[chan receive (nil chan)") != std::string::npos);
+  }
+}
+
+TEST_CASE("dump: dump_goroutines prints every goroutine and the program goes on", "[dump]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS=" << n);
+    gort::run(
+        [] {
+          // The first goroutine waits a known while before the dump.
+          auto early = gort::make_chan<int>();
+          std::atomic<uint64_t> early_id{0};
+          gort::go([&] {
+            early_id = gort::goid();
+            park_in_chan_receive(early);
+          });
+          wait_until([&] { return early_id.load() != 0 && parked(early_id, "chan receive"); });
+          gort::sleep(std::chrono::milliseconds(50));
+          Parked p;
+          p.start();
+          std::FILE* f = std::tmpfile();
+          REQUIRE(f);
+          gort::dump_goroutines(f);
+          const std::string text = read_file(f);
+          std::fclose(f);
+          check_dump(text, p.expect);
+          const auto gs = parse_dump(text);
+          // The dumping goroutine comes first, running.
+          std::smatch m;
+          REQUIRE(std::regex_search(text, m, std::regex(R"(^goroutine (\d+) \[running\]:)")));
+          CHECK(m.position(0) == 0);
+          CHECK(std::stoull(m[1]) == gort::goid());
+          CHECK(gs.at(gort::goid()).frames.find("dump_goroutines") != std::string::npos);
+          // Its wait began at least 50 ms before the dump.
+          REQUIRE(gs.count(early_id) == 1);
+          CHECK(gs.at(early_id).waited_ms >= 50);
+          CHECK(gs.at(early_id).waited_ms >= gs.at(p.expect[0].id).waited_ms);
+          early.send(1);
+          p.release();
+        },
+        procs(n));
+  }
+}
+
+TEST_CASE("dump: dump_goroutines from a thread outside the runtime, and with none running", "[dump]") {
+  gort::run(
+      [] {
+        auto c = gort::make_chan<int>();
+        std::atomic<uint64_t> id{0};
+        gort::go([&] {
+          id = gort::goid();
+          park_in_chan_receive(c);
+        });
+        wait_until([&] { return id.load() != 0 && parked(id, "chan receive"); });
+        std::FILE* f = std::tmpfile();
+        gort::blocking([f] { std::thread([f] { gort::dump_goroutines(f); }).join(); });
+        const std::string text = read_file(f);
+        std::fclose(f);
+        check_dump(text, {{id, "chan receive", "park_in_chan_receive"}});
+        c.send(1);
+      },
+      procs(2));
+  std::FILE* f = std::tmpfile();
+  gort::dump_goroutines(f);
+  CHECK(read_file(f).empty());
+  std::fclose(f);
+}
+
+TEST_CASE("dump panic child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run(
+      [] {
+        gort::go([] { throw std::runtime_error("deep trouble"); });
+        gort::chan<int>().recv();
+      },
+      procs(child_procs()));
+}
