@@ -20,6 +20,7 @@
 #include "sched/garena.hpp"
 #include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
+#include "sched/panic.hpp"
 #include "sched/sched.hpp"
 #include "sched/sigquit.hpp"
 #include "sched/stw.hpp"
@@ -294,6 +295,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   stack::install_overflow_handler();
   install_preempt_signal();
   install_quit_signal();
+  install_panic_handler();
   internal::note_shared_libraries();
   sched.gcwaiting.store(false);
   sched.canary_mode = stack::Space::get().guard_mode() == stack::GuardMode::kCanary;

@@ -8,6 +8,7 @@
 // them in the signal's context; the dumping goroutine reads its own.
 #include "sched/traceback.hpp"
 
+#include <execinfo.h>
 #include <signal.h>
 #include <sys/ucontext.h>
 
@@ -54,16 +55,20 @@ struct Notes {
   internal::RawVector<uintptr_t> words;
 
   // first_pc: a pc exact already (where a signal stopped the goroutine, or
-  // the function of one never started), 0 for none.
+  // the function of one never started), 0 for none; then the frames from fp.
   void add(const G* g, const char* state, uintptr_t waited, const char* remark, uintptr_t first_pc, uintptr_t fp) {
-    words.push_back(g->id);
-    words.push_back(reinterpret_cast<uintptr_t>(state));
-    words.push_back(waited);
-    words.push_back(reinterpret_cast<uintptr_t>(remark));
     uintptr_t pcs[kMaxFrames];
     int n = 0;
     if (first_pc) pcs[n++] = first_pc;
     if (fp) n += walk_frames(fp, g->stack.lo, g->stack.hi, pcs + n, kMaxFrames - n);
+    add_pcs(g, state, waited, remark, pcs, n);
+  }
+
+  void add_pcs(const G* g, const char* state, uintptr_t waited, const char* remark, const uintptr_t* pcs, int n) {
+    words.push_back(g->id);
+    words.push_back(reinterpret_cast<uintptr_t>(state));
+    words.push_back(waited);
+    words.push_back(reinterpret_cast<uintptr_t>(remark));
     words.push_back(uintptr_t(n));
     for (int i = 0; i < n; ++i) words.push_back(pcs[i]);
   }
@@ -201,11 +206,19 @@ void dump_goroutines(std::FILE* out) {
   print(out, notes);
 }
 
+// Here the stack may hold frames of code built without frame pointers (the
+// C++ runtime's std::terminate and __cxa_throw, between a panic's report
+// and the throw): the unwinder, which reads the call-frame information that
+// exceptions use, walks through them. Not in a pause: it may load libgcc_s.
 void dump_current_goroutine(std::FILE* out) {
   const G* self = current_g();
   if (!self) return;
+  void* frames[kMaxFrames];
+  const int n = backtrace(frames, kMaxFrames);
+  uintptr_t pcs[kMaxFrames];
+  for (int i = 0; i < n; ++i) pcs[i] = reinterpret_cast<uintptr_t>(frames[i]) - 1;  // return addresses
   Notes notes;
-  note_self(notes, self);
+  notes.add_pcs(self, goroutine_state(self), kNoWait, nullptr, pcs, n);
   print(out, notes);
 }
 

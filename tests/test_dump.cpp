@@ -339,12 +339,39 @@ TEST_CASE("dump: dump_goroutines from a thread outside the runtime, and with non
   std::fclose(f);
 }
 
+
+namespace {
+__attribute__((noinline)) void throw_deep_trouble(int depth) {
+  if (depth == 0) throw std::runtime_error("deep trouble");
+  throw_deep_trouble(depth - 1);
+  sink += 1;
+}
+}  // namespace
+
 TEST_CASE("dump panic child", "[.child]") {
   if (!gort_test::in_child()) return;
   gort::run(
       [] {
-        gort::go([] { throw std::runtime_error("deep trouble"); });
+        gort::go([] { throw_deep_trouble(3); });
         gort::chan<int>().recv();
       },
       procs(child_procs()));
+}
+
+TEST_CASE("dump: an unrecovered panic prints the goroutine and its stack at the throw", "[dump]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS=" << n);
+    const auto r = gort_test::run_child("dump panic child", {{"GOMAXPROCS", std::to_string(n)}});
+    INFO(r.err);
+    REQUIRE(r.exit_status == 2);
+    CHECK(r.err.find("panic: deep trouble\n") != std::string::npos);
+    const auto gs = parse_dump(r.err);
+    REQUIRE(gs.size() == 1);
+    const Goroutine& g = gs.begin()->second;
+    CHECK(g.state == "running");
+    // The frames the exception left: throw_deep_trouble four deep.
+    size_t calls = 0;
+    for (size_t at = 0; (at = g.frames.find("throw_deep_trouble", at)) != std::string::npos; ++at) ++calls;
+    CHECK(calls == 4);
+  }
 }
