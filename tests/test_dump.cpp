@@ -375,3 +375,89 @@ TEST_CASE("dump: an unrecovered panic prints the goroutine and its stack at the 
     CHECK(calls == 4);
   }
 }
+
+// ---- tools/gdb/gort.py -----------------------------------------------------
+
+TEST_CASE("dump gdb child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run(
+      [] {
+        Parked p;
+        p.start();
+        std::printf("ids");
+        for (const Expect& e : p.expect) std::printf(" %llu", static_cast<unsigned long long>(e.id));
+        std::printf("\n");
+        std::fflush(stdout);
+        raise(SIGTRAP);  // gdb stops the program here and looks around
+        gort::chan<int>().recv();
+      },
+      procs(child_procs()));
+}
+
+namespace {
+
+// Runs the gdb child under `gdb -batch` with gort.py loaded, stopping at its
+// SIGTRAP, and returns everything gdb and the child printed.
+std::string run_under_gdb(int gomaxprocs, const std::vector<std::string>& commands) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  REQUIRE(n > 0);
+  self[n] = '\0';
+  std::string cmd = "GORT_TEST_CHILD=1 GOMAXPROCS=" + std::to_string(gomaxprocs) +
+                    " timeout 120 gdb -nx -batch -ex 'set confirm off' -ex 'set print thread-events off'"
+                    " -ex 'handle SIGURG nostop noprint pass' -ex 'source " GORT_GDB_SCRIPT "' -ex run";
+  for (const std::string& c : commands) cmd += " -ex '" + c + "'";
+  cmd += " --args " + std::string(self) + " 'dump gdb child' 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[4096];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  pclose(p);
+  return out;
+}
+
+// The lines after `header` up to the next goroutine's.
+std::string section(const std::string& text, const std::string& header) {
+  const size_t at = text.find(header);
+  if (at == std::string::npos) return "";
+  const size_t end = text.find("\ngoroutine ", at + header.size());
+  return text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace
+
+TEST_CASE("dump: gdb's info goroutines and goroutine N bt (tools/gdb/gort.py)", "[dump]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS=" << n);
+    const std::string out = run_under_gdb(n, {"info goroutines", "goroutine all bt 40"});
+    INFO(out);
+    const size_t ids_at = out.find("ids ");
+    REQUIRE(ids_at != std::string::npos);
+    std::istringstream ids(out.substr(ids_at + 4));
+    const std::vector<std::pair<const char*, const char*>> expected = {
+        {"chan receive", "park_in_chan_receive"},
+        {"chan send", "park_in_chan_send"},
+        {"select", "park_in_select"},
+        {"sleep", "park_in_sleep"},
+        {"sync.Mutex.Lock", "park_in_mutex"},
+        {"sync.WaitGroup.Wait", "park_in_waitgroup"},
+        {"sync.Cond.Wait", "park_in_cond"},
+        {"running", "block_in_read"},  // a blocking call runs on its thread
+        {"running", "spin_without_safepoints"}};
+    for (const auto& [state, function] : expected) {
+      uint64_t id = 0;
+      REQUIRE(ids >> id);
+      INFO("goroutine " << id << " in " << function);
+      const bool parked_one = std::string(state) != "running";
+      // info goroutines: "  7 waiting [chan receive]", "* 9 running".
+      const std::string listed =
+          parked_one ? "  " + std::to_string(id) + " waiting [" + state + "]\n" : "* " + std::to_string(id) + " running\n";
+      CHECK(out.find(listed) != std::string::npos);
+      // goroutine all bt: the function it waits in is one of its frames.
+      const std::string bt = section(out, "goroutine " + std::to_string(id) + " [" + state + "]:\n");
+      CHECK(bt.find(function) != std::string::npos);
+    }
+  }
+}
