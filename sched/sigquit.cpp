@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 
@@ -19,6 +20,7 @@ std::atomic<bool> dumper_started{false};
 
 // Async-signal-safe: atomics and a futex wake-up.
 void on_sigquit(int) {
+  const int saved_errno = errno;  // the interrupted code must not see the futex call's
   signalled.store(true, std::memory_order_release);
   if (!sched.running.load(std::memory_order_acquire)) {
     // No runtime, no goroutines, nobody to hand the dump to.
@@ -26,6 +28,7 @@ void on_sigquit(int) {
     internal::die_of_quit(nullptr);
   }
   sched.sysmon_note.wakeup();
+  errno = saved_errno;
 }
 
 void dump_all(std::FILE* out) { dump_goroutines(out); }

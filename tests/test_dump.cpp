@@ -275,6 +275,22 @@ TEST_CASE("dump: SIGQUIT prints every goroutine, what it waits in and where, and
   }
 }
 
+TEST_CASE("dump sigquit between runs child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run([] {}, procs(2));
+  kill(getpid(), SIGQUIT);
+  gort::run([] { std::printf("not reached\n"); }, procs(2));
+}
+
+TEST_CASE("dump: SIGQUIT with no runtime running ends the process too", "[dump]") {
+  const auto r = gort_test::run_child("dump sigquit between runs child", {});
+  INFO(r.err);
+  CHECK(r.exit_status == 2);
+  CHECK(r.err.find("SIGQUIT: quit\n") != std::string::npos);
+  CHECK(r.err.find("goroutine ") == std::string::npos);
+  CHECK(r.out.find("not reached") == std::string::npos);
+}
+
 TEST_CASE("dump: dump_goroutines prints every goroutine and the program goes on", "[dump]") {
   for (const int n : kProcCounts) {
     INFO("GOMAXPROCS=" << n);
