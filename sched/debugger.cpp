@@ -14,8 +14,7 @@ using gort::sched::M;
 
 static_assert(std::is_standard_layout_v<G> && std::is_standard_layout_v<M>, "offsetof is defined on both");
 static_assert(sizeof(GStatus) == 4 && uint32_t(GStatus::kIdle) == 0 && uint32_t(GStatus::kRunnable) == 1 &&
-                  uint32_t(GStatus::kRunning) == 2 && uint32_t(GStatus::kWaiting) == 3 &&
-                  uint32_t(GStatus::kDead) == 4,
+                  uint32_t(GStatus::kRunning) == 2 && uint32_t(GStatus::kWaiting) == 3 && uint32_t(GStatus::kDead) == 4,
               "the states GortDebugger documents");
 static_assert(sizeof(pid_t) == 4, "M::tid as tools/gdb/gort.py reads it");
 

@@ -25,8 +25,8 @@ struct GortDebugger {
   uint64_t g_ctx;          // saved context, null while running
   uint64_t g_stack_lo;
   uint64_t g_stack_hi;
-  uint64_t g_m;   // M*, while running
-  uint64_t m_tid; // offset in an M: its thread id (pid_t)
+  uint64_t g_m;    // M*, while running
+  uint64_t m_tid;  // offset in an M: its thread id (pid_t)
   // A saved context: the frame pointer and pc at these offsets, and the
   // stack pointer, once the switch returns, at ctx + ctx_size.
   uint64_t ctx_fp;

@@ -33,7 +33,7 @@ class GArena {
 
  private:
   GArena() = default;
-  static constexpr size_t kReserveBytes = size_t(8) << 30;           // ~30 million Gs
+  static constexpr size_t kReserveBytes = size_t(8) << 30;  // ~30 million Gs
 
   internal::Lock lock_;
   char* base_ = nullptr;

@@ -253,16 +253,15 @@ TEST_CASE("dump: SIGQUIT prints every goroutine, what it waits in and where, and
     // The ids the child's goroutines had, in the order of Parked::start.
     std::istringstream ids(r.out.substr(r.out.find("ids") + 3));
     Parked shape;
-    const std::vector<std::pair<const char*, const char*>> expected = {
-        {"chan receive", "park_in_chan_receive"},
-        {"chan send", "park_in_chan_send"},
-        {"select", "park_in_select"},
-        {"sleep", "park_in_sleep"},
-        {"sync.Mutex.Lock", "park_in_mutex"},
-        {"sync.WaitGroup.Wait", "park_in_waitgroup"},
-        {"sync.Cond.Wait", "park_in_cond"},
-        {"syscall", "block_in_read"},
-        {"running", "spin_without_safepoints"}};
+    const std::vector<std::pair<const char*, const char*>> expected = {{"chan receive", "park_in_chan_receive"},
+                                                                       {"chan send", "park_in_chan_send"},
+                                                                       {"select", "park_in_select"},
+                                                                       {"sleep", "park_in_sleep"},
+                                                                       {"sync.Mutex.Lock", "park_in_mutex"},
+                                                                       {"sync.WaitGroup.Wait", "park_in_waitgroup"},
+                                                                       {"sync.Cond.Wait", "park_in_cond"},
+                                                                       {"syscall", "block_in_read"},
+                                                                       {"running", "spin_without_safepoints"}};
     std::vector<Expect> expect;
     for (const auto& [state, function] : expected) {
       uint64_t id = 0;
@@ -354,7 +353,6 @@ TEST_CASE("dump: dump_goroutines from a thread outside the runtime, and with non
   CHECK(read_file(f).empty());
   std::fclose(f);
 }
-
 
 namespace {
 __attribute__((noinline)) void throw_deep_trouble(int depth) {
@@ -468,8 +466,8 @@ TEST_CASE("dump: gdb's info goroutines and goroutine N bt (tools/gdb/gort.py)", 
       INFO("goroutine " << id << " in " << function);
       const bool parked_one = std::string(state) != "running";
       // info goroutines: "  7 waiting [chan receive]", "* 9 running".
-      const std::string listed =
-          parked_one ? "  " + std::to_string(id) + " waiting [" + state + "]\n" : "* " + std::to_string(id) + " running\n";
+      const std::string listed = parked_one ? "  " + std::to_string(id) + " waiting [" + state + "]\n"
+                                            : "* " + std::to_string(id) + " running\n";
       CHECK(out.find(listed) != std::string::npos);
       // goroutine all bt: the function it waits in is one of its frames.
       const std::string bt = section(out, "goroutine " + std::to_string(id) + " [" + state + "]:\n");

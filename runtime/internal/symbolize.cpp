@@ -43,8 +43,7 @@ std::string demangle(const char* name) {
 bool place_of(uintptr_t pc, Place* where, Symbol* exported) {
   Dl_info info;
   link_map* lm = nullptr;
-  if (!dladdr1(reinterpret_cast<void*>(pc), &info, reinterpret_cast<void**>(&lm), RTLD_DL_LINKMAP) || !lm)
-    return false;
+  if (!dladdr1(reinterpret_cast<void*>(pc), &info, reinterpret_cast<void**>(&lm), RTLD_DL_LINKMAP) || !lm) return false;
   // The program itself has no name in the link map.
   where->object = lm->l_name && lm->l_name[0] ? lm->l_name : executable_path();
   where->offset = pc - lm->l_addr;
@@ -124,7 +123,8 @@ std::vector<Symbol> symbolize(const std::vector<uintptr_t>& pcs) {
   constexpr size_t kBatch = 512;
   for (const auto& [object, all] : by_object) {
     for (size_t from = 0; from < all.size(); from += kBatch) {
-      const std::vector<size_t> batch(all.begin() + long(from), all.begin() + long(std::min(all.size(), from + kBatch)));
+      const std::vector<size_t> batch(all.begin() + long(from),
+                                      all.begin() + long(std::min(all.size(), from + kBatch)));
       std::vector<uintptr_t> offsets;
       for (size_t i : batch) offsets.push_back(places[i].offset);
       std::string text;

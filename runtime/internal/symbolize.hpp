@@ -16,7 +16,7 @@ namespace gort::internal {
 
 struct Symbol {
   std::string function = "?";  // "?" when unknown
-  std::string location;  // "file.cpp:42", else "object +0xoffset"
+  std::string location;        // "file.cpp:42", else "object +0xoffset"
 };
 
 // One Symbol per pc, in order. A pc should point into an instruction: pass
