@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -34,18 +33,42 @@ struct Goroutine {
   std::string frames;
 };
 
+// A header: "goroutine 7 [chan receive]:" or "goroutine 7 [chan receive, 12 ms]:"
+// (or ", 3 minutes"). Returns false for any other line.
+bool parse_header(const std::string& line, uint64_t* id, Goroutine* g) {
+  static const std::string kStart = "goroutine ";
+  if (line.compare(0, kStart.size(), kStart) != 0 || line.size() < 3 || line.compare(line.size() - 2, 2, "]:") != 0)
+    return false;
+  size_t at = kStart.size();
+  const size_t open = line.find(" [", at);
+  if (open == std::string::npos || open == at || line.find_first_not_of("0123456789", at) != open) return false;
+  *id = std::stoull(line.substr(at, open - at));
+  std::string inside = line.substr(open + 2, line.size() - 2 - (open + 2));
+  const size_t comma = inside.rfind(", ");
+  if (comma != std::string::npos) {
+    std::istringstream wait(inside.substr(comma + 2));
+    long n = 0;
+    std::string unit;
+    if (wait >> n >> unit && (unit == "ms" || unit == "minutes")) {
+      g->waited_ms = n * (unit == "minutes" ? 60000 : 1);
+      inside.resize(comma);
+    }
+  }
+  g->state = inside;
+  return true;
+}
+
 std::map<uint64_t, Goroutine> parse_dump(const std::string& text) {
   std::map<uint64_t, Goroutine> out;
-  static const std::regex header(R"(^goroutine (\d+) \[([^\],]*)(?:, (\d+) (ms|minutes))?\]:$)");
   std::istringstream in(text);
   std::string line;
   Goroutine* current = nullptr;
   while (std::getline(in, line)) {
-    std::smatch m;
-    if (std::regex_match(line, m, header)) {
-      current = &out[std::stoull(m[1])];
-      current->state = m[2];
-      if (m[3].matched) current->waited_ms = std::stol(m[3]) * (m[4] == "minutes" ? 60000 : 1);
+    uint64_t id = 0;
+    Goroutine header;
+    if (parse_header(line, &id, &header)) {
+      current = &out[id];
+      *current = header;
     } else if (line.empty()) {
       current = nullptr;
     } else if (current) {
@@ -314,10 +337,11 @@ TEST_CASE("dump: dump_goroutines prints every goroutine and the program goes on"
           check_dump(text, p.expect);
           const auto gs = parse_dump(text);
           // The dumping goroutine comes first, running.
-          std::smatch m;
-          REQUIRE(std::regex_search(text, m, std::regex(R"(^goroutine (\d+) \[running\]:)")));
-          CHECK(m.position(0) == 0);
-          CHECK(std::stoull(m[1]) == gort::goid());
+          uint64_t first_id = 0;
+          Goroutine first;
+          REQUIRE(parse_header(text.substr(0, text.find('\n')), &first_id, &first));
+          CHECK(first_id == gort::goid());
+          CHECK(first.state == "running");
           CHECK(gs.at(gort::goid()).frames.find("dump_goroutines") != std::string::npos);
           // Its wait began at least 50 ms before the dump.
           REQUIRE(gs.count(early_id) == 1);
