@@ -291,6 +291,8 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   sched.sysmon_note.clear();
   sched.sysmon_wait.store(false);
 
+  // Before any thread of the runtime starts: they inherit it.
+  const QuitSignalBlocked quit_to_sysmon;
   internal::set_death_hooks({&goroutine_id_for_signal, &print_goroutines});
   stack::install_overflow_handler();
   install_preempt_signal();

@@ -1,5 +1,6 @@
 #include "sched/sigquit.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -45,6 +46,27 @@ void install_quit_signal() {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGQUIT, &sa, nullptr);
   });
+}
+
+namespace {
+sigset_t quit_only() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGQUIT);
+  return set;
+}
+}  // namespace
+
+QuitSignalBlocked::QuitSignalBlocked() {
+  const sigset_t set = quit_only();
+  pthread_sigmask(SIG_BLOCK, &set, &old_);
+}
+
+QuitSignalBlocked::~QuitSignalBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+void unblock_quit_signal() {
+  const sigset_t set = quit_only();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 void quit_if_signalled() {

@@ -8,9 +8,28 @@
 // exits; a goroutine is what stop_the_world needs.
 #pragma once
 
+#include <signal.h>
+
 namespace gort::sched {
 
 void install_quit_signal();
+
+// The signal goes to sysmon: every other thread of the runtime blocks it,
+// the thread in gort::run while this lives, and the threads it starts
+// (sysmon unblocks it for itself). A handler on a thread asleep on a futex
+// would do as well, but ThreadSanitizer defers a handler until its thread
+// next enters TSan's runtime, which such a thread never does.
+class QuitSignalBlocked {
+ public:
+  QuitSignalBlocked();
+  ~QuitSignalBlocked();
+  QuitSignalBlocked(const QuitSignalBlocked&) = delete;
+  QuitSignalBlocked& operator=(const QuitSignalBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+void unblock_quit_signal();
 
 // Called by sysmon every round: starts the dumping goroutine once a
 // SIGQUIT has arrived.

@@ -94,6 +94,7 @@ bool poll_network(int64_t now) {
 
 void sysmon_main() {
   sched.sysmon_tid.store(gettid(), std::memory_order_release);
+  unblock_quit_signal();
   int64_t delay = kMinDelayUs;
   int idle = 0;
   while (!sched.shutdown.load(std::memory_order_acquire)) {

@@ -109,14 +109,19 @@ void note_all(Notes& notes, const G* self) {
       const G* g = m->curg;
       if (!uc || !g || g == self) return;
       in_signal.push_back(g);
-      // ThreadSanitizer ran the handler late, on the goroutine's stack:
-      // the copied registers describe frames since returned.
-      if (const uintptr_t fp = m->signal_fp.load(std::memory_order_relaxed)) {
-        notes.add(g, goroutine_state(g), kNoWait, nullptr, 0, fp);
+      const uintptr_t pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
+      const uintptr_t fp = uintptr_t(uc->uc_mcontext.gregs[REG_RBP]);
+      // ThreadSanitizer ran the handler late, on the goroutine's stack, with
+      // registers copied when the signal came. Their frames still stand if
+      // they lie above the handler's (the usual case: the handler runs from
+      // TSan's runtime, called by the interrupted code); otherwise the walk
+      // starts from the handler, whose chain TSan's frames may cut short.
+      const uintptr_t handler_sp = m->signal_scan_from.load(std::memory_order_relaxed);
+      if (handler_sp && fp < handler_sp) {
+        notes.add(g, goroutine_state(g), kNoWait, nullptr, 0, m->signal_fp.load(std::memory_order_relaxed));
         return;
       }
-      notes.add(g, goroutine_state(g), kNoWait, nullptr, uintptr_t(uc->uc_mcontext.gregs[REG_RIP]),
-                uintptr_t(uc->uc_mcontext.gregs[REG_RBP]));
+      notes.add(g, goroutine_state(g), kNoWait, nullptr, pc, fp);
     });
   }
   const GArena& arena = GArena::get();

@@ -257,8 +257,12 @@ TEST_CASE("dump sigquit child", "[.child]") {
         for (const Expect& e : p.expect) std::printf(" %llu", static_cast<unsigned long long>(e.id));
         std::printf("\n");
         std::fflush(stdout);
-        kill(getpid(), SIGQUIT);
-        // Main too waits, for ever: the dump ends the process.
+        // Main too waits, for ever, once it is parked the signal comes; the
+        // dump ends the process.
+        gort::go([main = gort::goid()] {
+          wait_until([main] { return parked(main, "chan receive (nil chan)"); });
+          kill(getpid(), SIGQUIT);
+        });
         gort::chan<int>().recv();
       },
       procs(child_procs()));
