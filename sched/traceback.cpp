@@ -151,7 +151,7 @@ void print(std::FILE* out, const Notes& notes) {
   }
   std::sort(pcs.begin(), pcs.end());
   pcs.erase(std::unique(pcs.begin(), pcs.end()), pcs.end());
-  const std::vector<internal::Symbol> symbols = internal::symbolize(pcs);
+  const std::vector<std::vector<internal::Symbol>> symbols = internal::symbolize(pcs);
   for (size_t at = 0; at < notes.words.size();) {
     const auto* w = &notes.words[at];
     std::fprintf(out, "goroutine %" PRIuPTR " [%s", w[0], reinterpret_cast<const char*>(w[1]));
@@ -161,7 +161,8 @@ void print(std::FILE* out, const Notes& notes) {
     const size_t n = w[4];
     for (size_t i = 0; i < n; ++i) {
       const size_t k = size_t(std::lower_bound(pcs.begin(), pcs.end(), w[5 + i]) - pcs.begin());
-      std::fprintf(out, "%s\n\t%s\n", symbols[k].function.c_str(), symbols[k].location.c_str());
+      for (const internal::Symbol& s : symbols[k])
+        std::fprintf(out, "%s\n\t%s\n", s.function.c_str(), s.location.c_str());
     }
     if (n == size_t(kMaxFrames)) std::fputs("...additional frames elided...\n", out);
     std::fputs("\n", out);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <sstream>
 
 extern char** environ;
 
@@ -51,10 +52,12 @@ bool place_of(uintptr_t pc, Place* where, Symbol* exported) {
   return true;
 }
 
-// Runs `addr2line -C -f -e object addr...` and returns its output: two lines
-// per address, the function and file:line ("??" and "??:0" when unknown).
+// Runs `addr2line -a -i -C -f -e object addr...` and returns its output:
+// per address, the address, then two lines, function and file:line ("??"
+// and "??:0" when unknown), for each function inlined there and the one
+// containing them.
 bool run_addr2line(const std::string& object, const std::vector<uintptr_t>& offsets, std::string* out) {
-  std::vector<std::string> args = {"addr2line", "-C", "-f", "-e", object};
+  std::vector<std::string> args = {"addr2line", "-a", "-i", "-C", "-f", "-e", object};
   for (uintptr_t off : offsets) {
     char hex[24];
     std::snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(off));
@@ -102,23 +105,25 @@ bool known_line(const std::string& s) {
 
 }  // namespace
 
-std::vector<Symbol> symbolize(const std::vector<uintptr_t>& pcs) {
-  std::vector<Symbol> symbols(pcs.size());
+std::vector<std::vector<Symbol>> symbolize(const std::vector<uintptr_t>& pcs) {
+  // What dladdr tells, for when addr2line cannot do better.
+  std::vector<Symbol> fallback(pcs.size());
   std::vector<Place> places(pcs.size());
   std::map<std::string, std::vector<size_t>> by_object;
   for (size_t i = 0; i < pcs.size(); ++i) {
-    if (!place_of(pcs[i], &places[i], &symbols[i])) {
+    if (!place_of(pcs[i], &places[i], &fallback[i])) {
       char hex[24];
       std::snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(pcs[i]));
-      symbols[i].location = hex;
+      fallback[i].location = hex;
       continue;
     }
     char off[24];
     std::snprintf(off, sizeof off, " +0x%lx", static_cast<unsigned long>(places[i].offset));
-    symbols[i].location = places[i].object;
-    symbols[i].location.append(off);
+    fallback[i].location = places[i].object;
+    fallback[i].location.append(off);
     by_object[places[i].object].push_back(i);
   }
+  std::vector<std::vector<Symbol>> symbols(pcs.size());
   // One addr2line per object, a bounded number of addresses at a time.
   constexpr size_t kBatch = 512;
   for (const auto& [object, all] : by_object) {
@@ -129,22 +134,28 @@ std::vector<Symbol> symbolize(const std::vector<uintptr_t>& pcs) {
       for (size_t i : batch) offsets.push_back(places[i].offset);
       std::string text;
       if (!run_addr2line(object, offsets, &text)) continue;
-      size_t at = 0;
-      auto next_line = [&] {
-        const size_t end = text.find('\n', at);
-        if (end == std::string::npos) return std::string();
-        std::string line = text.substr(at, end - at);
-        at = end + 1;
-        return line;
-      };
-      for (size_t i : batch) {
-        const std::string function = next_line();
-        const std::string location = next_line();
-        if (known_function(function)) symbols[i].function = function;
-        if (known_line(location)) symbols[i].location = location;
+      // Per address: its own line ("0x..."), then a function and a location
+      // for each function inlined there, innermost first, then the one
+      // containing them.
+      std::istringstream in(text);
+      std::string line, location;
+      size_t next = 0;
+      size_t pc = pcs.size();  // the one being read; none before the first address line
+      while (std::getline(in, line)) {
+        if (line.compare(0, 2, "0x") == 0) {
+          pc = next < batch.size() ? batch[next++] : pcs.size();
+          continue;
+        }
+        if (pc == pcs.size() || !std::getline(in, location)) break;
+        Symbol s = fallback[pc];
+        if (known_function(line)) s.function = line;
+        if (known_line(location)) s.location = location;
+        symbols[pc].push_back(std::move(s));
       }
     }
   }
+  for (size_t i = 0; i < pcs.size(); ++i)
+    if (symbols[i].empty()) symbols[i].push_back(fallback[i]);
   return symbols;
 }
 

@@ -19,9 +19,12 @@ struct Symbol {
   std::string location;        // "file.cpp:42", else "object +0xoffset"
 };
 
-// One Symbol per pc, in order. A pc should point into an instruction: pass
-// a return address minus one, so that a call at the end of a function is
-// not named after the next one.
-std::vector<Symbol> symbolize(const std::vector<uintptr_t>& pcs);
+// The functions at each pc, in order: one, or, where calls were inlined
+// there (debug information tells), the inlined ones innermost first, then
+// the function containing them - each a frame of its own in a dump, as Go
+// prints inlined calls. A pc should point into an instruction: pass a
+// return address minus one, so that a call at the end of a function is not
+// named after the next one.
+std::vector<std::vector<Symbol>> symbolize(const std::vector<uintptr_t>& pcs);
 
 }  // namespace gort::internal
