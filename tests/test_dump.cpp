@@ -217,6 +217,15 @@ struct Parked {
   }
 };
 
+// Under ThreadSanitizer the stop signal's handler runs late, from inside
+// TSan's runtime, whose frames keep no frame pointers: the walk of a
+// goroutine stopped by signal there ends at them (sched/README.md).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kSignalStacksCut = true;
+#else
+constexpr bool kSignalStacksCut = false;
+#endif
+
 void check_dump(const std::string& text, const std::vector<Expect>& expect) {
   INFO(text);
   const auto gs = parse_dump(text);
@@ -225,9 +234,11 @@ void check_dump(const std::string& text, const std::vector<Expect>& expect) {
     REQUIRE(gs.count(e.id) == 1);
     const Goroutine& g = gs.at(e.id);
     CHECK(g.state == e.state);
-    CHECK(g.frames.find(e.function) != std::string::npos);
+    const bool parked_one = std::string(e.state) != "running" && std::string(e.state) != "syscall";
+    if (parked_one || !kSignalStacksCut) CHECK(g.frames.find(e.function) != std::string::npos);
+    else CHECK(!g.frames.empty());
     // Only a parked goroutine has waited.
-    CHECK((g.waited_ms >= 0) == (std::string(e.state) != "running" && std::string(e.state) != "syscall"));
+    CHECK((g.waited_ms >= 0) == parked_one);
   }
 }
 
