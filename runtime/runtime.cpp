@@ -9,6 +9,7 @@
 #include "runtime/internal/log.hpp"
 #include "sched/hooks.hpp"
 #include "sched/sched.hpp"
+#include "sched/traceback.hpp"
 #include "stack/space.hpp"
 
 namespace gort {
@@ -57,6 +58,8 @@ uint64_t goid() {
 int gomaxprocs() { return sched::sched.gomaxprocs; }
 
 int64_t num_goroutine() { return sched::num_goroutine(); }
+
+void dump_goroutines(std::FILE* out) { sched::dump_goroutines(out); }
 
 SchedStats sched_stats() {
   SchedStats s;

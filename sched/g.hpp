@@ -35,10 +35,11 @@ struct G {
   G* schedlink = nullptr;        // run-queue and free-list link
   detail::GoFunc fn;
 
-  // Parking: what it waits for (a static string a debugger can print), the
-  // wake-up's argument (for select, which case won), and the select race
+  // Parking: what it waits for (a static string a debugger can print) and
+  // since when (a goroutine dump prints both), the wake-up's argument (for select, which case won), and the select race
   // flag that makes exactly one channel win a parked select.
   const char* wait_reason = nullptr;
+  int64_t waitsince = 0;  // coarse_nanotime() when it parked (Go's waitsince)
   void* param = nullptr;
   std::atomic<uint32_t> select_done{0};
   bool is_main = false;

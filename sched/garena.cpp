@@ -4,6 +4,7 @@
 
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/sysmem.hpp"
+#include "sched/debugger.hpp"
 
 namespace gort::sched {
 
@@ -14,7 +15,10 @@ GArena& GArena::get() {
 
 G* GArena::alloc() {
   internal::LockGuard l(lock_);
-  if (!base_) base_ = static_cast<char*>(internal::reserve(kReserveBytes, "goroutine records"));
+  if (!base_) {
+    base_ = static_cast<char*>(internal::reserve(kReserveBytes, "goroutine records"));
+    publish_allg(base_, &count_);
+  }
   const size_t n = count_.load(std::memory_order_relaxed);
   if ((n + 1) * kStride > kReserveBytes)
     internal::fatal("runtime: more than ", kReserveBytes / kStride, " goroutines alive");

@@ -29,10 +29,11 @@ class GArena {
   size_t count() const { return count_.load(std::memory_order_acquire); }
   G* at(size_t i) const { return reinterpret_cast<G*>(base_ + i * kStride); }
 
+  static constexpr size_t kStride = (sizeof(G) + 63) & ~size_t(63);  // no false sharing
+
  private:
   GArena() = default;
-  static constexpr size_t kReserveBytes = size_t(8) << 30;           // ~30 million Gs
-  static constexpr size_t kStride = (sizeof(G) + 63) & ~size_t(63);  // no false sharing
+  static constexpr size_t kReserveBytes = size_t(8) << 30;  // ~30 million Gs
 
   internal::Lock lock_;
   char* base_ = nullptr;

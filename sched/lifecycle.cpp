@@ -20,8 +20,11 @@
 #include "sched/garena.hpp"
 #include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
+#include "sched/panic.hpp"
 #include "sched/sched.hpp"
+#include "sched/sigquit.hpp"
 #include "sched/stw.hpp"
+#include "sched/traceback.hpp"
 #include "stack/overflow.hpp"
 #include "stack/pool.hpp"
 #include "stack/space.hpp"
@@ -38,25 +41,12 @@ uint64_t goroutine_id_for_signal() {
   return g ? g->id : 0;
 }
 
-const char* describe(const G* g) {
-  switch (g->status.load(std::memory_order_acquire)) {
-    case GStatus::kRunnable:
-      return "runnable";
-    case GStatus::kRunning:
-      return g->m && g->m->in_blocking_call() ? "syscall" : "running";
-    case GStatus::kWaiting:
-      return g->wait_reason ? g->wait_reason : "waiting";
-    default:
-      return nullptr;
-  }
-}
-
 // For the fatal path: every live goroutine and what it waits for.
 void print_goroutines(int fd) {
   const GArena& arena = GArena::get();
   for (size_t i = 0, n = arena.count(); i < n; ++i) {
     const G* g = arena.at(i);
-    const char* state = describe(g);
+    const char* state = goroutine_state(g);
     if (!state) continue;
     internal::Message line;
     line.put("goroutine ").put(g->id).put(" [").put(state).put("]:\n\n");
@@ -301,9 +291,13 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   sched.sysmon_note.clear();
   sched.sysmon_wait.store(false);
 
+  // Before any thread of the runtime starts: they inherit it.
+  const QuitSignalBlocked quit_to_sysmon;
   internal::set_death_hooks({&goroutine_id_for_signal, &print_goroutines});
   stack::install_overflow_handler();
   install_preempt_signal();
+  install_quit_signal();
+  install_panic_handler();
   internal::note_shared_libraries();
   sched.gcwaiting.store(false);
   sched.canary_mode = stack::Space::get().guard_mode() == stack::GuardMode::kCanary;
@@ -331,6 +325,10 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   main->is_main = true;
   main->fn.emplace([fn, arg] { fn(arg); });
   run_and_wait_for_main(main);
+  // The SIGQUIT dump ends the process with status 2 when it is done.
+  if (quit_pending()) {
+    for (;;) pause();
+  }
   std::exception_ptr panic = sched.main_panic;
   teardown();
   if (panic) std::rethrow_exception(panic);

@@ -80,6 +80,9 @@ struct M {
   // Where the stopped goroutine's live stack starts when the handler runs on
   // that stack itself (ThreadSanitizer's late delivery); 0 otherwise.
   std::atomic<uintptr_t> signal_scan_from{0};
+  // Then too the handler's frame pointer, where a goroutine dump starts its
+  // walk: the copied context's registers point at frames since returned.
+  std::atomic<uintptr_t> signal_fp{0};
   // This M's alternate signal stack: where the kernel saved the vector
   // registers of a signal-stopped goroutine.
   uintptr_t altstack_lo = 0;

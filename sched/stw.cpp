@@ -48,7 +48,10 @@ __attribute__((noinline)) bool stop_until_restart(M* m, P* p, uint32_t generatio
   __builtin_unwind_init();
   const uintptr_t here = internal::stack_pointer();
   const stack::Stack& s = m->curg->stack;
-  m->signal_scan_from.store(here >= s.lo && here < s.hi ? here : 0, std::memory_order_relaxed);
+  const bool on_goroutine_stack = here >= s.lo && here < s.hi;
+  m->signal_scan_from.store(on_goroutine_stack ? here : 0, std::memory_order_relaxed);
+  m->signal_fp.store(on_goroutine_stack ? reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) : 0,
+                     std::memory_order_relaxed);
   m->signal_context.store(uctx, std::memory_order_release);
   if (p) {
     // stopped_in_signal too is read by the stopper once the P is stopped.

@@ -4,7 +4,6 @@
 #include "sched/switch.hpp"
 
 #include <exception>
-#include <string>
 
 #include "gort/detail/safepoint.hpp"
 #include "runtime/internal/fatal.hpp"
@@ -110,27 +109,20 @@ void switch_out(G* g, SwitchReason why) {
 
 namespace {
 
-[[noreturn]] void fatal_panic(std::exception_ptr ep) {
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(ep);
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
-  internal::die_of_panic(what);
-}
-
 void goroutine_entry(stack::Transfer t) {
   G* g = current_m()->curg;
   resumed(g, t);
-  try {
+  // A goroutine's uncaught exception is Go's unrecovered panic (see
+  // sched/panic.hpp), except in the main goroutine, where gort::run
+  // rethrows it.
+  if (!g->is_main) {
     g->fn.call(g->fn);
-  } catch (...) {
-    // A goroutine's uncaught exception is Go's unrecovered panic: fatal,
-    // except in the main goroutine, where gort::run rethrows it.
-    if (!g->is_main) fatal_panic(std::current_exception());
-    sched.main_panic = std::current_exception();
+  } else {
+    try {
+      g->fn.call(g->fn);
+    } catch (...) {
+      sched.main_panic = std::current_exception();
+    }
   }
   switch_out(g, SwitchReason::kExit);
   __builtin_unreachable();
@@ -239,6 +231,7 @@ void park(bool (*unlockf)(G*, void*), void* arg, const char* reason) {
   m->unlockf = unlockf;
   m->unlockarg = arg;
   g->wait_reason = reason;
+  g->waitsince = internal::coarse_nanotime();
   switch_out(g, SwitchReason::kPark);
 }
 

@@ -11,12 +11,15 @@
 //    idles and nobody spins gets an M to steal them (the wake-up that
 //    ready() skipped for a channel hand-off, see sched/README.md);
 //  - netpoll: if nobody has polled the network for 10 ms, poll it;
-//  - deadlock: while every P is idle, Go's checkdead.
+//  - deadlock: while every P is idle, Go's checkdead;
+//  - SIGQUIT: once one has arrived, start the goroutine that dumps every
+//    goroutine and exits (sched/sigquit.hpp).
 #include <unistd.h>
 
 #include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
+#include "sched/sigquit.hpp"
 
 namespace gort::sched {
 
@@ -91,12 +94,14 @@ bool poll_network(int64_t now) {
 
 void sysmon_main() {
   sched.sysmon_tid.store(gettid(), std::memory_order_release);
+  unblock_quit_signal();
   int64_t delay = kMinDelayUs;
   int idle = 0;
   while (!sched.shutdown.load(std::memory_order_acquire)) {
     if (idle == 0) delay = kMinDelayUs;
     else if (idle > kIdleRoundsBeforeBackoff && delay < kMaxDelayUs) delay *= 2;
     usleep(useconds_t(delay));
+    quit_if_signalled();
 
     if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs && netpoll_waiters() == 0) {
       // Nothing runs and nothing waits on the network: sleep until a P

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include <boost/context/detail/fcontext.hpp>
 
@@ -48,6 +49,26 @@ inline Context make_context(const Stack& s, Entry entry) {
 }
 
 inline Transfer jump(Context to, void* data) { return boost::context::detail::jump_fcontext(to, data); }
+
+// Where a switched-out context stands, for a stack walk (a goroutine dump,
+// tools/gdb/gort.py): jump_fcontext (x86-64 System V) saves its callee-saved
+// registers in a block at the saved stack pointer, the frame pointer 0x30
+// bytes in, and its return address - a pc in whoever called jump - right
+// above the block. The frame pointer is that caller's: jump builds no frame.
+struct SavedFrame {
+  uintptr_t pc = 0;
+  uintptr_t fp = 0;
+};
+inline constexpr size_t kSavedFpOffset = 0x30;
+inline constexpr size_t kSavedPcOffset = 0x38;
+
+// Reads another goroutine's stack, where the sanitizers see only stale
+// frames.
+__attribute__((no_sanitize("address", "thread"))) inline SavedFrame saved_frame(Context ctx) {
+  const auto* block = static_cast<const unsigned char*>(ctx);
+  return {*reinterpret_cast<const uintptr_t*>(block + kSavedPcOffset),
+          *reinterpret_cast<const uintptr_t*>(block + kSavedFpOffset)};
+}
 
 inline void start_switch([[maybe_unused]] void** fake_stack_save, [[maybe_unused]] const void* target_bottom,
                          [[maybe_unused]] size_t target_size) {

@@ -32,7 +32,8 @@ void write_message(const Message& m) { write_all(m.data(), m.size()); }
 // Everything but the exit itself. A second thread that fails while the
 // first is printing waits for the first to end the process, so the two
 // reports do not interleave.
-[[noreturn]] void die_with(const Message& first_line, DeathKind kind, Traceback traceback) {
+[[noreturn]] void die_with(const Message& first_line, DeathKind kind, Traceback traceback,
+                           void (*report)(std::FILE*) = nullptr) {
   const bool in_signal_handler = signal_handler_depth > 0;
   if (this_thread_dying) _exit(2);  // failed again while reporting
   this_thread_dying = true;
@@ -45,7 +46,11 @@ void write_message(const Message& m) { write_all(m.data(), m.size()); }
   write_message(first_line);
   auto print_all = print_goroutines_hook.load(std::memory_order_acquire);
   auto current = current_goroutine_hook.load(std::memory_order_acquire);
-  if (traceback == Traceback::kAll && print_all && !in_signal_handler) {
+  if (report && !in_signal_handler) {
+    write_all("\n", 1);
+    report(stderr);
+    std::fflush(stderr);
+  } else if (traceback == Traceback::kAll && print_all && !in_signal_handler) {
     write_all("\n", 1);
     print_all(2);
   } else if (const uint64_t id = current ? current() : 0) {
@@ -111,10 +116,16 @@ void die(DeathKind kind, Traceback traceback, const Message& message) {
   die_with(line, kind, traceback);
 }
 
-void die_of_panic(std::string_view what) {
+void die_of_panic(std::string_view what, void (*report)(std::FILE*)) {
   Message line;
   line.put("panic: ").put(what).put("\n");
-  die_with(line, DeathKind::kFatal, Traceback::kCurrent);
+  die_with(line, DeathKind::kFatal, Traceback::kCurrent, report);
+}
+
+void die_of_quit(void (*report)(std::FILE*)) {
+  Message line;
+  line.put("SIGQUIT: quit\n");
+  die_with(line, DeathKind::kFatal, Traceback::kCurrent, report);
 }
 
 }  // namespace gort::internal

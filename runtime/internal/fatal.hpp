@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string_view>
 #include <type_traits>
 
@@ -87,7 +88,12 @@ template <class... Parts>
   die(DeathKind::kFatal, Traceback::kCurrent, m);
 }
 
-// Go's unrecovered panic: `panic: <what>` and the goroutine, exit 2.
-[[noreturn]] void die_of_panic(std::string_view what);
+// Go's unrecovered panic: `panic: <what>`, then what report writes to
+// stderr (the panicking goroutine and its stack; null: its id alone), exit 2.
+[[noreturn]] void die_of_panic(std::string_view what, void (*report)(std::FILE*) = nullptr);
+
+// Go's end on SIGQUIT: `SIGQUIT: quit`, then what report writes to stderr
+// (every goroutine; null inside a signal handler, which may not), exit 2.
+[[noreturn]] void die_of_quit(void (*report)(std::FILE*));
 
 }  // namespace gort::internal

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -138,6 +139,16 @@ int gomaxprocs();
 
 // Goroutines started and not yet finished (Go's runtime.NumGoroutine).
 int64_t num_goroutine();
+
+// Prints every goroutine to out, as SIGQUIT does without ending the
+// process (Go's runtime.Stack(buf, true)): its id, what it waits for and
+// for how long (`goroutine 7 [chan receive, 1200 ms]:`; Go's whole minutes
+// from one minute on), and its stack, innermost frame first, each a
+// function and its file:line (or object +offset without debug
+// information), named by binutils' addr2line. The world stops only while
+// the goroutines are noted. Callable from any thread while the runtime
+// runs; prints nothing otherwise.
+void dump_goroutines(std::FILE* out);
 
 // Scheduler figures, for tests and tools.
 struct SchedStats {
