@@ -193,13 +193,12 @@ __attribute__((noinline)) void gc_cycle(AfterCycle after) {
     // abandoned at shutdown while holding the token would block every
     // later run's cycles); spans other sweepers hold are done before the
     // world stops, since they cannot be stopped halfway.
+    while (sweep_one()) {
+    }
     CycleTrace trace;
-    trace.sweep_term_start = internal::nanotime();
     trace.heap_start = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
     trace.heap_goal = next_gc.load(std::memory_order_relaxed);
     trace.forced = after == AfterCycle::kFinishSweep;
-    while (sweep_one()) {
-    }
     cycles_started.fetch_add(1, std::memory_order_acq_rel);
     const bool ran = collect_stopped(caller_frames_from, &trace);
     // Before the next cycle may start, as Go prints before it lets one.
@@ -230,7 +229,7 @@ void assert_all_swept() {
 bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
   // Runtime code from here to the restart: never stopped by signal.
   internal::add_locks_held(1);
-  trace->stop_begin = internal::nanotime();
+  trace->sweep_term_start = internal::nanotime();
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
     internal::add_locks_held(-1);

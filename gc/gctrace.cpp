@@ -47,11 +47,8 @@ const char* ms(char* buf, size_t size, int64_t ns) {
   return decimal(buf, size, us, us == 0 ? 0 : dec);
 }
 
-// Sweep termination: one goroutine sweeps what is left while the program
-// runs, then every P is held while the world stops.
-int64_t sweep_term_cpu_ns(const CycleTrace& t) {
-  return (t.stop_begin - t.sweep_term_start) + t.procs * (t.stopped - t.stop_begin);
-}
+// A stopped world holds every P.
+int64_t sweep_term_cpu_ns(const CycleTrace& t) { return t.procs * (t.stopped - t.sweep_term_start); }
 
 int64_t mark_term_cpu_ns(const CycleTrace& t) { return t.procs * (t.end - t.stopped); }
 

@@ -4,13 +4,15 @@
 //
 //   gc 7 @0.734s 4%: 0.021+0+18 ms clock, 0.042+0/0/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
 //
-// The three clock times are Go's phases: sweep termination (here: finishing
-// the last cycle's sweep, then stopping the world), concurrent mark, mark
-// termination (the pause). gort still marks inside the pause, so the
-// concurrent mark reads 0 and the pause is the third figure. The cpu
-// times are Go's five: sweep termination, assists, background workers /
-// idle marking, mark termination; a stopped world counts every P, as Go
-// counts it. Heap: at the start, at the end of marking, marked live (MB).
+// The three clock times are Go's phases: sweep termination (stopping the
+// world; the last cycle's leftover sweeping happens before, beside the
+// program, and Go does not count it either), concurrent mark, mark
+// termination. gort still marks inside its one pause, so the concurrent
+// mark reads 0, and the pause is the first figure plus the third, as in
+// Go. The cpu times are Go's five: sweep termination, assists, background
+// workers / idle marking, mark termination; a stopped world counts every
+// P, as Go counts it. Heap: at the start, at the end of marking, marked
+// live (MB).
 #pragma once
 
 #include <cstddef>
@@ -20,9 +22,9 @@ namespace gort::gc {
 
 struct CycleTrace {
   uint64_t number = 0;  // 1 for the first cycle, as Go's numgc
-  // nanotime() at: the start of sweep termination, the stop request, the
-  // world stopped, the world restarted.
-  int64_t sweep_term_start = 0, stop_begin = 0, stopped = 0, end = 0;
+  // nanotime() at: the stop request (sweep termination), the world
+  // stopped, the world restarted.
+  int64_t sweep_term_start = 0, stopped = 0, end = 0;
   size_t heap_start = 0, heap_marked_end = 0, heap_live = 0, heap_goal = 0;
   size_t stack_bytes = 0, global_bytes = 0;
   int procs = 0;

@@ -774,8 +774,7 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   gc::CycleTrace t;
   t.number = 7;
   t.sweep_term_start = 5'000'000;
-  t.stop_begin = t.sweep_term_start;
-  t.stopped = t.stop_begin + 21'000;  // 21 us: Go prints 0.021
+  t.stopped = t.sweep_term_start + 21'000;  // 21 us: Go prints 0.021
   t.end = t.stopped + 18'400'000;     // from 10 ms up, whole milliseconds
   t.heap_start = size_t(18) << 20;
   t.heap_marked_end = (size_t(18) << 20) + 1000;
@@ -789,11 +788,10 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
           "gc 7 @0.734s 4%: 0.021+0+18 ms clock, 0.042+0/0/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
           "globals, 2 P (forced)\n");
 
-  // Below 10 ms two significant digits; below a microsecond "0"; the
-  // sweep that ends the last cycle counts once, the stop once per P.
+  // Below 10 ms two significant digits; below a microsecond "0"; a stop
+  // counts once per P.
   t.number = 12;
-  t.stop_begin = t.sweep_term_start + 1'000'000;
-  t.stopped = t.stop_begin + 250'000;
+  t.stopped = t.sweep_term_start + 1'250'000;
   t.end = t.stopped + 999;
   t.heap_live = 0;
   t.stack_bytes = size_t(3) << 20;
@@ -801,9 +799,9 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   t.forced = false;
   gc::format_gctrace(t, 61'250'000'000, 0, line, sizeof line);
   REQUIRE(std::string(line) ==
-          "gc 12 @61.250s 0%: 1.2+0+0 ms clock, 3.0+0/0/0+0.007 ms cpu, 18->18->0 MB, 19 MB goal, 3 MB stacks, 0 MB "
+          "gc 12 @61.250s 0%: 1.2+0+0 ms clock, 10+0/0/0+0.007 ms cpu, 18->18->0 MB, 19 MB goal, 3 MB stacks, 0 MB "
           "globals, 8 P\n");
-  REQUIRE(gc::cycle_cpu_ns(t) == 1'000'000 + 8 * 250'000 + 8 * 999);
+  REQUIRE(gc::cycle_cpu_ns(t) == 8 * 1'250'000 + 8 * 999);
 }
 
 TEST_CASE("gctrace child", "[.child]") {
