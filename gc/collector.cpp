@@ -15,6 +15,7 @@
 #include <new>
 
 #include "gc/collector.hpp"
+#include "gc/gctrace.hpp"
 #include "gc/marker.hpp"
 #include "gc/mcache.hpp"
 #include "gc/mheap.hpp"
@@ -62,7 +63,7 @@ CollectorStats cycles;
 internal::Lock barrier_lock;
 Marker* active_marker = nullptr;
 
-bool collect_stopped(uintptr_t caller_frames_from);
+bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace);
 
 // Whether the goroutine that asked for a cycle waits for its sweep and
 // destructors (gc::collect, as Go's runtime.GC) or leaves them to the
@@ -194,8 +195,14 @@ __attribute__((noinline)) void gc_cycle(AfterCycle after) {
     // world stops, since they cannot be stopped halfway.
     while (sweep_one()) {
     }
+    CycleTrace trace;
+    trace.heap_start = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
+    trace.heap_goal = next_gc.load(std::memory_order_relaxed);
+    trace.forced = after == AfterCycle::kFinishSweep;
     cycles_started.fetch_add(1, std::memory_order_acq_rel);
-    const bool ran = collect_stopped(caller_frames_from);
+    const bool ran = collect_stopped(caller_frames_from, &trace);
+    // Before the next cycle may start, as Go prints before it lets one.
+    if (ran && internal::knobs().gctrace > 0) print_gctrace(trace);
     collecting.store(false, std::memory_order_release);
     if (!ran) return;  // the runtime is shutting down
   }
@@ -219,15 +226,17 @@ void assert_all_swept() {
 
 // Nothing from here to start_the_world may call malloc or free: a thread
 // stopped by signal may hold the allocator's locks.
-bool collect_stopped(uintptr_t caller_frames_from) {
+bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
   // Runtime code from here to the restart: never stopped by signal.
   internal::add_locks_held(1);
+  trace->sweep_term_start = internal::nanotime();
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
     internal::add_locks_held(-1);
     return false;
   }
   const int64_t start = internal::nanotime();
+  trace->stopped = start;
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->release_all();
   assert_all_swept();
@@ -247,6 +256,11 @@ bool collect_stopped(uintptr_t caller_frames_from) {
   // As Go: what was marked is the live heap, and allocation counts on from
   // there (the caches were emptied above).
   const size_t live = marker.marked_bytes();
+  trace->heap_marked_end = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
+  trace->heap_live = live;
+  trace->stack_bytes = marker.stack_bytes();
+  trace->global_bytes = marker.root_range_bytes();
+  trace->procs = int(sched::sched.allp.size());
   heap_alloc_bytes.store(int64_t(live), std::memory_order_relaxed);
   heap_live.store(live, std::memory_order_relaxed);
   const int percent = gogc() < 0 ? 100 : gogc();
@@ -263,9 +277,10 @@ bool collect_stopped(uintptr_t caller_frames_from) {
     cycles.mark_cpu_ns += mark_cpu;
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
-    num_gc.fetch_add(1, std::memory_order_release);
+    trace->number = num_gc.fetch_add(1, std::memory_order_release) + 1;
   }
   sched::start_the_world();
+  trace->end = internal::nanotime();
   internal::add_locks_held(-1);
   return true;
 }

@@ -137,7 +137,10 @@ void Marker::drain() {
 
 void Marker::mark_roots() {
   sched::assert_world_stopped();
-  detail::RootRangeWalker::for_each([this](uintptr_t lo, size_t size) { scan_range(lo, lo + size); });
+  detail::RootRangeWalker::for_each([this](uintptr_t lo, size_t size) {
+    root_range_bytes_ += size;
+    scan_range(lo, lo + size);
+  });
   sched::for_each_channel_buffer(scan_channel_buffer, this);
   // The caller of gort::run waits for main; goroutines may have stored
   // pointers in its variables.
@@ -167,7 +170,7 @@ void Marker::mark_goroutines() {
       // A blocking function may run on a stack of its own: then its
       // goroutine's stack is live from where the call was entered.
       else if (sp < g->stack.lo || sp >= g->stack.hi) from = g->syscall_sp ? g->syscall_sp : g->stack.hi;
-      scan_range(std::max(from, g->stack.lo), g->stack.hi);
+      scan_stack(std::max(from, g->stack.lo), g->stack.hi);
       in_signal.push_back(g);
     });
   }
@@ -187,9 +190,9 @@ void Marker::mark_goroutines() {
     uintptr_t from = reinterpret_cast<uintptr_t>(g->ctx);
     if (!from) continue;
     from = std::max(from, g->stack.lo);
-    if (from < g->stack.hi) scan_range(from, g->stack.hi);
+    scan_stack(from, g->stack.hi);
   }
-  if (self) scan_range(std::max(own_stack_from_, self->stack.lo), self->stack.hi);
+  if (self) scan_stack(std::max(own_stack_from_, self->stack.lo), self->stack.hi);
 }
 
 }  // namespace gort::gc

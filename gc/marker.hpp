@@ -35,11 +35,21 @@ class Marker {
 
   // Bytes in the objects marked so far: the live heap once drained.
   size_t marked_bytes() const { return marked_bytes_; }
+  // Bytes of goroutine stacks and of registered root ranges scanned (what
+  // gctrace calls stacks and globals).
+  size_t stack_bytes() const { return stack_bytes_; }
+  size_t root_range_bytes() const { return root_range_bytes_; }
 
  private:
   void mark_goroutines();
+  void scan_stack(uintptr_t lo, uintptr_t hi) {
+    if (lo < hi) stack_bytes_ += hi - lo;
+    scan_range(lo, hi);
+  }
   internal::RawVector<uintptr_t> grey_;  // off malloc: the world is stopped
   size_t marked_bytes_ = 0;
+  size_t stack_bytes_ = 0;
+  size_t root_range_bytes_ = 0;
   uintptr_t own_stack_from_;
 };
 

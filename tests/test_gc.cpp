@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/gctrace.hpp"
 #include "gc/mheap.hpp"
 #include "gort/gort.hpp"
 #include "support.hpp"
@@ -765,6 +766,118 @@ TEST_CASE("GORTGCSTRESS=N collects every N allocations", "[gc]") {
   INFO(r.err);
   REQUIRE(r.exit_status == 0);
   REQUIRE(r.out.find("collections=10\n") != std::string::npos);
+}
+
+// ---- GODEBUG=gctrace=1 -------------------------------------------------------
+
+TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
+  gc::CycleTrace t;
+  t.number = 7;
+  t.sweep_term_start = 5'000'000;
+  t.stopped = t.sweep_term_start + 21'000;  // 21 us: Go prints 0.021
+  t.end = t.stopped + 18'400'000;     // from 10 ms up, whole milliseconds
+  t.heap_start = size_t(18) << 20;
+  t.heap_marked_end = (size_t(18) << 20) + 1000;
+  t.heap_live = size_t(9) << 20;
+  t.heap_goal = size_t(19) << 20;
+  t.procs = 2;
+  t.forced = true;
+  char line[256];
+  gc::format_gctrace(t, 734'000'000, 4, line, sizeof line);
+  REQUIRE(std::string(line) ==
+          "gc 7 @0.734s 4%: 0.021+0+18 ms clock, 0.042+0/0/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
+          "globals, 2 P (forced)\n");
+
+  // Below 10 ms two significant digits; below a microsecond "0"; a stop
+  // counts once per P.
+  t.number = 12;
+  t.stopped = t.sweep_term_start + 1'250'000;
+  t.end = t.stopped + 999;
+  t.heap_live = 0;
+  t.stack_bytes = size_t(3) << 20;
+  t.procs = 8;
+  t.forced = false;
+  gc::format_gctrace(t, 61'250'000'000, 0, line, sizeof line);
+  REQUIRE(std::string(line) ==
+          "gc 12 @61.250s 0%: 1.2+0+0 ms clock, 10+0/0/0+0.007 ms cpu, 18->18->0 MB, 19 MB goal, 3 MB stacks, 0 MB "
+          "globals, 8 P\n");
+  REQUIRE(gc::cycle_cpu_ns(t) == 8 * 1'250'000 + 8 * 999);
+}
+
+TEST_CASE("gctrace child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run([] {
+    for (int i = 0; i < 2000; ++i) gc::make_array<char>(32 * 1024);  // 64 MiB of garbage: automatic cycles
+    for (int i = 0; i < 3; ++i) gc::collect();
+    std::printf("num_gc=%llu procs=%d\n", static_cast<unsigned long long>(gc::stats().num_gc), gort::gomaxprocs());
+  });
+}
+
+namespace {
+
+struct TraceLine {
+  unsigned long long n = 0;
+  double at_s = 0;
+  int procs = 0;
+  bool forced = false;
+};
+
+// Reads one line of Go 1.19's gctrace; false if it is not one.
+bool parse_gctrace(const std::string& line, TraceLine* t) {
+  char clock[64], cpu[64];
+  size_t h0, h1, h2, goal, stacks, globals;
+  int percent, used = 0;
+  const int got = std::sscanf(line.c_str(),
+                              "gc %llu @%lfs %d%%: %63[0-9.+] ms clock, %63[0-9.+/] ms cpu, %zu->%zu->%zu MB, %zu MB "
+                              "goal, %zu MB stacks, %zu MB globals, %d P%n",
+                              &t->n, &t->at_s, &percent, clock, cpu, &h0, &h1, &h2, &goal, &stacks, &globals,
+                              &t->procs, &used);
+  if (got != 12 || used == 0) return false;
+  const std::string rest = line.substr(size_t(used));
+  if (rest != "" && rest != " (forced)") return false;
+  t->forced = !rest.empty();
+  // a+b+c and d+e/f/g+h, as Go splits them.
+  if (std::count(clock, clock + std::strlen(clock), '+') != 2) return false;
+  return std::count(cpu, cpu + std::strlen(cpu), '+') == 2 && std::count(cpu, cpu + std::strlen(cpu), '/') == 2;
+}
+
+}  // namespace
+
+TEST_CASE("GODEBUG=gctrace=1 prints one line per cycle, numbered, forced ones marked", "[gc][gctrace]") {
+  for (const char* procs : {"2", "4", "8"}) {
+    const auto r = gort_test::run_child("gctrace child", {{"GODEBUG", "madvdontneed=1,gctrace=1"}, {"GOMAXPROCS", procs}});
+    INFO("GOMAXPROCS " << procs << "\n" << r.err);
+    REQUIRE(r.exit_status == 0);
+    unsigned long long num_gc = 0;
+    int run_procs = 0;
+    const size_t at = r.out.find("num_gc=");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(std::sscanf(r.out.c_str() + at, "num_gc=%llu procs=%d", &num_gc, &run_procs) == 2);
+    std::vector<TraceLine> lines;
+    size_t from = 0;
+    while (from < r.err.size()) {
+      const size_t nl = r.err.find('\n', from);
+      const std::string line = r.err.substr(from, nl - from);
+      from = nl == std::string::npos ? r.err.size() : nl + 1;
+      if (line.rfind("gc ", 0) != 0) continue;
+      TraceLine t;
+      INFO(line);
+      REQUIRE(parse_gctrace(line, &t));
+      lines.push_back(t);
+    }
+    REQUIRE(lines.size() == num_gc);
+    REQUIRE(num_gc > 3);  // the garbage started some on its own
+    for (size_t i = 0; i < lines.size(); ++i) {
+      REQUIRE(lines[i].n == i + 1);
+      REQUIRE(lines[i].procs == run_procs);
+      if (i > 0) REQUIRE(lines[i].at_s >= lines[i - 1].at_s);
+    }
+    // The three gc::collect() calls, last; the heap's own cycles unmarked.
+    for (size_t i = 0; i < lines.size(); ++i) REQUIRE(lines[i].forced == (i + 3 >= lines.size()));
+  }
+  const auto quiet = gort_test::run_child("gctrace child", {{"GODEBUG", ""}});
+  REQUIRE(quiet.exit_status == 0);
+  REQUIRE(quiet.err.find("gc 1 @") == std::string::npos);
 }
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -461,6 +461,7 @@ TEST_CASE("a malformed knob ends the process with Go's message", "[units][knobs]
       {"GOGC", "abc"},         {"GOGC", "12x"},        {"GOGC", "OFF"},        {"GORTMAXSTACK", "4k"},
       {"GORTMAXSTACK", "abc"}, {"GORTMAXSTACK", "1t"}, {"GORTGCSTRESS", "-1"}, {"GORTGCSTRESS", "x"},
       {"GORTLOG", "DEBUG"},    {"GORTLOG", "trace"},   {"GORTLOG", "2"},
+      {"GODEBUG", "gctrace=x"}, {"GODEBUG", "gctrace=-1"},
   };
   for (const auto& [name, value] : bad) {
     const auto r = gort_test::run_child("knob child", {{name, value}});

@@ -19,6 +19,27 @@ const char* env(const char* name) {
   return v && *v ? v : nullptr;
 }
 
+// GODEBUG is Go's list of name=value settings, comma-separated. As in Go,
+// a setting this runtime does not know is skipped (a GODEBUG meant for a
+// Go program, or for a later gort, must not stop this one); a known one
+// with a bad value is malformed like any other knob.
+void parse_godebug(std::string_view list, Knobs* k) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view name = item.substr(0, eq), value = item.substr(eq + 1);
+    if (name == "gctrace") {
+      long long n = 0;
+      if (!parse_int(value, &n) || n < 0 || n > std::numeric_limits<int>::max())
+        malformed("GODEBUG", item, "gctrace=N with N >= 0");
+      k->gctrace = int(n);
+    }
+  }
+}
+
 Knobs parse() {
   Knobs k;
   if (const char* v = env("GOMAXPROCS")) {
@@ -52,6 +73,7 @@ Knobs parse() {
     else if (name == "off") k.log_level = LogLevel::kOff;
     else malformed("GORTLOG", v, "debug, info, warn, error or off");
   }
+  if (const char* v = env("GODEBUG")) parse_godebug(v, &k);
   return k;
 }
 

@@ -1,7 +1,7 @@
 // Every environment knob of the runtime, parsed in one place with one rule.
 //
-// Names follow Go where Go has the knob (GOMAXPROCS, GOGC); gort's own are
-// prefixed GORT. A malformed value is never ignored and never guessed at:
+// Names follow Go where Go has the knob (GOMAXPROCS, GOGC, GODEBUG's
+// settings); gort's own are prefixed GORT. A malformed value is never ignored and never guessed at:
 // the process ends with Go's kind of message (Go itself does this for
 // GOMEMLIMIT), e.g.
 //   fatal error: malformed GOGC="abc": want a percentage or "off"
@@ -27,6 +27,8 @@ struct Knobs {
   bool stack_canary = false;  // GORTSTACKCANARY: set to anything
   // GORTLOG: debug, info, warn, error, off; quiet unless something is wrong
   LogLevel log_level = LogLevel::kWarn;
+  // GODEBUG=gctrace=N: a line on stderr per collection when N > 0
+  int gctrace = 0;
 };
 
 // Parsed from the environment once per process.

@@ -1,0 +1,47 @@
+// GODEBUG=gctrace=1: one line on stderr per collection, in Go 1.19's format
+// field for field (runtime/mgc.go, gcMarkTermination), so that the tools
+// that read Go's trace read gort's:
+//
+//   gc 7 @0.734s 4%: 0.021+0+18 ms clock, 0.042+0/0/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
+//
+// The three clock times are Go's phases: sweep termination (stopping the
+// world; the last cycle's leftover sweeping happens before, beside the
+// program, and Go does not count it either), concurrent mark, mark
+// termination. gort still marks inside its one pause, so the concurrent
+// mark reads 0, and the pause is the first figure plus the third, as in
+// Go. The cpu times are Go's five: sweep termination, assists, background
+// workers / idle marking, mark termination; a stopped world counts every
+// P, as Go counts it. Heap: at the start, at the end of marking, marked
+// live (MB).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gort::gc {
+
+struct CycleTrace {
+  uint64_t number = 0;  // 1 for the first cycle, as Go's numgc
+  // nanotime() at: the stop request (sweep termination), the world
+  // stopped, the world restarted.
+  int64_t sweep_term_start = 0, stopped = 0, end = 0;
+  size_t heap_start = 0, heap_marked_end = 0, heap_live = 0, heap_goal = 0;
+  size_t stack_bytes = 0, global_bytes = 0;
+  int procs = 0;
+  bool forced = false;  // gc::collect, as Go's runtime.GC
+};
+
+// The CPU time the cycle took, in Go's accounting (above).
+int64_t cycle_cpu_ns(const CycleTrace& t);
+
+// Go's line for the cycle, newline included, into buf (NUL-terminated,
+// cut at size); returns its length. since_start_ns: the cycle's start
+// since the runtime started; cpu_percent: the collector's share of the
+// CPU time available since then.
+size_t format_gctrace(const CycleTrace& t, int64_t since_start_ns, int cpu_percent, char* buf, size_t size);
+
+// Adds the cycle to the collector's CPU total and writes its line to
+// stderr in one write.
+void print_gctrace(const CycleTrace& t);
+
+}  // namespace gort::gc
