@@ -138,7 +138,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
     collect_if_due();
     m = sched::current_m();  // the goroutine may have moved to another thread
   }
-  if (!m->p->mcache) m->p->mcache = new MCache;  // here, where malloc may run
+  if (!m->p->mcache) m->p->mcache = new MCache(m->p->node);  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the
   // collector is about to take its cached spans.
   internal::add_locks_held(1);
@@ -199,7 +199,7 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
     if (p->mcache) p->mcache->release_all();
   for (Span* s : Heap::get().in_use_spans())
     for (size_t w = 0; w < s->bitmap_words(); ++w) s->mark_bits[w].store(0, std::memory_order_relaxed);
-  Marker marker;
+  Marker marker(sched::current_m()->p->node);
   {
     internal::LockGuard l(barrier_lock);
     active_marker = &marker;

@@ -114,11 +114,20 @@ void scan_channel_buffer(const void* base, size_t size, void* marker) {
 
 void Visitor::mark(const void* p) { static_cast<Marker*>(marker_)->mark(reinterpret_cast<uintptr_t>(p)); }
 
+Marker::Marker(int node) : node_(node), nodes_(Heap::get().nodes()) {}
+
 void Marker::mark(uintptr_t addr) {
   const uintptr_t object = Heap::get().find_object(addr);
   if (!object) return;
   Span* s = Heap::get().span_of(object);
-  if (s->mark(object) && !s->noscan()) grey_.push_back(object);
+  if (s->mark(object) && !s->noscan()) grey_[s->node].push_back(object);
+}
+
+internal::RawVector<uintptr_t>* Marker::next_grey() {
+  if (!grey_[node_].empty()) return &grey_[node_];
+  for (int node = 0; node < nodes_; ++node)
+    if (!grey_[node].empty()) return &grey_[node];
+  return nullptr;
 }
 
 // Reading every word of a stack is the point of conservative scanning, so
@@ -132,9 +141,9 @@ __attribute__((no_sanitize("address", "thread"))) void Marker::scan_range(uintpt
 
 void Marker::drain() {
   Visitor v = detail::VisitorAccess::make(this);
-  while (!grey_.empty()) {
-    auto* h = reinterpret_cast<Header*>(grey_.back());
-    grey_.pop_back();
+  while (internal::RawVector<uintptr_t>* grey = next_grey()) {
+    auto* h = reinterpret_cast<Header*>(grey->back());
+    grey->pop_back();
     if (!h->type || !h->type->trace) continue;  // allocated, not yet constructed
     auto* elem = static_cast<const char*>(h->object());
     for (uint32_t i = 0; i < h->count; ++i) h->type->trace(elem + size_t(i) * h->type->elem_size, v);

@@ -31,23 +31,23 @@ Central& Central::of(int spanclass) {
   return all[spanclass];
 }
 
-Span* Central::cache_span(int spanclass) {
+Span* Central::cache_span(int spanclass, int node) {
   {
     internal::LockGuard l(lock_);
-    if (Span* s = pop(partial_)) return s;
+    if (Span* s = pop(partial_[node])) return s;
   }
   const int sizeclass = spanclass >> 1;
-  return Heap::get().alloc_span(class_pages(sizeclass), spanclass);
+  return Heap::get().alloc_span(class_pages(sizeclass), spanclass, 0, node);
 }
 
 void Central::clear_lists() {
   internal::LockGuard l(lock_);
-  partial_ = full_ = nullptr;
+  for (int node = 0; node < internal::numa::kMaxNodes; ++node) partial_[node] = full_[node] = nullptr;
 }
 
 void Central::uncache_span(Span* s) {
   internal::LockGuard l(lock_);
-  push(s->full() ? full_ : partial_, s);
+  push(s->full() ? full_[s->node] : partial_[s->node], s);
 }
 
 }  // namespace gort::gc

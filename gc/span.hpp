@@ -46,6 +46,7 @@ struct Span {
   std::atomic<uint64_t> alloc_bits[kBitmapWords];
   std::atomic<uint64_t> mark_bits[kBitmapWords];
   bool needzero = false;  // pages were used before: clear on allocation
+  uint8_t node = 0;       // the NUMA node whose region holds its pages
   // Position in the page heap's list of in-use spans (O(1) removal).
   size_t heap_index = 0;
   // In its mcentral list while in use; in the free list of its length (or

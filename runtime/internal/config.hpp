@@ -22,6 +22,13 @@ struct Knobs {
   size_t max_stack = 0;       // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
   uint64_t gc_stress = 0;     // GORTGCSTRESS: a collection every N allocations; 0 off
   bool stack_canary = false;  // GORTSTACKCANARY: set to anything
+  // GORTNUMA: off, on or bind:N (runtime/internal/numa.hpp); unset: on
+  // where the machine has several nodes.
+  enum class Numa { kUnset, kOff, kOn, kBind } numa = Numa::kUnset;
+  int numa_bind_node = 0;      // N of bind:N
+  int numa_fake = 0;           // GORTNUMA_FAKE: virtual nodes; 0 off
+  bool numa_pin = true;        // GORTNUMAPIN: 0 leaves threads unpinned
+  bool numa_mem_bind = false;  // GORTNUMAMEM: bind (MPOL_BIND), else preferred
 };
 
 // Parsed from the environment once per process.
