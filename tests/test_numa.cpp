@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gc/mheap.hpp"
@@ -103,25 +104,53 @@ struct Sample {
   int object_node = -1;  // -1: it changed P while allocating
 };
 
-// Many goroutines, each recording where it landed (Ps of every node get
-// some: the others steal from the spawner's queue, and each goroutine
-// yields so that work spreads).
+// Where a goroutine starts: its P's node and its stack (taken when it
+// first ran, from that P's cache).
+void record_start(Sample& s) {
+  volatile char here = 0;
+  s.node = current_node();
+  s.stack = const_cast<const char*>(&here);
+  s.stack_node = gort::stack::Space::get().node_of(gort::sched::current_g()->stack);
+}
+
+void record_object(Sample& s, int value) {
+  const int before = current_node();
+  Node* object = gc::make<Node>(value);
+  if (current_node() == before) s.object_node = before;
+  s.object = object;
+}
+
+// Many goroutines, each recording where it landed, yielding between the
+// two records so that work spreads (by stealing, at its own pace).
 std::vector<Sample> sample_goroutines(int n) {
   std::vector<Sample> samples(static_cast<size_t>(n));
   gort::WaitGroup wg;
   for (int i = 0; i < n; ++i) {
     wg.add(1);
     gort::go([&samples, &wg, i] {
-      Sample& s = samples[size_t(i)];
-      volatile char here = 0;
-      s.node = current_node();
-      s.stack = const_cast<const char*>(&here);
-      s.stack_node = gort::stack::Space::get().node_of(gort::sched::current_g()->stack);
+      record_start(samples[size_t(i)]);
       for (int k = 0; k < 20; ++k) gort::yield();
-      const int before = current_node();
-      Node* object = gc::make<Node>(i);
-      if (current_node() == before) s.object_node = before;
-      s.object = object;
+      record_object(samples[size_t(i)], i);
+      wg.done();
+    });
+  }
+  wg.wait();
+  return samples;
+}
+
+// One goroutine on every P at once: each holds its P, with no safe point,
+// until all have arrived, so every P (and so every node) is sampled.
+std::vector<Sample> sample_every_p(int procs) {
+  std::vector<Sample> samples(static_cast<size_t>(procs));
+  std::atomic<int> arrived{0};
+  gort::WaitGroup wg;
+  for (int i = 0; i < procs; ++i) {
+    wg.add(1);
+    gort::go([&samples, &arrived, &wg, procs, i] {
+      record_start(samples[size_t(i)]);
+      arrived.fetch_add(1);
+      while (arrived.load() < procs) std::this_thread::yield();
+      record_object(samples[size_t(i)], i);
       wg.done();
     });
   }
@@ -266,15 +295,14 @@ TEST_CASE("numa child", "[.child]") {
     gort::NumaStats stats;
     gort::run(
         [&] {
-          // Until goroutines ran on Ps of more than one node (stealing
-          // spreads them, at its own pace).
-          std::set<int> nodes_seen;
-          for (int round = 0; round < 20 && nodes_seen.size() < 2; ++round) {
-            std::vector<Sample> more = sample_goroutines(1000);
-            for (const Sample& s : more) nodes_seen.insert(s.node);
-            samples.insert(samples.end(), more.begin(), more.end());
-            if (!aware) break;
+          samples = sample_goroutines(1000);
+          for (int round = 0; round < 5; ++round) {
+            const std::vector<Sample> every_p = sample_every_p(procs);
+            samples.insert(samples.end(), every_p.begin(), every_p.end());
           }
+          std::set<int> nodes_seen;
+          for (const Sample& s : samples) nodes_seen.insert(s.node);
+          REQUIRE(nodes_seen.size() == size_t(std::min(procs, t.nodes)));
           stats = gort::numa_stats();
           for (const Sample& s : samples) {
             INFO("sample on node " << s.node);
@@ -294,7 +322,6 @@ TEST_CASE("numa child", "[.child]") {
               REQUIRE(p.mode == want_mode);
             }
           }
-          if (aware && procs >= t.nodes) REQUIRE(nodes_seen.size() > 1);
         },
         cfg);
     // Stacks: the kernel's policy of the pages of each slot (the slots

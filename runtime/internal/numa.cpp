@@ -5,6 +5,7 @@
 #include <numaif.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -49,7 +50,9 @@ void read_kernel_nodes(Topology& t, const cpu_set_t& allowed) {
     return;
   }
   bitmask* cpus = numa_allocate_cpumask();
-  for (int k = 0; k <= numa_max_node(); ++k) {
+  // Node masks here are one word (mask_of): kernel nodes 0..63.
+  const int max_node = std::min(numa_max_node(), 63);
+  for (int k = 0; k <= max_node; ++k) {
     if (numa_node_to_cpus(k, cpus) != 0) continue;
     cpu_set_t set;
     CPU_ZERO(&set);
