@@ -80,8 +80,9 @@ void Space::new_chunk(int node) {
   const size_t n = nchunks_.load(std::memory_order_relaxed);
   if (n == kMaxChunks)
     internal::fatal("runtime: stack space exhausted (", kMaxChunks, " chunks of ", slots_per_chunk_, " slots)");
-  slots_per_chunk_ = kChunkBytes / slot_size_;
-  if (slots_per_chunk_ == 0) slots_per_chunk_ = 1;
+  // Set once, before the first chunk is published: lock-free readers
+  // (node_of, find_slot) read it after their acquire of nchunks_.
+  if (n == 0) slots_per_chunk_ = std::max<size_t>(kChunkBytes / slot_size_, 1);
   void* base = internal::reserve(slots_per_chunk_ * slot_size_, "a chunk of stack slots");
   internal::numa::place(base, slots_per_chunk_ * slot_size_, node);
   chunks_[n].store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);

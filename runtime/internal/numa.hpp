@@ -10,7 +10,7 @@
 // once per process from the knobs:
 //   GORTNUMA=off     one node, whatever the machine has: no placement
 //   GORTNUMA=on      every node the process may run on (the default where
-//                    there are several)
+//                    there are several; with one, the same as off)
 //   GORTNUMA=bind:N  one node, node N, and the whole process bound to its
 //                    CPUs and memory when the runtime starts
 //   GORTNUMA_FAKE=K  split the CPUs into K virtual nodes (for machines with
