@@ -123,8 +123,14 @@ void Marker::mark(uintptr_t addr) {
   if (s->mark(object) && !s->noscan()) grey_[s->node].push_back(object);
 }
 
+inline void Marker::blacken(uintptr_t object, Visitor& v) {
+  auto* h = reinterpret_cast<Header*>(object);
+  if (!h->type || !h->type->trace) return;  // allocated, not yet constructed
+  auto* elem = static_cast<const char*>(h->object());
+  for (uint32_t i = 0; i < h->count; ++i) h->type->trace(elem + size_t(i) * h->type->elem_size, v);
+}
+
 internal::RawVector<uintptr_t>* Marker::next_grey() {
-  if (!grey_[node_].empty()) return &grey_[node_];
   for (int node = 0; node < nodes_; ++node)
     if (!grey_[node].empty()) return &grey_[node];
   return nullptr;
@@ -141,12 +147,20 @@ __attribute__((no_sanitize("address", "thread"))) void Marker::scan_range(uintpt
 
 void Marker::drain() {
   Visitor v = detail::VisitorAccess::make(this);
-  while (internal::RawVector<uintptr_t>* grey = next_grey()) {
-    auto* h = reinterpret_cast<Header*>(grey->back());
-    grey->pop_back();
-    if (!h->type || !h->type->trace) continue;  // allocated, not yet constructed
-    auto* elem = static_cast<const char*>(h->object());
-    for (uint32_t i = 0; i < h->count; ++i) h->type->trace(elem + size_t(i) * h->type->elem_size, v);
+  internal::RawVector<uintptr_t>& own = grey_[node_];
+  for (;;) {
+    while (!own.empty()) {
+      const uintptr_t object = own.back();
+      own.pop_back();
+      blacken(object, v);
+    }
+    // Another node's object only while the own node has none: tracing it
+    // may grey more of the own node's.
+    internal::RawVector<uintptr_t>* other = next_grey();
+    if (!other) return;
+    const uintptr_t object = other->back();
+    other->pop_back();
+    blacken(object, v);
   }
 }
 

@@ -39,8 +39,9 @@ class Marker {
 
  private:
   void mark_goroutines();
-  // The next grey list to drain: own node's while it has any; null when
-  // every list is empty.
+  // Traces a grey object's fields.
+  void blacken(uintptr_t object, Visitor& v);
+  // A non-empty grey list, or null when every list is empty.
   internal::RawVector<uintptr_t>* next_grey();
 
   int node_;
