@@ -252,8 +252,9 @@ int64_t earliest_timer() {
 }
 
 // One victim: on the last round its expired timers, then half its run
-// queue (and on the last round its runnext).
-G* steal_from(P* self, P* victim, bool last, bool* ran_timers) {
+// queue (and on the last round its runnext). Inlined: a spinning M calls
+// it for every P it looks at, and most have nothing.
+__attribute__((always_inline)) inline G* steal_from(P* self, P* victim, bool last, bool* ran_timers) {
   if (last && victim->timers.first_when() != 0) {
     const int64_t now = internal::nanotime();
     if (victim->timers.first_when() <= now) {
