@@ -137,7 +137,7 @@ void* alloc_object(const TypeInfo* type, size_t count) {
     collect_if_due();
     m = sched::current_m();  // the goroutine may have moved to another thread
   }
-  if (!m->p->mcache) m->p->mcache = new MCache;  // here, where malloc may run
+  if (!m->p->mcache) m->p->mcache = new MCache(m->p->node);  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the
   // collector is about to take its cached spans.
   internal::add_locks_held(1);
@@ -240,7 +240,7 @@ bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->release_all();
   assert_all_swept();
-  Marker marker(caller_frames_from);
+  Marker marker(caller_frames_from, sched::current_m()->p->node);
   {
     internal::LockGuard l(barrier_lock);
     active_marker = &marker;

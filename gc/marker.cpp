@@ -106,13 +106,29 @@ void scan_channel_buffer(const void* base, size_t size, void* marker) {
 
 void Visitor::mark(const void* p) { static_cast<Marker*>(marker_)->mark(reinterpret_cast<uintptr_t>(p)); }
 
+Marker::Marker(uintptr_t own_stack_from, int node)
+    : node_(node), nodes_(Heap::get().nodes()), own_stack_from_(own_stack_from) {}
+
 void Marker::mark(uintptr_t addr) {
   const uintptr_t object = Heap::get().find_object(addr);
   if (!object) return;
   Span* s = Heap::get().span_of(object);
   if (!s->mark(object)) return;
   marked_bytes_ += s->elemsize;
-  if (!s->noscan()) grey_.push_back(object);
+  if (!s->noscan()) grey_[s->node].push_back(object);
+}
+
+inline void Marker::blacken(uintptr_t object, Visitor& v) {
+  auto* h = reinterpret_cast<Header*>(object);
+  if (!h->type || !h->type->trace) return;  // allocated, not yet constructed
+  auto* elem = static_cast<const char*>(h->object());
+  for (uint32_t i = 0; i < h->count; ++i) h->type->trace(elem + size_t(i) * h->type->elem_size, v);
+}
+
+internal::RawVector<uintptr_t>* Marker::next_grey() {
+  for (int node = 0; node < nodes_; ++node)
+    if (!grey_[node].empty()) return &grey_[node];
+  return nullptr;
 }
 
 // Reading every word of a stack is the point of conservative scanning, so
@@ -126,12 +142,20 @@ __attribute__((no_sanitize("address", "thread"))) void Marker::scan_range(uintpt
 
 void Marker::drain() {
   Visitor v = detail::VisitorAccess::make(this);
-  while (!grey_.empty()) {
-    auto* h = reinterpret_cast<Header*>(grey_.back());
-    grey_.pop_back();
-    if (!h->type || !h->type->trace) continue;  // allocated, not yet constructed
-    auto* elem = static_cast<const char*>(h->object());
-    for (uint32_t i = 0; i < h->count; ++i) h->type->trace(elem + size_t(i) * h->type->elem_size, v);
+  internal::RawVector<uintptr_t>& own = grey_[node_];
+  for (;;) {
+    while (!own.empty()) {
+      const uintptr_t object = own.back();
+      own.pop_back();
+      blacken(object, v);
+    }
+    // Another node's object only while the own node has none: tracing it
+    // may grey more of the own node's.
+    internal::RawVector<uintptr_t>* other = next_grey();
+    if (!other) return;
+    const uintptr_t object = other->back();
+    other->pop_back();
+    blacken(object, v);
   }
 }
 

@@ -30,7 +30,7 @@ void* MCache::alloc_small(size_t size, bool noscan) {
 uintptr_t MCache::refill(int spanclass) {
   Central& central = Central::of(spanclass);
   if (Span* old = spans_[size_t(spanclass)]) central.uncache_span(old);
-  Span* s = central.cache_span(spanclass);
+  Span* s = central.cache_span(spanclass, node_);
   spans_[size_t(spanclass)] = s;
   // Counted when cached, as Go does: the whole free part of the span.
   heap_alloc_bytes.fetch_add(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize), std::memory_order_relaxed);
@@ -53,7 +53,7 @@ std::atomic<int64_t> heap_alloc_bytes{0};
 
 void* mallocgc(size_t size, bool noscan) {
   sched::M* m = sched::current_m();
-  if (!m->p->mcache) m->p->mcache = new MCache;
+  if (!m->p->mcache) m->p->mcache = new MCache(m->p->node);
   size_t dirty_from;
   void* p = mallocgc_on(m, size, noscan, &dirty_from);
   if (dirty_from < size) std::memset(static_cast<char*>(p) + dirty_from, 0, size - dirty_from);
@@ -65,7 +65,7 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from) {
   if (size > kMaxSmallSize) {
     const size_t npages = (size + kHeapPageSize - 1) / kHeapPageSize;
     const int spanclass = span_class(0, noscan);
-    Span* s = new_swept_span(npages, spanclass, size);
+    Span* s = new_swept_span(npages, spanclass, size, m->p->node);
     uintptr_t object = 0;
     s->take_free(&object);
     Central::of(spanclass).uncache_span(s);  // where the sweeper will find it

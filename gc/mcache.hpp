@@ -18,7 +18,8 @@ namespace gort::gc {
 
 class MCache {
  public:
-  MCache() = default;
+  // Allocates from spans of node's memory (its P's node).
+  explicit MCache(int node) : node_(node) {}
   ~MCache() { release_all(); }
   MCache(const MCache&) = delete;
   MCache& operator=(const MCache&) = delete;
@@ -31,6 +32,7 @@ class MCache {
  private:
   uintptr_t refill(int spanclass);
   Span* spans_[kNumSpanClasses] = {};  // by span class
+  int node_ = 0;
 };
 
 // Bytes in allocated objects, counted a span at a time (the free part of a

@@ -37,33 +37,37 @@ Central& Central::of(int spanclass) {
   return all[spanclass];
 }
 
-Span* Central::cache_span(int spanclass) {
+Span* Central::cache_span(int spanclass, int node) {
   {
     internal::LockGuard l(lock_);
-    if (Span* s = pop(partial_[swept_set(sweepgen_)])) return s;
+    if (Span* s = pop(partial_[swept_set(sweepgen_)][node])) return s;
   }
   if (Span* s = sweep_for_cache(*this, kLazySweepBudget)) return s;
   const int sizeclass = spanclass >> 1;
-  return new_swept_span(class_pages(sizeclass), spanclass, 0);
+  return new_swept_span(class_pages(sizeclass), spanclass, 0, node);
 }
 
 void Central::uncache_span(Span* s) {
   internal::LockGuard l(lock_);
   const int set = swept_set(sweepgen_);
-  push(s->full() ? full_[set] : partial_[set], s);
+  push(s->full() ? full_[set][s->node] : partial_[set][s->node], s);
 }
 
 Span* Central::take_unswept() {
   internal::LockGuard l(lock_);
   const int set = 1 - swept_set(sweepgen_);
-  if (Span* s = pop(partial_[set])) return s;
-  return pop(full_[set]);
+  for (int node = 0; node < internal::numa::kMaxNodes; ++node) {
+    if (Span* s = pop(partial_[set][node])) return s;
+    if (Span* s = pop(full_[set][node])) return s;
+  }
+  return nullptr;
 }
 
 void Central::begin_sweep_cycle(uint32_t sweepgen) {
   internal::LockGuard l(lock_);
   const int next_swept = swept_set(sweepgen);
-  GORT_CHECK(!partial_[next_swept] && !full_[next_swept], "every span was swept before the next cycle");
+  for (int node = 0; node < internal::numa::kMaxNodes; ++node)
+    GORT_CHECK(!partial_[next_swept][node] && !full_[next_swept][node], "every span was swept before the next cycle");
   sweepgen_ = sweepgen;
 }
 

@@ -7,22 +7,25 @@
 // Each list comes in two sets, swept and unswept, told apart by the parity
 // of the sweep generation as Go's spanSet pairs are: the collector turns
 // every swept list into an unswept one in O(1) by advancing the
-// generation, and sweepers move spans back one at a time.
+// generation, and sweepers move spans back one at a time. With several
+// NUMA nodes each set is kept per node, so that a P allocates from spans
+// of its own node's memory.
 #pragma once
 
 #include <cstdint>
 
 #include "gc/span.hpp"
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/numa.hpp"
 
 namespace gort::gc {
 
 class Central {
  public:
-  // A swept span with at least one free slot: from the swept partial list,
-  // else an unswept span swept here (the allocator's lazy sweep), else new
-  // from the heap.
-  Span* cache_span(int spanclass);
+  // A swept span of node's memory with at least one free slot: from the
+  // swept partial list, else an unswept span swept here (the allocator's
+  // lazy sweep, whichever node's it is), else new from the heap.
+  Span* cache_span(int spanclass, int node);
   // Takes back a swept span a P's cache no longer allocates from, or a
   // large object's span.
   void uncache_span(Span* s);
@@ -41,8 +44,9 @@ class Central {
   static int swept_set(uint32_t sweepgen) { return int(sweepgen / 2 % 2); }
   internal::Lock lock_;
   uint32_t sweepgen_ = 0;
-  Span* partial_[2] = {};  // have free slots
-  Span* full_[2] = {};     // no free slots, or a large object
+  // By set, then node:
+  Span* partial_[2][internal::numa::kMaxNodes] = {};  // have free slots
+  Span* full_[2][internal::numa::kMaxNodes] = {};     // no free slots, or a large object
 };
 
 }  // namespace gort::gc

@@ -20,6 +20,18 @@ Heap::Heap() {
   // spans exist.
   pages_ = static_cast<std::atomic<Span*>*>(
       internal::reserve((kReserveBytes >> kHeapPageShift) * sizeof(std::atomic<Span*>), "the heap's page table"));
+  nodes_ = internal::numa::topology().nodes;
+  int log2_regions = 0;
+  while ((1 << log2_regions) < nodes_) ++log2_regions;
+  region_shift_ = __builtin_ctzll(kReserveBytes) - log2_regions;
+  for (int node = 0; node < nodes_; ++node)
+    internal::numa::place(reinterpret_cast<void*>(region_base(node)), size_t(1) << region_shift_, node);
+}
+
+size_t Heap::bytes_in_spans() const {
+  size_t n = 0;
+  for (int node = 0; node < nodes_; ++node) n += regions_[node].used.load(std::memory_order_relaxed);
+  return n;
 }
 
 void Heap::set_pages(const Span* s, size_t first, size_t count) {
@@ -54,7 +66,7 @@ void Heap::retire_record(Span* s) {
 void Heap::put_free(Span* s) {
   internal::assert_lock_held(lock_);
   s->state.store(SpanState::kFree, std::memory_order_release);
-  Span*& bucket = free_[std::min(s->npages, kFreeBuckets - 1)];
+  Span*& bucket = regions_[s->node].free[std::min(s->npages, kFreeBuckets - 1)];
   s->prev = nullptr;
   s->next = bucket;
   if (bucket) bucket->prev = s;
@@ -67,29 +79,33 @@ void Heap::put_free(Span* s) {
 void Heap::remove_free(Span* s) {
   internal::assert_lock_held(lock_);
   if (s->prev) s->prev->next = s->next;
-  else free_[std::min(s->npages, kFreeBuckets - 1)] = s->next;
+  else regions_[s->node].free[std::min(s->npages, kFreeBuckets - 1)] = s->next;
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
 }
 
-Span* Heap::take_free(size_t npages) {
+Span* Heap::take_free(size_t npages, int node) {
   internal::assert_lock_held(lock_);
+  Span** free = regions_[node].free;
   for (size_t n = std::min(npages, kFreeBuckets - 1); n < kFreeBuckets - 1; ++n) {
-    if (Span* s = free_[n]) {
+    if (Span* s = free[n]) {
       remove_free(s);
       return s;
     }
   }
   Span* best = nullptr;
-  for (Span* s = free_[kFreeBuckets - 1]; s; s = s->next)
+  for (Span* s = free[kFreeBuckets - 1]; s; s = s->next)
     if (s->npages >= npages && (!best || s->npages < best->npages)) best = s;
   if (best) remove_free(best);
   return best;
 }
 
-Span* Heap::free_neighbour(size_t page) const {
+Span* Heap::free_neighbour(size_t page, int node) const {
   internal::assert_lock_held(lock_);
-  if (page >= page_index(base_ + used_.load(std::memory_order_relaxed))) return nullptr;
+  // Runs never merge across regions: they are different nodes' memory.
+  const uintptr_t lo = region_base(node);
+  if (page < page_index(lo) || page >= page_index(lo + regions_[node].used.load(std::memory_order_relaxed)))
+    return nullptr;
   Span* s = pages_[page].load(std::memory_order_relaxed);
   if (!s || s->state.load(std::memory_order_relaxed) != SpanState::kFree) return nullptr;
   // An interior page of a free run keeps a stale entry; only a run that
@@ -98,26 +114,26 @@ Span* Heap::free_neighbour(size_t page) const {
   return s;
 }
 
-Span* Heap::grow(size_t npages) {
+Span* Heap::grow(size_t npages, int node) {
   internal::assert_lock_held(lock_);
-  const size_t used = used_.load(std::memory_order_relaxed);
-  const size_t top = page_index(base_ + used);
+  Region& region = regions_[node];
+  const size_t used = region.used.load(std::memory_order_relaxed);
+  const size_t top = page_index(region_base(node) + used);
   // A free run at the very top grows in place instead of being skipped.
-  Span* s = top > 0 ? free_neighbour(top - 1) : nullptr;
+  Span* s = used > 0 ? free_neighbour(top - 1, node) : nullptr;
   const size_t fresh = s ? npages - s->npages : npages;
-  if (used + fresh * kHeapPageSize > kReserveBytes)
-    internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
-                    kReserveBytes >> 30, " GiB of heap reserved)");
+  if (used + fresh * kHeapPageSize > size_t(1) << region_shift_) return nullptr;
   if (s) {
     remove_free(s);
   } else {
     s = new_span_record();
-    s->base = base_ + used;
+    s->base = region_base(node) + used;
+    s->node = uint8_t(node);
     s->npages = 0;
     s->needzero = false;
   }
   s->npages += fresh;
-  used_.store(used + fresh * kHeapPageSize, std::memory_order_relaxed);
+  region.used.store(used + fresh * kHeapPageSize, std::memory_order_relaxed);
   return s;
 }
 
@@ -136,20 +152,29 @@ void Heap::init_span(Span* s, int spanclass, size_t large_size) {
   poison(s->base, s->npages * kHeapPageSize);
 }
 
-Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size) {
-  Span* s;
+Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size, int node) {
+  Span* s = nullptr;
   {
     internal::LockGuard l(lock_);
-    s = take_free(npages);
-    if (s && s->npages > npages) {
-      Span* rest = new_span_record();
-      rest->base = s->base + npages * kHeapPageSize;
-      rest->npages = s->npages - npages;
-      rest->needzero = s->needzero;
-      s->npages = npages;
-      put_free(rest);
+    // The asking node's region first; a full one borrows from the next.
+    for (int k = 0; k < nodes_ && !s; ++k) {
+      const int from = (node + k) % nodes_;
+      s = take_free(npages, from);
+      if (s && s->npages > npages) {
+        Span* rest = new_span_record();
+        rest->base = s->base + npages * kHeapPageSize;
+        rest->node = s->node;
+        rest->npages = s->npages - npages;
+        rest->needzero = s->needzero;
+        s->npages = npages;
+        put_free(rest);
+      }
+      if (!s) s = grow(npages, from);
     }
-    if (!s) s = grow(npages);
+    if (!s)
+      internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
+                      kReserveBytes >> 30, " GiB of heap reserved)");
+    (s->node == node ? spans_local_ : spans_remote_).fetch_add(1, std::memory_order_relaxed);
     // Neither free (coalescing must not take it) nor holding objects yet.
     s->state.store(SpanState::kInit, std::memory_order_relaxed);
     s->heap_index = in_use_.size();
@@ -182,13 +207,13 @@ void Heap::free_span(Span* s) {
   // Merge with the free runs on either side: any mix of sizes freed next to
   // each other becomes one run again.
   const size_t first = page_index(s->base);
-  if (Span* left = first > 0 ? free_neighbour(first - 1) : nullptr) {
+  if (Span* left = first > 0 ? free_neighbour(first - 1, s->node) : nullptr) {
     remove_free(left);
     s->base = left->base;
     s->npages += left->npages;
     retire_record(left);
   }
-  if (Span* right = free_neighbour(page_index(s->limit()))) {
+  if (Span* right = free_neighbour(page_index(s->limit()), s->node)) {
     remove_free(right);
     s->npages += right->npages;
     retire_record(right);

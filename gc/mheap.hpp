@@ -16,6 +16,13 @@
 // first and last page's entries current (all coalescing needs, as in Go);
 // a lookup that lands on a stale entry finds a span that does not cover the
 // address, or a free one, and answers "no object".
+//
+// With several NUMA nodes the reservation is cut into one region per node
+// (a power of two in size), each given its node's memory policy once, at
+// start (runtime/internal/numa.hpp): a P's spans are cut from its node's
+// region, with free runs and growth per region, so placing a span costs
+// no system call and never splits a mapping. A region that runs out lends
+// from the next; such spans count as remote.
 #pragma once
 
 #include <atomic>
@@ -24,6 +31,7 @@
 
 #include "gc/span.hpp"
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/numa.hpp"
 #include "runtime/internal/raw_vector.hpp"
 
 namespace gort::gc {
@@ -33,8 +41,15 @@ class Heap {
   static Heap& get();
 
   // A new span of npages pages for spanclass (sizeclass 0: one large object
-  // of `large_size` bytes).
-  Span* alloc_span(size_t npages, int spanclass, size_t large_size = 0);
+  // of `large_size` bytes), of node's memory.
+  Span* alloc_span(size_t npages, int spanclass, size_t large_size = 0, int node = 0);
+
+  int nodes() const { return nodes_; }
+  // The NUMA node whose region holds addr (an address in the heap).
+  int node_of(uintptr_t addr) const { return int((addr - base_) >> region_shift_); }
+  // Spans cut from the region of the node that asked, and from another's.
+  uint64_t spans_local() const { return spans_local_.load(std::memory_order_relaxed); }
+  uint64_t spans_remote() const { return spans_remote_.load(std::memory_order_relaxed); }
 
   // The span that covers addr according to the page table, or null. It may
   // be free or (for a free run's interior page) not cover addr at all;
@@ -48,7 +63,7 @@ class Heap {
   uintptr_t find_object(uintptr_t addr) const;
 
   // Pages carved from the reservation so far (free runs included).
-  size_t bytes_in_spans() const { return used_.load(std::memory_order_relaxed); }
+  size_t bytes_in_spans() const;
   // Pages held by in-use spans.
   size_t bytes_in_use() const { return in_use_bytes_.load(std::memory_order_relaxed); }
   // Pages ever given back by free_span: how the sweeper's reclaim measures
@@ -75,25 +90,35 @@ class Heap {
   void retire_record(Span* s);
   void put_free(Span* s);
   void remove_free(Span* s);
-  Span* take_free(size_t npages);  // best fit
-  Span* grow(size_t npages);
-  Span* free_neighbour(size_t page) const;  // the free run owning that page, if any
+  Span* take_free(size_t npages, int node);  // best fit
+  Span* grow(size_t npages, int node);       // null when node's region is full
+  // The free run of node's region owning that page, if any.
+  Span* free_neighbour(size_t page, int node) const;
+  uintptr_t region_base(int node) const { return base_ + (uintptr_t(node) << region_shift_); }
 
   mutable internal::Lock lock_;
   uintptr_t base_ = 0;
-  std::atomic<size_t> used_{0};  // bump pointer into the reservation
+  int region_shift_ = 0;  // log2 of a node's region size
+  int nodes_ = 1;
   std::atomic<size_t> in_use_bytes_{0};
   std::atomic<uint64_t> pages_freed_{0};
+  std::atomic<uint64_t> spans_local_{0};
+  std::atomic<uint64_t> spans_remote_{0};
   std::atomic<Span*>* pages_ = nullptr;
   // Go's allspans, less the free ones. Off malloc, like the span records
   // themselves: spans are made under locks_held (HACKING.md).
   internal::RawVector<Span*> in_use_;
   Span* slab_ = nullptr;  // span records are carved from here
   size_t slab_left_ = 0;
-  // Free runs by length, the last list for every longer one; linked
-  // through the spans themselves, since freeing happens in the sweep,
-  // where nothing may call malloc.
-  Span* free_[kFreeBuckets] = {};
+  // Per node's region: a bump pointer (bytes carved), and free runs by
+  // length, the last list for every longer one, linked through the spans
+  // themselves, since freeing happens in the sweep, where nothing may call
+  // malloc.
+  struct Region {
+    std::atomic<size_t> used{0};
+    Span* free[kFreeBuckets] = {};
+  };
+  Region regions_[internal::numa::kMaxNodes];
   // Span records are reused, never freed: a stale page-table entry always
   // points at a valid record.
   Span* spare_records_ = nullptr;

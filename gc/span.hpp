@@ -32,6 +32,10 @@ struct Span {
   // Read without a lock by interior-pointer lookups (conservative scans):
   // a free span has no object, whatever its other fields say.
   std::atomic<SpanState> state{SpanState::kFree};
+  // The NUMA node whose heap region holds its pages. Beside the fields
+  // every mark reads (in the padding before spanclass): the marker files
+  // each grey object by it, and must not pay a cache miss for that.
+  uint8_t node = 0;
   int spanclass = 0;
   size_t elemsize = 0;
   uint32_t nelems = 0;

@@ -203,12 +203,12 @@ bool sweep_one() {
   return false;
 }
 
-Span* new_swept_span(size_t npages, int spanclass, size_t large_size) {
+Span* new_swept_span(size_t npages, int spanclass, size_t large_size, int node) {
   Heap& heap = Heap::get();
   const uint64_t target = heap.pages_freed() + npages;
   while (heap.pages_freed() < target && sweep_one()) {
   }
-  Span* s = heap.alloc_span(npages, spanclass, large_size);
+  Span* s = heap.alloc_span(npages, spanclass, large_size, node);
   s->sweepgen = sweepgen.load(std::memory_order_relaxed);
   return s;
 }

@@ -47,9 +47,10 @@ Span* sweep_for_cache(Central& central, int budget);
 // Sweeps one unswept span of any class; false when none was left.
 bool sweep_one();
 
-// A new span from the heap, swept by birth; sweeps first until npages
-// pages came back to the heap, or nothing is left unswept (Go's reclaim).
-Span* new_swept_span(size_t npages, int spanclass, size_t large_size);
+// A new span of node's memory from the heap, swept by birth; sweeps first
+// until npages pages came back to the heap, or nothing is left unswept
+// (Go's reclaim).
+Span* new_swept_span(size_t npages, int spanclass, size_t large_size, int node);
 
 // Sweeps everything left, and waits for sweeps under way elsewhere.
 void finish_sweep();

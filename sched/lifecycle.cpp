@@ -15,12 +15,14 @@
 #include "gort/detail/safepoint.hpp"
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
+#include "runtime/internal/numa.hpp"
 #include "runtime/internal/shared_library.hpp"
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/garena.hpp"
 #include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/panic.hpp"
+#include "sched/placement.hpp"
 #include "sched/sched.hpp"
 #include "sched/sigquit.hpp"
 #include "sched/stw.hpp"
@@ -236,6 +238,7 @@ void teardown() {
   sched.goid_gen.store(0);
   sched.foreign_spawned.store(0);
   sched.main_started = false;
+  internal::numa::undo_bind();
   sched.running.store(false, std::memory_order_release);
 }
 
@@ -312,6 +315,12 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
     p->id = i;
     sched.allp.push_back(p);
   }
+  sched.numa = internal::numa::topology().aware();
+  place_ps();
+  // GORTNUMA=bind:N: this thread is bound before it makes any other, and
+  // every thread of the runtime (sysmon, the M factory and the Ms it makes)
+  // inherits the binding, as the threads of a process started by numactl do.
+  internal::numa::bind_thread();
   {
     internal::LockGuard l(sched.lock);
     for (int32_t i = gomaxprocs - 1; i >= 0; --i) pidleput(sched.allp[size_t(i)]);

@@ -96,6 +96,7 @@ struct M {
   internal::Note park;
   M* link = nullptr;  // idle list
   FastRand rand;
+  int32_t node = -1;  // the NUMA node its thread is pinned to; -1: none
 
   // Set by a goroutine before it jumps to g0.
   SwitchReason reason = SwitchReason::kPark;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "sched/g.hpp"
 #include "sched/runqueue.hpp"
@@ -31,6 +32,7 @@ enum class PStatus : uint32_t {
 
 struct P {
   int32_t id = 0;
+  int32_t node = 0;  // its NUMA node (sched/placement.hpp)
   std::atomic<PStatus> status{PStatus::kIdle};
   std::atomic<M*> m{nullptr};  // the M holding it (read by stop_the_world)
   P* link = nullptr;           // idle list
@@ -53,6 +55,15 @@ struct P {
   // shared counter that every spawn and exit would fight over.
   std::atomic<uint64_t> spawned{0};
   std::atomic<uint64_t> exited{0};
+  // Run queues stolen from, by the victim's node; written only by the
+  // owning M.
+  std::atomic<uint64_t> steals_local{0};
+  std::atomic<uint64_t> steals_remote{0};
+  // The other Ps in the order a steal tries them: own node first, then by
+  // distance; victim_groups[g]..victim_groups[g+1] is the g-th group of
+  // equal distance (set once at start-up by place_ps).
+  std::vector<P*> victims;
+  std::vector<uint32_t> victim_groups;
 
   stack::Cache stacks;
   // The collector's allocation cache for this P, made by gc/ on the first

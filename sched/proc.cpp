@@ -11,6 +11,7 @@
 #include "sched/garena.hpp"
 #include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
+#include "sched/placement.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
 #include "sched/switch.hpp"
@@ -42,6 +43,7 @@ constexpr int kStealTries = 4;
 // ---- P and M bookkeeping (callers hold sched.lock where noted) ----------
 
 void acquirep(M* m, P* p) {
+  if (sched.numa_pin) follow_p_node(m, p);
   m->p = p;
   p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_release);
@@ -249,30 +251,53 @@ int64_t earliest_timer() {
   return first;
 }
 
-// Tries other Ps, in random order, four times over: half their run queue,
-// and on the last round their runnext and their expired timers.
+// One victim: on the last round its expired timers, then half its run
+// queue (and on the last round its runnext). Inlined: a spinning M calls
+// it for every P it looks at, and most have nothing.
+__attribute__((always_inline)) inline G* steal_from(P* self, P* victim, bool last, bool* ran_timers) {
+  if (last && victim->timers.first_when() != 0) {
+    const int64_t now = internal::nanotime();
+    if (victim->timers.first_when() <= now) {
+      run_timers(victim, now);
+      bool from_next;
+      if (G* g = self->runq.pop(&from_next)) return g;
+      *ran_timers = true;
+    }
+  }
+  if (victim->runq.empty()) return nullptr;
+  const bool victim_running = victim->status.load(std::memory_order_acquire) == PStatus::kRunning;
+  G* g = self->runq.steal_from(victim->runq, last, victim_running);
+  if (g) {
+    auto& steals = victim->node == self->node ? self->steals_local : self->steals_remote;
+    steals.store(steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  return g;
+}
+
+// Tries other Ps four times over: in a random order (a random start and a
+// stride coprime with their number), or with several NUMA nodes nearest
+// first, so that work and the memory it touches stay on one node while
+// the node has any.
 G* steal_work(M* m, bool* ran_timers) {
   P* self = m->p;
   const uint32_t n = uint32_t(sched.allp.size());
   for (int attempt = 0; attempt < kStealTries; ++attempt) {
     const bool last = attempt == kStealTries - 1;
+    G* g = nullptr;
+    if (sched.numa) {
+      for_each_victim_nearest_first(self, m->rand, [&](P* victim) {
+        g = steal_from(self, victim, last, ran_timers);
+        return g != nullptr;
+      });
+      if (g) return g;
+      continue;
+    }
     const uint32_t start = m->rand.next() % n;
     const uint32_t stride = sched.steal_strides[m->rand.next() % sched.steal_strides.size()];
     for (uint32_t k = 0; k < n; ++k) {
       P* victim = sched.allp[(start + k * stride) % n];
       if (victim == self) continue;
-      if (last && victim->timers.first_when() != 0) {
-        const int64_t now = internal::nanotime();
-        if (victim->timers.first_when() <= now) {
-          run_timers(victim, now);
-          bool from_next;
-          if (G* g = self->runq.pop(&from_next)) return g;
-          *ran_timers = true;
-        }
-      }
-      if (victim->runq.empty()) continue;
-      const bool victim_running = victim->status.load(std::memory_order_acquire) == PStatus::kRunning;
-      if (G* g = self->runq.steal_from(victim->runq, last, victim_running)) return g;
+      if ((g = steal_from(self, victim, last, ran_timers))) return g;
     }
   }
   return nullptr;

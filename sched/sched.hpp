@@ -33,7 +33,10 @@ struct Sched {
   std::vector<P*> allp;
   int32_t gomaxprocs = 0;
   std::vector<uint32_t> steal_strides;  // numbers coprime with gomaxprocs: steal orders
-  internal::RawVector<M*> allm;         // off malloc: grows under lock
+  // Several NUMA nodes: steal nearest first (sched/placement.hpp).
+  bool numa = false;
+  bool numa_pin = false;         // pin each M to the CPUs of its P's node
+  internal::RawVector<M*> allm;  // off malloc: grows under lock
 
   // Free G records beyond what the Ps keep, in batches that move between a
   // P and here in O(1): no walking a list of Gs last touched by another core.

@@ -14,49 +14,54 @@ Pool& Pool::get() {
   return pool;
 }
 
-void Pool::take(Stack* out, size_t n) {
+void Pool::take(Stack* out, size_t n, int node) {
   size_t got = 0;
   {
     internal::LockGuard g(lock_);
-    for (auto* list : {&dirty_, &warm_, &cold_}) {
+    Lists& lists = nodes_[node];
+    for (auto* list : {&lists.dirty, &lists.warm, &lists.cold}) {
       while (got < n && !list->empty()) {
         out[got++] = list->back();
         list->pop_back();
       }
     }
   }
-  while (got < n) out[got++] = Space::get().carve();
+  while (got < n) out[got++] = Space::get().carve(node);
 }
 
 void Pool::give(const Stack* in, size_t n) {
+  if (n == 0) return;
+  Lists& lists = nodes_[Space::get().node_of(in[0])];
   internal::RawVector<Stack> batch;
   {
     internal::LockGuard g(lock_);
-    dirty_.append(in, n);
-    if (dirty_.size() <= kMaxDirty) return;
+    lists.dirty.append(in, n);
+    if (lists.dirty.size() <= kMaxDirty) return;
     // The oldest half: the most recently freed slots stay hot for reuse.
-    batch.append(dirty_.begin(), kMaxDirty / 2);
-    dirty_.erase_front(kMaxDirty / 2);
+    batch.append(lists.dirty.begin(), kMaxDirty / 2);
+    lists.dirty.erase_front(kMaxDirty / 2);
   }
-  trim(batch);
+  trim(batch, lists);
 }
 
 void Pool::trim_all() {
-  internal::RawVector<Stack> batch;
-  {
-    internal::LockGuard g(lock_);
-    batch.append(dirty_.begin(), dirty_.size());
-    dirty_.clear();
+  for (Lists& lists : nodes_) {
+    internal::RawVector<Stack> batch;
+    {
+      internal::LockGuard g(lock_);
+      batch.append(lists.dirty.begin(), lists.dirty.size());
+      lists.dirty.clear();
+    }
+    trim(batch, lists);
   }
-  trim(batch);
 }
 
-void Pool::trim(internal::RawVector<Stack>& batch) {
+void Pool::trim(internal::RawVector<Stack>& batch, Lists& to) {
   if (batch.empty()) return;
   size_t nwarm;
   {
     internal::LockGuard g(lock_);
-    nwarm = warm_.size() < kMaxWarm ? std::min(kMaxWarm - warm_.size(), batch.size()) : 0;
+    nwarm = to.warm.size() < kMaxWarm ? std::min(kMaxWarm - to.warm.size(), batch.size()) : 0;
   }
   std::sort(batch.begin(), batch.end(), [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
   internal::RawVector<iovec> ranges;
@@ -74,33 +79,37 @@ void Pool::trim(internal::RawVector<Stack>& batch) {
   }
   advise(ranges.data(), ranges.size(), MADV_DONTNEED);
   internal::LockGuard g(lock_);
-  warm_.append(batch.begin(), nwarm);
-  cold_.append(batch.begin() + nwarm, batch.size() - nwarm);
+  to.warm.append(batch.begin(), nwarm);
+  to.cold.append(batch.begin() + nwarm, batch.size() - nwarm);
 }
 
-size_t Pool::dirty() const {
+size_t Pool::count(internal::RawVector<Stack> Lists::*list) const {
   internal::LockGuard g(lock_);
-  return dirty_.size();
+  size_t n = 0;
+  for (const Lists& lists : nodes_) n += (lists.*list).size();
+  return n;
 }
 
-size_t Pool::warm() const {
-  internal::LockGuard g(lock_);
-  return warm_.size();
-}
+size_t Pool::dirty() const { return count(&Lists::dirty); }
 
-size_t Pool::cold() const {
-  internal::LockGuard g(lock_);
-  return cold_.size();
-}
+size_t Pool::warm() const { return count(&Lists::warm); }
+
+size_t Pool::cold() const { return count(&Lists::cold); }
 
 void Cache::refill() {
-  Pool::get().take(slots_.data(), kCapacity / 2);
+  Pool::get().take(slots_.data(), kCapacity / 2, node_);
   n_ = kCapacity / 2;
 }
 
 void Cache::drain(size_t count) {
   n_ -= count;
   Pool::get().give(&slots_[n_], count);
+}
+
+bool Cache::home(const Stack& s) {
+  if (Space::get().node_of(s) == node_) return true;
+  Pool::get().give(&s, 1);
+  return false;
 }
 
 }  // namespace gort::stack

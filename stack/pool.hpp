@@ -17,6 +17,11 @@
 // survive MADV_DONTNEED), and all ranges go to the kernel in a single
 // process_madvise call per 1,024. One madvise per slot would cost a TLB
 // shoot-down IPI each (~10 us here); the batch pays it once.
+//
+// With several NUMA nodes the Pool keeps those lists per node and a Cache
+// holds slots of its P's node only: a goroutine that exits on another
+// node's P sends its slot home, so a new goroutine's stack is memory of
+// the node it starts on.
 #pragma once
 
 #include <array>
@@ -24,6 +29,7 @@
 #include <cstdint>
 
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/numa.hpp"
 #include "runtime/internal/raw_vector.hpp"
 #include "stack/stack.hpp"
 
@@ -33,9 +39,11 @@ class Pool {
  public:
   static Pool& get();
 
-  // Fills out[0..n) with slots, carving new ones when the pool is empty.
-  void take(Stack* out, size_t n);
-  // Gives n slots back; their memory is returned to the OS in batches.
+  // Fills out[0..n) with slots of node, carving new ones when the pool has
+  // none.
+  void take(Stack* out, size_t n, int node = 0);
+  // Gives n slots back, all of one node; their memory is returned to the
+  // OS in batches.
   void give(const Stack* in, size_t n);
   // Returns the memory of every dirty slot to the OS now.
   void trim_all();
@@ -48,25 +56,37 @@ class Pool {
   static constexpr size_t kMaxDirty = 512;
   static constexpr size_t kMaxWarm = 4096;
 
-  void trim(internal::RawVector<Stack>& batch);
+  struct Lists {
+    internal::RawVector<Stack> dirty;
+    internal::RawVector<Stack> warm;
+    internal::RawVector<Stack> cold;
+  };
+
+  void trim(internal::RawVector<Stack>& batch, Lists& to);
+  size_t count(internal::RawVector<Stack> Lists::*list) const;
 
   // Off malloc: stacks are taken and given back in the middle of goroutine
   // switches, where no malloc may run (HACKING.md).
   mutable internal::Lock lock_;
-  internal::RawVector<Stack> dirty_;
-  internal::RawVector<Stack> warm_;
-  internal::RawVector<Stack> cold_;
+  Lists nodes_[internal::numa::kMaxNodes];
 };
 
 class Cache {
  public:
   static constexpr size_t kCapacity = 32;
 
+  // The node whose slots this cache holds (its P's).
+  void set_node(int node) {
+    node_ = node;
+    numa_ = internal::numa::topology().aware();
+  }
+
   Stack alloc() {
     if (n_ == 0) refill();
     return slots_[--n_];
   }
   void free(const Stack& s) {
+    if (numa_ && !home(s)) return;
     if (n_ == kCapacity) drain(kCapacity / 2);
     slots_[n_++] = s;
   }
@@ -76,9 +96,13 @@ class Cache {
  private:
   void refill();
   void drain(size_t count);
+  // True if s belongs to this cache's node; else gives it to the pool.
+  bool home(const Stack& s);
 
   std::array<Stack, kCapacity> slots_{};
   size_t n_ = 0;
+  int node_ = 0;
+  bool numa_ = false;
 };
 
 }  // namespace gort::stack

@@ -78,19 +78,33 @@ Stack Space::slot_at(uintptr_t chunk_base, size_t index) const {
   return Stack{base + kPageSize, base + slot_size_};
 }
 
-void Space::new_chunk() {
+void Space::new_chunk(int node) {
   const size_t n = nchunks_.load(std::memory_order_relaxed);
   if (n == kMaxChunks)
     internal::fatal("runtime: stack space exhausted (", kMaxChunks, " chunks of ", slots_per_chunk_, " slots)");
-  slots_per_chunk_ = kChunkBytes / slot_size_;
-  if (slots_per_chunk_ == 0) slots_per_chunk_ = 1;
+  // Set once, before the first chunk is published: lock-free readers
+  // (node_of, find_slot) read it after their acquire of nchunks_.
+  if (n == 0) slots_per_chunk_ = std::max<size_t>(kChunkBytes / slot_size_, 1);
   void* base = internal::reserve(slots_per_chunk_ * slot_size_, "a chunk of stack slots");
+  internal::numa::place(base, slots_per_chunk_ * slot_size_, node);
   chunks_[n].store(reinterpret_cast<uintptr_t>(base), std::memory_order_relaxed);
+  chunk_node_[n] = uint8_t(node);
   nchunks_.store(n + 1, std::memory_order_release);
-  next_in_chunk_ = 0;
+  nodes_[node].chunk = reinterpret_cast<uintptr_t>(base);
+  nodes_[node].next_in_chunk = 0;
 }
 
-Stack Space::carve() {
+int Space::node_of(const Stack& s) const {
+  if (!internal::numa::topology().aware()) return 0;
+  // Newest first: most live slots are in the newest chunks.
+  for (size_t i = nchunks_.load(std::memory_order_acquire); i-- > 0;) {
+    const uintptr_t base = chunks_[i].load(std::memory_order_relaxed);
+    if (s.lo >= base && s.lo < base + slots_per_chunk_ * slot_size_) return chunk_node_[i];
+  }
+  return 0;
+}
+
+Stack Space::carve(int node) {
   // Carving runs in the middle of goroutine switches: fixed arrays, no
   // malloc (HACKING.md).
   Stack batch[kPrepareBatch];
@@ -101,24 +115,25 @@ Stack Space::carve() {
     // slots without a runtime decides here, silently.
     detect_guard_mode();
     carved_.fetch_add(1, std::memory_order_relaxed);
-    if (nprepared_ > 0) return prepared_[--nprepared_];
-    n = reserve_batch(batch);
+    if (nodes_[node].nprepared > 0) return nodes_[node].prepared[--nodes_[node].nprepared];
+    n = reserve_batch(batch, node);
   }
   // The system calls run outside the lock: two Ms short of stacks prepare
   // their batches in parallel (page allocation dominates, and it scales).
   prepare(batch, n);
   const Stack mine = batch[--n];
   internal::LockGuard g(lock_);
-  for (size_t i = 0; i < n && nprepared_ < kPrepareBatch; ++i) prepared_[nprepared_++] = batch[i];
+  NodeState& ns = nodes_[node];
+  for (size_t i = 0; i < n && ns.nprepared < kPrepareBatch; ++i) ns.prepared[ns.nprepared++] = batch[i];
   return mine;
 }
 
-size_t Space::reserve_batch(Stack* out) {
+size_t Space::reserve_batch(Stack* out, int node) {
   internal::assert_lock_held(lock_);
-  if (nchunks_.load(std::memory_order_relaxed) == 0 || next_in_chunk_ == slots_per_chunk_) new_chunk();
-  const uintptr_t chunk = chunks_[nchunks_.load(std::memory_order_relaxed) - 1].load(std::memory_order_relaxed);
+  NodeState& ns = nodes_[node];
+  if (!ns.chunk || ns.next_in_chunk == slots_per_chunk_) new_chunk(node);
   size_t n = 0;
-  while (n < kPrepareBatch && next_in_chunk_ < slots_per_chunk_) out[n++] = slot_at(chunk, next_in_chunk_++);
+  while (n < kPrepareBatch && ns.next_in_chunk < slots_per_chunk_) out[n++] = slot_at(ns.chunk, ns.next_in_chunk++);
   // Handed out from the back: lowest addresses first.
   std::reverse(out, out + n);
   return n;

@@ -13,6 +13,11 @@
 //
 // Carving happens in batches (see prepare): a goroutine's first run costs
 // no system call, only the page fault of its top page.
+//
+// With several NUMA nodes (runtime/internal/numa.hpp) every chunk belongs
+// to one node: its memory policy is set once, when it is reserved (one
+// mbind per GiB, so slots of different nodes never split a mapping), and
+// each node carves from chunks of its own.
 #pragma once
 
 #include <atomic>
@@ -20,6 +25,7 @@
 #include <cstdint>
 
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/numa.hpp"
 #include "stack/stack.hpp"
 
 namespace gort::stack {
@@ -38,10 +44,14 @@ class Space {
 
   GuardMode guard_mode();
 
-  // A never-used slot, guard installed. (Pre-faulting top pages with
-  // MADV_POPULATE_WRITE was measured: the kernel's get_user_pages path
-  // costs more than the plain first-touch fault it replaces.)
-  Stack carve();
+  // A never-used slot of node's memory, guard installed. (Pre-faulting top
+  // pages with MADV_POPULATE_WRITE was measured: the kernel's
+  // get_user_pages path costs more than the plain first-touch fault it
+  // replaces.)
+  Stack carve(int node = 0);
+
+  // The NUMA node whose memory holds s (0 with a single node).
+  int node_of(const Stack& s) const;
 
   // How many slots were ever carved: bounded when stacks are recycled.
   uint64_t slots_carved() const { return carved_.load(std::memory_order_relaxed); }
@@ -58,10 +68,10 @@ class Space {
  private:
   Space() = default;
   void detect_guard_mode();
-  void new_chunk();
-  // With lock_ held: up to kPrepareBatch fresh slots into out, lowest
-  // address last; returns how many.
-  size_t reserve_batch(Stack* out);
+  void new_chunk(int node);
+  // With lock_ held: up to kPrepareBatch fresh slots of node into out,
+  // lowest address last; returns how many.
+  size_t reserve_batch(Stack* out, int node);
   void prepare(Stack* batch, size_t n);  // lock not held
   Stack slot_at(uintptr_t chunk_base, size_t index) const;
 
@@ -81,10 +91,17 @@ class Space {
 
   // Published chunk bases; the signal handler reads them without locks.
   std::atomic<uintptr_t> chunks_[kMaxChunks] = {};
+  uint8_t chunk_node_[kMaxChunks] = {};
   std::atomic<size_t> nchunks_{0};
-  size_t next_in_chunk_ = 0;
-  Stack prepared_[kPrepareBatch];
-  size_t nprepared_ = 0;
+  // Per node: the chunk it carves from, the next slot there, and slots
+  // prepared but not handed out yet.
+  struct NodeState {
+    uintptr_t chunk = 0;
+    size_t next_in_chunk = 0;
+    Stack prepared[kPrepareBatch];
+    size_t nprepared = 0;
+  };
+  NodeState nodes_[internal::numa::kMaxNodes];
   std::atomic<uint64_t> carved_{0};
 };
 

@@ -457,9 +457,11 @@ TEST_CASE("knob child", "[.child]") {
 
 TEST_CASE("a malformed knob ends the process with Go's message", "[units][knobs]") {
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"GOMAXPROCS", "0"},     {"GOMAXPROCS", "abc"},  {"GOMAXPROCS", "-3"},   {"GOMAXPROCS", "2000"},
-      {"GOGC", "abc"},         {"GOGC", "12x"},        {"GOGC", "OFF"},        {"GORTMAXSTACK", "4k"},
-      {"GORTMAXSTACK", "abc"}, {"GORTMAXSTACK", "1t"}, {"GORTGCSTRESS", "-1"}, {"GORTGCSTRESS", "x"},
+      {"GOMAXPROCS", "0"},     {"GOMAXPROCS", "abc"},   {"GOMAXPROCS", "-3"},   {"GOMAXPROCS", "2000"},
+      {"GOGC", "abc"},         {"GOGC", "12x"},         {"GOGC", "OFF"},        {"GORTMAXSTACK", "4k"},
+      {"GORTMAXSTACK", "abc"}, {"GORTMAXSTACK", "1t"},  {"GORTGCSTRESS", "-1"}, {"GORTGCSTRESS", "x"},
+      {"GORTNUMA", "yes"},     {"GORTNUMA", "bind:"},   {"GORTNUMA", "bind:x"}, {"GORTNUMA", "bind:-1"},
+      {"GORTNUMA_FAKE", "0"},  {"GORTNUMA_FAKE", "17"}, {"GORTNUMAPIN", "yes"}, {"GORTNUMAMEM", "interleave"},
       {"GORTLOG", "DEBUG"},    {"GORTLOG", "trace"},   {"GORTLOG", "2"},
       {"GODEBUG", "gctrace=x"}, {"GODEBUG", "gctrace=-1"},
   };
@@ -494,6 +496,17 @@ TEST_CASE("well-formed knobs take effect", "[units][knobs]") {
   r = gort_test::run_child("knob child", {{"GORTGCSTRESS", "0"}});
   INFO(r.err);
   REQUIRE(r.exit_status == 0);
+
+  for (const auto& numa : std::vector<std::map<std::string, std::string>>{
+           {{"GORTNUMA", "off"}},
+           {{"GORTNUMA", "on"}},
+           {{"GORTNUMA", "bind:0"}},
+           {{"GORTNUMA_FAKE", "2"}, {"GORTNUMAPIN", "0"}, {"GORTNUMAMEM", "bind"}},
+           {{"GORTNUMA_FAKE", "16"}, {"GORTNUMAPIN", "1"}, {"GORTNUMAMEM", "preferred"}}}) {
+    r = gort_test::run_child("knob child", numa);
+    INFO(r.err);
+    REQUIRE(r.exit_status == 0);
+  }
 }
 
 // Regression: an empty GOMAXPROCS was a fatal error; Go reads it as unset.

@@ -73,6 +73,33 @@ Knobs parse() {
     else if (name == "off") k.log_level = LogLevel::kOff;
     else malformed("GORTLOG", v, "debug, info, warn, error or off");
   }
+  if (const char* v = env("GORTNUMA")) {
+    const std::string_view s(v);
+    long long n = 0;
+    if (s == "off") k.numa = Knobs::Numa::kOff;
+    else if (s == "on") k.numa = Knobs::Numa::kOn;
+    else if (s.substr(0, 5) == "bind:" && parse_int(s.substr(5), &n) && n >= 0 && n < 1024) {
+      k.numa = Knobs::Numa::kBind;
+      k.numa_bind_node = int(n);
+    } else {
+      malformed("GORTNUMA", v, "off, on or bind:N");
+    }
+  }
+  if (const char* v = env("GORTNUMA_FAKE")) {
+    long long n = 0;
+    if (!parse_int(v, &n) || n < 1 || n > 16) malformed("GORTNUMA_FAKE", v, "a number of virtual nodes in 1..16");
+    k.numa_fake = int(n);
+  }
+  if (const char* v = env("GORTNUMAPIN")) {
+    const std::string_view s(v);
+    if (s != "0" && s != "1") malformed("GORTNUMAPIN", v, "1 (pin threads to their node) or 0");
+    k.numa_pin = s == "1";
+  }
+  if (const char* v = env("GORTNUMAMEM")) {
+    const std::string_view s(v);
+    if (s != "preferred" && s != "bind") malformed("GORTNUMAMEM", v, "preferred or bind");
+    k.numa_mem_bind = s == "bind";
+  }
   if (const char* v = env("GODEBUG")) parse_godebug(v, &k);
   return k;
 }

@@ -29,6 +29,13 @@ struct Knobs {
   LogLevel log_level = LogLevel::kWarn;
   // GODEBUG=gctrace=N: a line on stderr per collection when N > 0
   int gctrace = 0;
+  // GORTNUMA: off, on or bind:N (runtime/internal/numa.hpp); unset: on
+  // where the machine has several nodes.
+  enum class Numa { kUnset, kOff, kOn, kBind } numa = Numa::kUnset;
+  int numa_bind_node = 0;      // N of bind:N
+  int numa_fake = 0;           // GORTNUMA_FAKE: virtual nodes; 0 off
+  bool numa_pin = true;        // GORTNUMAPIN: 0 leaves threads unpinned
+  bool numa_mem_bind = false;  // GORTNUMAMEM: bind (MPOL_BIND), else preferred
 };
 
 // Parsed from the environment once per process.

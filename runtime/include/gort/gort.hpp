@@ -6,6 +6,7 @@
 #include "gort/gc.hpp"
 #include "gort/mutex.hpp"
 #include "gort/net.hpp"
+#include "gort/numa.hpp"
 #include "gort/once.hpp"
 #include "gort/panic.hpp"
 #include "gort/runtime.hpp"
