@@ -22,6 +22,7 @@
 #include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::gc {
 
@@ -187,13 +188,27 @@ namespace {
 // Nothing from here to start_the_world may call malloc or free: a thread
 // stopped by signal may hold the allocator's locks.
 bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
+  namespace trace = sched::trace;
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kGcBegin, num_gc.load(std::memory_order_relaxed) + 1);
+    trace::gc_event(trace::Ev::kHeap, uint64_t(heap_alloc_bytes.load(std::memory_order_relaxed)),
+                    next_gc.load(std::memory_order_relaxed));
+    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC"));
+  }
   // Runtime code from here to the restart: never stopped by signal.
   ++internal::locks_held();
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
     --internal::locks_held();
+    if (trace::on()) {
+      trace::gc_event(trace::Ev::kStwEnd);
+      trace::gc_event(trace::Ev::kGcEnd);
+    }
     return false;
   }
+  if (trace::on())
+    trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
+                    uint64_t(stw.stopped_by_signal + stw.blocking_threads));
   const int64_t start = internal::nanotime();
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->release_all();
@@ -204,15 +219,19 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
     internal::LockGuard l(barrier_lock);
     active_marker = &marker;
   }
+  if (trace::on()) trace::gc_event(trace::Ev::kMarkBegin);
   const int64_t mark_start = internal::nanotime();
   marker.mark_roots();
   marker.drain();
   const int64_t mark_cpu = internal::nanotime() - mark_start;  // one thread marks, inside the pause
+  if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);
   {
     internal::LockGuard l(barrier_lock);
     active_marker = nullptr;
   }
+  if (trace::on()) trace::gc_event(trace::Ev::kSweepBegin);
   SweepResult swept = sweep();
+  if (trace::on()) trace::gc_event(trace::Ev::kSweepEnd, swept.freed_objects, swept.live_bytes);
   heap_alloc_bytes.store(int64_t(swept.live_bytes), std::memory_order_relaxed);
   heap_live.store(swept.live_bytes, std::memory_order_relaxed);
   const int percent = gogc() < 0 ? 100 : gogc();
@@ -231,8 +250,13 @@ bool collect_stopped(internal::RawVector<uintptr_t>* dead) {
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
     num_gc.fetch_add(1, std::memory_order_release);
   }
+  if (trace::on()) trace::gc_event(trace::Ev::kHeap, swept.live_bytes, goal);
   sched::start_the_world();
   --internal::locks_held();
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kStwEnd);
+    trace::gc_event(trace::Ev::kGcEnd);
+  }
   *dead = std::move(swept.to_destroy);
   return true;
 }

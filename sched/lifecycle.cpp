@@ -22,6 +22,7 @@
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
+#include "sched/trace.hpp"
 #include "stack/overflow.hpp"
 #include "stack/pool.hpp"
 #include "stack/space.hpp"
@@ -38,7 +39,9 @@ uint64_t goroutine_id_for_signal() {
   return g ? g->id : 0;
 }
 
-const char* describe(const G* g) {
+}  // namespace
+
+const char* goroutine_state(const G* g) {
   switch (g->status.load(std::memory_order_acquire)) {
     case GStatus::kRunnable:
       return "runnable";
@@ -51,12 +54,14 @@ const char* describe(const G* g) {
   }
 }
 
+namespace {
+
 // For the fatal path: every live goroutine and what it waits for.
 void print_goroutines(int fd) {
   const GArena& arena = GArena::get();
   for (size_t i = 0, n = arena.count(); i < n; ++i) {
     const G* g = arena.at(i);
-    const char* state = describe(g);
+    const char* state = goroutine_state(g);
     if (!state) continue;
     internal::Message line;
     line.put("goroutine ").put(g->id).put(" [").put(state).put("]:\n\n");
@@ -233,6 +238,7 @@ void teardown() {
   for (P* p : sched.allp) {
     p->stacks.drain_all();
     if (hooks().release_p) hooks().release_p(p);
+    trace::retire_p(p);
     delete p;
   }
   sched.allp.clear();

@@ -93,6 +93,7 @@ struct M {
   internal::Note park;
   M* link = nullptr;  // idle list
   FastRand rand;
+  uint32_t trace_seq = 0;  // the order of this M's trace events (sched/trace.hpp)
 
   // Set by a goroutine before it jumps to g0.
   SwitchReason reason = SwitchReason::kPark;

@@ -12,6 +12,7 @@
 #include "sched/g.hpp"
 #include "sched/runqueue.hpp"
 #include "sched/timer.hpp"
+#include "sched/trace.hpp"
 #include "stack/pool.hpp"
 
 namespace gort::gc {
@@ -63,6 +64,11 @@ struct P {
   uint64_t goid_end = 0;
 
   TimerHeap timers;
+
+  // The execution trace's events recorded here, and their order on this
+  // P's track; written only by the P's holder (sched/trace.hpp).
+  trace::Buf trace_buf;
+  uint32_t trace_seq = 0;
 };
 
 }  // namespace gort::sched

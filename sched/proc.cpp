@@ -15,6 +15,7 @@
 #include "sched/stw.hpp"
 #include "sched/switch.hpp"
 #include "sched/timer.hpp"
+#include "sched/trace.hpp"
 #include "stack/overflow.hpp"
 
 namespace gort::sched {
@@ -45,12 +46,14 @@ void acquirep(M* m, P* p) {
   m->p = p;
   p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_release);
+  if (trace::on()) trace::proc_start(m, p);
   if (sched.sysmon_wait.load(std::memory_order_relaxed) && sched.sysmon_wait.exchange(false, std::memory_order_acq_rel))
     sched.sysmon_note.wakeup();
 }
 
 P* releasep(M* m) {
   P* p = m->p;
+  if (trace::on()) trace::proc_stop(m, p);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_release);
   m->p = nullptr;
@@ -179,8 +182,10 @@ void stopm(M* m) {
     m->link = sched.midle;
     sched.midle = m;
   }
+  if (trace::on()) trace::m_idle(m, true);
   m->park.sleep();
   m->park.clear();
+  if (trace::on()) trace::m_idle(m, false);
   if (sched.shutdown.load(std::memory_order_acquire)) return;
   acquirep(m, m->nextp);
   m->nextp = nullptr;
@@ -226,6 +231,7 @@ void gcstopm(M* m) {
     sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
   }
   P* p = m->p;
+  if (trace::on()) trace::proc_stop(m, p);
   p->m.store(nullptr, std::memory_order_relaxed);
   m->p = nullptr;
   p->status.store(PStatus::kGcStop, std::memory_order_release);
@@ -272,7 +278,10 @@ G* steal_work(M* m, bool* ran_timers) {
       }
       if (victim->runq.empty()) continue;
       const bool victim_running = victim->status.load(std::memory_order_acquire) == PStatus::kRunning;
-      if (G* g = self->runq.steal_from(victim->runq, last, victim_running)) return g;
+      if (G* g = self->runq.steal_from(victim->runq, last, victim_running)) {
+        if (trace::on()) trace::go_steal(self, g, victim);
+        return g;
+      }
     }
   }
   return nullptr;
@@ -469,6 +478,7 @@ void handoffp(P* p) {
 void ready(G* g, bool next) {
   g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   M* m = current_m();
+  if (trace::on()) trace::go_unblock(m, g);
   if (m && m->p) {
     P* p = m->p;
     runqput(p, g, next);
@@ -534,6 +544,8 @@ G* newproc_prepare() {
 
 void newproc_start(G* g) {
   g->status.store(GStatus::kRunnable, std::memory_order_release);
+  // Recorded before g is visible to any P: its creation precedes its start.
+  if (trace::on()) trace::go_create(g);
   M* m = current_m();
   if (m && m->p) {
     P* p = m->p;

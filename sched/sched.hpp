@@ -147,6 +147,9 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs);
 G* newproc_prepare();
 void newproc_start(G* g);
 int64_t num_goroutine();
+// What a goroutine dump says g is doing: "runnable", "running", "syscall"
+// or its wait reason; null for a record not in use.
+const char* goroutine_state(const G* g);
 
 void sysmon_main();
 

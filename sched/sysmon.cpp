@@ -17,6 +17,7 @@
 #include "runtime/internal/nanotime.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::sched {
 
@@ -46,6 +47,7 @@ bool retake(int64_t now) {
         continue;
       PStatus expected = PStatus::kSyscall;
       if (p->status.compare_exchange_strong(expected, PStatus::kIdle, std::memory_order_acq_rel)) {
+        if (trace::on()) trace::proc_steal(p);
         handoffp(p);
         acted = true;
       }

@@ -43,6 +43,7 @@ Knobs parse() {
     k.gc_stress = uint64_t(n);
   }
   k.stack_canary = env("GORTSTACKCANARY") != nullptr;
+  k.trace = env("GORTTRACE");
   return k;
 }
 

@@ -17,11 +17,12 @@
 namespace gort::internal {
 
 struct Knobs {
-  int gomaxprocs = 0;         // GOMAXPROCS: 1..1024; 0 when unset
-  int gogc = 100;             // GOGC: percent; -1 for "off" or any negative value
-  size_t max_stack = 0;       // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
-  uint64_t gc_stress = 0;     // GORTGCSTRESS: a collection every N allocations; 0 off
-  bool stack_canary = false;  // GORTSTACKCANARY: set to anything
+  int gomaxprocs = 0;           // GOMAXPROCS: 1..1024; 0 when unset
+  int gogc = 100;               // GOGC: percent; -1 for "off" or any negative value
+  size_t max_stack = 0;         // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
+  uint64_t gc_stress = 0;       // GORTGCSTRESS: a collection every N allocations; 0 off
+  bool stack_canary = false;    // GORTSTACKCANARY: set to anything
+  const char* trace = nullptr;  // GORTTRACE: where the execution trace goes at exit
 };
 
 // Parsed from the environment once per process.

@@ -11,4 +11,5 @@
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/time.hpp"
+#include "gort/trace.hpp"
 #include "gort/waitgroup.hpp"
