@@ -171,7 +171,7 @@ bool put(Writer& w, const Event& e, int* depth) {
       break;
     case Ev::kGoUnblock:
       instant("GoUnblock");
-      args(w, {{"g", e.a}});
+      args(w, {{"g", e.a}, {"by", e.b}});
       flow("s", "");
       break;
     case Ev::kSteal:

@@ -544,9 +544,9 @@ G* newproc_prepare() {
 
 void newproc_start(G* g) {
   g->status.store(GStatus::kRunnable, std::memory_order_release);
-  // Recorded before g is visible to any P: its creation precedes its start.
-  if (trace::on()) trace::go_create(g);
   M* m = current_m();
+  // Recorded before g is visible to any P: its creation precedes its start.
+  if (trace::on()) trace::go_create(m, g);
   if (m && m->p) {
     P* p = m->p;
     p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

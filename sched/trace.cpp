@@ -98,9 +98,10 @@ void Buf::append(const Event& e) {
   tail->events[tail->n++] = e;
 }
 
-void go_create(G* g) {
-  G* parent = current_g();
-  here(Ev::kGoCreate, g->id, parent ? parent->id : 0);
+void go_create(M* m, G* g) {
+  const uint64_t parent = m && m->curg ? m->curg->id : 0;
+  if (m && m->p) to_p(m->p, event(Ev::kGoCreate, kPidP, uint32_t(m->p->id), g->id, parent), &m->p->trace_seq);
+  else here(Ev::kGoCreate, g->id, parent);
 }
 
 namespace {
@@ -132,8 +133,9 @@ void go_switch(P* p, G* g, Ev why, G* next) {
 
 void go_unblock(M* m, G* g) {
   g->trace_unblocked = true;
-  if (m && m->p) to_p(m->p, event(Ev::kGoUnblock, kPidP, uint32_t(m->p->id), g->id, 0), &m->p->trace_seq);
-  else here(Ev::kGoUnblock, g->id, 0);
+  const uint64_t by = m && m->curg ? m->curg->id : 0;
+  if (m && m->p) to_p(m->p, event(Ev::kGoUnblock, kPidP, uint32_t(m->p->id), g->id, by), &m->p->trace_seq);
+  else here(Ev::kGoUnblock, g->id, by);
 }
 
 void go_steal(P* p, G* g, P* victim) {

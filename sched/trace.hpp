@@ -56,7 +56,7 @@ enum class Ev : uint8_t {
   kGoPreempt,  // asked to yield by sysmon or a stop of the world
   kGoEnd,      // returned
   kGoSysCall,  // entered gort::blocking: leaves the P's track
-  kGoUnblock,  // readied (also on an M's or the outside track)
+  kGoUnblock,  // readied by goroutine b (0: by g0 or a plain thread)
   kSteal,      // b = the victim P's id
   kProcStart,  // a = the M's id
   kProcStop,
@@ -119,13 +119,13 @@ extern std::atomic<bool> enabled;
 // The check every hook site makes first.
 inline bool on() { return enabled.load(std::memory_order_relaxed); }
 
-// Hooks (call only when on()). p is the caller's P, held by the caller.
-void go_create(G* g);
+// Hooks (call only when on()). p is the caller's P, held by the caller; m
+// the caller's M (null on a thread outside the runtime).
+void go_create(M* m, G* g);
 void go_start(P* p, G* g);
 void go_stop(P* p, G* g, Ev why);  // kGoBlock (g->wait_reason), kGoSched, ...
 // go_stop of g and go_start of next at one moment: a direct switch.
 void go_switch(P* p, G* g, Ev why, G* next);
-// m: the caller's M (null on a thread outside the runtime).
 void go_unblock(M* m, G* g);
 void go_steal(P* p, G* g, P* victim);
 void proc_start(M* m, P* p);

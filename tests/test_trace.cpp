@@ -406,6 +406,7 @@ Seen check_trace(const std::string& text, Span span) {
     } else if (ph == "i") {
       const std::string name = e.str("name");
       ++seen.instants[name];
+      if (name == "GoUnblock") REQUIRE((args->has("g", Json::kNumber) && args->has("by", Json::kNumber)));
       if ((name == "GoCreate" || name == "GoStatus") && span != Span::kSeveralRuns) {
         const double g = args->num("g");
         REQUIRE(created_at.count(g) == 0);  // one creation per goroutine
