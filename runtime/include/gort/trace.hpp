@@ -25,7 +25,8 @@ namespace gort::trace {
 
 // Starts recording; the trace goes to path (created or truncated now) at
 // stop(). Call it from a goroutine, or while no gort::run is running (the
-// trace then starts with the next one). False, recording nothing new, if a
+// trace then starts with the next one); from a thread outside the runtime
+// while it runs, start and stop are fatal errors (they must stop the world). False, recording nothing new, if a
 // trace is being recorded already or path cannot be opened.
 bool start(const char* path);
 // The same, writing to out at stop(), which leaves it open.
