@@ -269,11 +269,11 @@ void name_tracks(Writer& w, const std::vector<Event>& events) {
 }  // namespace
 
 bool write_chrome_json(std::FILE* out, const Chunk* chunks, sched::trace::Clock clock) {
-  std::vector<Event> events;
-  for (const Chunk* c = chunks; c; c = c->next) events.insert(events.end(), c->events, c->events + c->n);
-  // A track's events went to more than one buffer (an M's to its P's and
-  // to the global one): its sequence numbers give their order back. They
-  // start again with each gort::run's Ms and Ps, whose times are apart.
+  std::vector<Event> events = sched::trace::decode(chunks);
+  // An M's events went to more than one buffer (its P's and the global
+  // one): its sequence numbers give their order back; the other tracks'
+  // events are numbered by their place in their one buffer. Both start
+  // again with each gort::run's Ms and Ps, whose times are apart.
   std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
     return std::tie(x.pid, x.tid, x.ts, x.seq) < std::tie(y.pid, y.tid, y.ts, y.seq);
   });

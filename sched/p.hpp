@@ -65,10 +65,12 @@ struct P {
 
   TimerHeap timers;
 
-  // The execution trace's events recorded here, and their order on this
-  // P's track; written only by the P's holder (sched/trace.hpp).
+  // The execution trace's events recorded here; written only by the P's
+  // holder (sched/trace.hpp).
   trace::Buf trace_buf;
-  uint32_t trace_seq = 0;
+  // The latest cycle-counter reading of an event on this P: the stamp of
+  // unblocks, which take no reading of their own.
+  int64_t trace_ticks = 0;
 };
 
 }  // namespace gort::sched

@@ -121,6 +121,7 @@ void sysmon_main() {
     bool acted = retake(now);
     acted = wake_for_stranded_work() || acted;
     acted = poll_network(now) || acted;
+    if (trace::on()) acted = trace::refill_spares() || acted;
     idle = acted ? 0 : idle + 1;
   }
 }

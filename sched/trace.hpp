@@ -1,5 +1,5 @@
 // The execution tracer's recording side (Go 1.19's runtime/trace.go): what
-// the scheduler and the collector did, as fixed-size events in per-P
+// the scheduler and the collector did, as 16- or 32-byte events in per-P
 // buffers. runtime/trace.cpp turns the recorded events into a file.
 //
 // Who writes where:
@@ -12,21 +12,26 @@
 //    sysmon, the M factory, a thread outside the runtime, the collector's
 //    track - appends to the global buffer under its lock, as Go 1.19's
 //    traceAcquireBuffer does.
-// Every event names its track (a P, an M, the collector, the rest) and
-// carries the track's own sequence number, so the writer can put each track
-// back in the order its events happened whichever buffer they went to.
+// Every event names its track (a P, an M, the collector, the rest). A P's,
+// the collector's and the outside track each live in one buffer, in the
+// order their events happened; an M's spans its Ps' buffers and the global
+// one, so its events carry the M's own sequence number, which puts the
+// track back in order.
 //
 // A buffer is a list of 256 KiB chunks, mapped and committed at once
 // (never malloc: events are recorded in a stopped world; and a page fault
-// every 128 events would cost more than recording them) and kept until
-// tracing stops. Nothing bounds them but the trace's length: 32 bytes an
-// event. Go keeps its buffers until a reader goroutine drains them; gort
-// has no reader, the file is written at the end.
+// every 256 events would cost more than recording them), most of them ahead
+// of need by sysmon, and kept until tracing stops. Nothing bounds them but
+// the trace's length: 16 bytes an event on the hot paths (Slot below). Go
+// keeps its buffers until a reader goroutine drains them; gort has no
+// reader, the file is written at the end.
 //
 // Events are stamped with the CPU's cycle counter (cputicks, as Go's
-// tracer does), a few times cheaper than nanotime: with a goroutine switch
-// costing some 60 ns, the clock is most of what tracing costs. begin and
-// end read both clocks, and the writer converts.
+// tracer does), a few times cheaper than nanotime; still, with a goroutine
+// switch costing some 60 ns, one reading is a good part of what tracing
+// costs, so a switch reads it once for both its events and an unblock takes
+// its P's latest reading (go_unblock). begin and end read both clocks, and
+// the writer converts.
 //
 // The hot path, tracing off: trace::on(), one relaxed load of a global flag.
 // Tracing on, an event bumps locks_held around its append, so the stop
@@ -37,6 +42,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 namespace gort::sched {
 
@@ -86,6 +92,7 @@ enum class Ev : uint8_t {
 // Tracks: Chrome's trace-event pid and tid.
 enum Pid : uint8_t { kPidP = 1, kPidM = 2, kPidGc = 3, kPidOutside = 4 };
 
+// An event as the hooks make it and the writer reads it.
 struct Event {
   int64_t ts;    // cputicks()
   uint32_t seq;  // order within the track
@@ -95,14 +102,34 @@ struct Event {
   uint64_t a;
   uint64_t b;
 };
-static_assert(sizeof(Event) == 32);
+
+// An event as a chunk keeps it: one 16-byte slot when it can, two when it
+// cannot. One slot holds an event of a P's, the collector's or the outside
+// track whose numbers fit 32 bits (goroutine ids do, and so does a static
+// string as its distance from the runtime's own image) and whose time lies
+// within 2^31 ticks of the chunk's first event: its time is that distance,
+// and its order on its track is its place in the buffer, the only one its
+// track writes to. The rest (every M's event, whose track spans buffers, and
+// wide numbers) take a second slot: the slot holds the sequence number and
+// the full time, the second a and b.
+struct Slot {
+  uint32_t dt;  // two slots: seq
+  uint8_t kind;  // | kWide for two slots
+  uint8_t pid;
+  uint16_t tid;
+  uint32_t a;  // two slots: the time's low half
+  uint32_t b;  // two slots: the time's high half
+};
+static_assert(sizeof(Slot) == 16);
+constexpr uint8_t kWide = 0x80;
 
 struct Chunk {
   static constexpr size_t kBytes = 256 * 1024;
-  static constexpr uint32_t kEvents = (kBytes - 16) / sizeof(Event);
+  static constexpr uint32_t kSlots = (kBytes - 32) / sizeof(Slot);
   Chunk* next;
-  uint32_t n;
-  Event events[kEvents];
+  uint32_t n;     // slots used
+  int64_t base;   // the time of the first event
+  alignas(16) Slot slots[kSlots];
 };
 static_assert(sizeof(Chunk) <= Chunk::kBytes);
 
@@ -113,6 +140,10 @@ struct Buf {
   Chunk* tail = nullptr;
   void append(const Event& e);
 };
+
+// Every event of a chain of chunks, with the order of one-slot events put
+// back from their places (their seq is their index in the chain).
+std::vector<Event> decode(const Chunk* list);
 
 extern std::atomic<bool> enabled;
 
@@ -159,6 +190,10 @@ struct Clock {
 Clock clock();
 // The runtime is going away while tracing: keep what its Ps recorded.
 void retire_p(P* p);
+
+// sysmon, each round: maps chunks ahead of need while recording. True when
+// it mapped any (the trace is being written fast: look again soon).
+bool refill_spares();
 
 }  // namespace trace
 }  // namespace gort::sched
