@@ -79,9 +79,68 @@ void splice(Buf& to, Buf& from) {
   from = Buf{};
 }
 
-Event event(Ev kind, Pid pid, uint32_t tid, uint64_t a, uint64_t b) {
+// Static strings (wait reasons, why the world stopped, goroutine states)
+// are kept as their distance from here: they live in the same image.
+int64_t text_anchor() { return int64_t(reinterpret_cast<uintptr_t>(&enabled)); }
+
+bool is_text(Ev kind) { return kind == Ev::kGoBlock || kind == Ev::kStwBegin || kind == Ev::kGoStatus; }
+
+// e in one slot of a chunk whose first event was at base, if it fits.
+__attribute__((always_inline)) inline bool compact(const Event& e, int64_t base, Slot* s) {
+  if (e.pid == kPidM || (e.a >> 32) != 0) return false;
+  const int64_t dt = e.ts - base;
+  if (dt != int32_t(dt)) return false;
+  int64_t b = int64_t(e.b);
+  if (is_text(e.kind)) {
+    b -= text_anchor();
+    if (b != int32_t(b)) return false;
+  } else if ((e.b >> 32) != 0) {
+    return false;
+  }
+  *s = Slot{uint32_t(int32_t(dt)), uint8_t(e.kind), e.pid, e.tid, uint32_t(e.a), uint32_t(b)};
+  return true;
+}
+
+}  // namespace
+
+__attribute__((always_inline)) inline void Buf::append(const Event& e) {
+  // Room for two slots, so the event fits whichever it needs.
+  if (tail && tail->n + 2 <= Chunk::kSlots && compact(e, tail->base, &tail->slots[tail->n])) {
+    ++tail->n;
+    return;
+  }
+  append_slowly(e);
+}
+
+void Buf::append_slowly(const Event& e) {
+  if (!tail || tail->n + 2 > Chunk::kSlots) {
+    Chunk* c = new_chunk();
+    c->base = e.ts;
+    if (tail) tail->next = c;
+    else head = c;
+    tail = c;
+    if (compact(e, tail->base, &tail->slots[tail->n])) {
+      ++tail->n;
+      return;
+    }
+  }
+  const uint64_t ts = uint64_t(e.ts);
+  tail->slots[tail->n] = Slot{e.seq, uint8_t(uint8_t(e.kind) | kWide), e.pid, e.tid, uint32_t(ts), uint32_t(ts >> 32)};
+  const uint64_t ab[2] = {e.a, e.b};
+  std::memcpy(&tail->slots[tail->n + 1], ab, sizeof ab);
+  tail->n += 2;
+}
+
+namespace {
+
+__attribute__((always_inline)) inline Event event(Ev kind, Pid pid, uint32_t tid, uint64_t a, uint64_t b) {
   return Event{0, 0, kind, uint8_t(pid), uint16_t(tid), a, b};
 }
+
+// The hot path of every event is inlined whole (put_p, to_p, Buf::append,
+// compact): passed through calls, an Event goes by the stack in pieces and
+// comes back whole, which stalls the store buffer for longer than the rest
+// of the event takes.
 
 // Appends e, stamped already, to p's buffer; the caller holds p.
 // locks_held keeps the stop signal away until the event is whole, and the
@@ -89,7 +148,7 @@ Event event(Ev kind, Pid pid, uint32_t tid, uint64_t a, uint64_t b) {
 // between the read and the append. m_seq: the counter of e's track when
 // that is an M's, kept by the M's own thread; the other tracks need none,
 // as each lives in one buffer and its events' places there are their order.
-void put_p(P* p, Event e, uint32_t* m_seq = nullptr) {
+__attribute__((always_inline)) inline void put_p(P* p, Event e, uint32_t* m_seq = nullptr) {
   internal::add_locks_held(1);
   if (on()) {
     if (m_seq) e.seq = (*m_seq)++;
@@ -100,7 +159,7 @@ void put_p(P* p, Event e, uint32_t* m_seq = nullptr) {
 
 // Stamps e with a fresh reading of the clock, which also becomes p's
 // latest (see go_unblock).
-void to_p(P* p, Event e, uint32_t* m_seq = nullptr) {
+__attribute__((always_inline)) inline void to_p(P* p, Event e, uint32_t* m_seq = nullptr) {
   e.ts = p->trace_ticks = internal::cputicks();
   put_p(p, e, m_seq);
 }
@@ -128,49 +187,7 @@ void here(Ev kind, uint64_t a, uint64_t b) {
   }
 }
 
-// Static strings (wait reasons, why the world stopped, goroutine states)
-// are kept as their distance from here: they live in the same image.
-int64_t text_anchor() { return int64_t(reinterpret_cast<uintptr_t>(&enabled)); }
-
-bool is_text(Ev kind) { return kind == Ev::kGoBlock || kind == Ev::kStwBegin || kind == Ev::kGoStatus; }
-
-// e in one slot of a chunk whose first event was at base, if it fits.
-bool compact(const Event& e, int64_t base, Slot* s) {
-  if (e.pid == kPidM || (e.a >> 32) != 0) return false;
-  const int64_t dt = e.ts - base;
-  if (dt != int32_t(dt)) return false;
-  int64_t b = int64_t(e.b);
-  if (is_text(e.kind)) {
-    b -= text_anchor();
-    if (b != int32_t(b)) return false;
-  } else if ((e.b >> 32) != 0) {
-    return false;
-  }
-  *s = Slot{uint32_t(int32_t(dt)), uint8_t(e.kind), e.pid, e.tid, uint32_t(e.a), uint32_t(b)};
-  return true;
-}
-
 }  // namespace
-
-void Buf::append(const Event& e) {
-  // Room for two slots, so the event fits whichever it needs.
-  if (!tail || tail->n + 2 > Chunk::kSlots) {
-    Chunk* c = new_chunk();
-    c->base = e.ts;
-    if (tail) tail->next = c;
-    else head = c;
-    tail = c;
-  }
-  if (compact(e, tail->base, &tail->slots[tail->n])) {
-    ++tail->n;
-    return;
-  }
-  const uint64_t ts = uint64_t(e.ts);
-  tail->slots[tail->n] = Slot{e.seq, uint8_t(uint8_t(e.kind) | kWide), e.pid, e.tid, uint32_t(ts), uint32_t(ts >> 32)};
-  const uint64_t ab[2] = {e.a, e.b};
-  std::memcpy(&tail->slots[tail->n + 1], ab, sizeof ab);
-  tail->n += 2;
-}
 
 std::vector<Event> decode(const Chunk* list) {
   std::vector<Event> out;
@@ -206,13 +223,13 @@ void go_create(M* m, G* g) {
 
 namespace {
 
-Event start_event(P* p, G* g) {
+__attribute__((always_inline)) inline Event start_event(P* p, G* g) {
   const bool unblocked = g->trace_unblocked;
   g->trace_unblocked = false;
   return event(Ev::kGoStart, kPidP, uint32_t(p->id), g->id, unblocked);
 }
 
-Event stop_event(P* p, G* g, Ev why) {
+__attribute__((always_inline)) inline Event stop_event(P* p, G* g, Ev why) {
   const uint64_t reason = why == Ev::kGoBlock ? reinterpret_cast<uintptr_t>(g->wait_reason) : 0;
   return event(why, kPidP, uint32_t(p->id), g->id, reason);
 }
