@@ -113,7 +113,7 @@ struct Event {
 // wide numbers) take a second slot: the slot holds the sequence number and
 // the full time, the second a and b.
 struct Slot {
-  uint32_t dt;  // two slots: seq
+  uint32_t dt;   // two slots: seq
   uint8_t kind;  // | kWide for two slots
   uint8_t pid;
   uint16_t tid;
@@ -127,8 +127,8 @@ struct Chunk {
   static constexpr size_t kBytes = 256 * 1024;
   static constexpr uint32_t kSlots = (kBytes - 32) / sizeof(Slot);
   Chunk* next;
-  uint32_t n;     // slots used
-  int64_t base;   // the time of the first event
+  uint32_t n;    // slots used
+  int64_t base;  // the time of the first event
   alignas(16) Slot slots[kSlots];
 };
 static_assert(sizeof(Chunk) <= Chunk::kBytes);
