@@ -28,6 +28,7 @@
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::gc {
 
@@ -226,17 +227,31 @@ void assert_all_swept() {
 
 // Nothing from here to start_the_world may call malloc or free: a thread
 // stopped by signal may hold the allocator's locks.
-bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
+bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* cycle) {
+  namespace trace = sched::trace;
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kGcBegin, num_gc.load(std::memory_order_relaxed) + 1);
+    trace::gc_event(trace::Ev::kHeap, uint64_t(heap_alloc_bytes.load(std::memory_order_relaxed)),
+                    next_gc.load(std::memory_order_relaxed));
+    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC"));
+  }
   // Runtime code from here to the restart: never stopped by signal.
   internal::add_locks_held(1);
-  trace->sweep_term_start = internal::nanotime();
+  cycle->sweep_term_start = internal::nanotime();
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
     internal::add_locks_held(-1);
+    if (trace::on()) {
+      trace::gc_event(trace::Ev::kStwEnd);
+      trace::gc_event(trace::Ev::kGcEnd);
+    }
     return false;
   }
+  if (trace::on())
+    trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
+                    uint64_t(stw.stopped_by_signal + stw.blocking_threads));
   const int64_t start = internal::nanotime();
-  trace->stopped = start;
+  cycle->stopped = start;
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->release_all();
   assert_all_swept();
@@ -245,10 +260,12 @@ bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
     internal::LockGuard l(barrier_lock);
     active_marker = &marker;
   }
+  if (trace::on()) trace::gc_event(trace::Ev::kMarkBegin);
   const int64_t mark_start = internal::nanotime();
   marker.mark_roots();
   marker.drain();
   const int64_t mark_cpu = internal::nanotime() - mark_start;  // one thread marks, inside the pause
+  if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);
   {
     internal::LockGuard l(barrier_lock);
     active_marker = nullptr;
@@ -256,11 +273,11 @@ bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
   // As Go: what was marked is the live heap, and allocation counts on from
   // there (the caches were emptied above).
   const size_t live = marker.marked_bytes();
-  trace->heap_marked_end = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
-  trace->heap_live = live;
-  trace->stack_bytes = marker.stack_bytes();
-  trace->global_bytes = marker.root_range_bytes();
-  trace->procs = int(sched::sched.allp.size());
+  cycle->heap_marked_end = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
+  cycle->heap_live = live;
+  cycle->stack_bytes = marker.stack_bytes();
+  cycle->global_bytes = marker.root_range_bytes();
+  cycle->procs = int(sched::sched.allp.size());
   heap_alloc_bytes.store(int64_t(live), std::memory_order_relaxed);
   heap_live.store(live, std::memory_order_relaxed);
   const int percent = gogc() < 0 ? 100 : gogc();
@@ -277,11 +294,16 @@ bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace) {
     cycles.mark_cpu_ns += mark_cpu;
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
-    trace->number = num_gc.fetch_add(1, std::memory_order_release) + 1;
+    cycle->number = num_gc.fetch_add(1, std::memory_order_release) + 1;
   }
+  if (trace::on()) trace::gc_event(trace::Ev::kHeap, live, goal);
   sched::start_the_world();
-  trace->end = internal::nanotime();
+  cycle->end = internal::nanotime();
   internal::add_locks_held(-1);
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kStwEnd);
+    trace::gc_event(trace::Ev::kGcEnd);
+  }
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include "sched/sched.hpp"
 #include "sched/sema.hpp"
 #include "sched/stw.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::gc {
 
@@ -142,6 +143,14 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
   return SweepOutcome::kFiled;
 }
 
+// For the execution trace: a pass of the background sweeper or of
+// gc::collect ended (objects freed meanwhile by any sweeper count).
+void trace_sweep_pass(int spans, uint64_t freed_before) {
+  if (sched::trace::on())
+    sched::trace::gc_event(sched::trace::Ev::kSwept, uint64_t(spans),
+                           swept_objects.load(std::memory_order_relaxed) - freed_before);
+}
+
 void background_sweep() {
   sched::G* self = sched::current_g();
   for (;;) {
@@ -149,8 +158,11 @@ void background_sweep() {
     // of swept objects (some still awaiting their destructors), which must
     // not keep them alive; destructors are user code and may hold roots.
     self->holds_no_roots = true;
-    for (int swept = 1; sweep_one(); ++swept)
-      if (swept % kSpansPerYield == 0) sched::yield();
+    const uint64_t freed_before = swept_objects.load(std::memory_order_relaxed);
+    int swept = 0;
+    while (sweep_one())
+      if (++swept % kSpansPerYield == 0) sched::yield();
+    trace_sweep_pass(swept, freed_before);
     self->holds_no_roots = false;
     run_due_destructors();
     self->holds_no_roots = true;
@@ -214,10 +226,12 @@ Span* new_swept_span(size_t npages, int spanclass, size_t large_size, int node) 
 }
 
 void finish_sweep() {
-  while (sweep_one()) {
-  }
+  const uint64_t freed_before = swept_objects.load(std::memory_order_relaxed);
+  int swept = 0;
+  while (sweep_one()) ++swept;
   // Whoever took a span sweeps it without stopping: a few moments.
   while (sweeps_in_flight.load(std::memory_order_acquire) != 0) sched::yield();
+  trace_sweep_pass(swept, freed_before);
 }
 
 void run_due_destructors() {

@@ -1,11 +1,16 @@
 // The public face of the scheduler: gort::run, gort::go and friends.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "gc/mcache.hpp"
 #include "gort/gc.hpp"
 #include "gort/runtime.hpp"
+#include "gort/trace.hpp"
 #include "runtime/config.hpp"
+#include "runtime/internal/config.hpp"
+#include "runtime/internal/fatal.hpp"
 #include "runtime/internal/log.hpp"
 #include "sched/hooks.hpp"
 #include "sched/sched.hpp"
@@ -37,12 +42,40 @@ GoFunc& newproc_func(void* g) { return static_cast<sched::G*>(g)->fn; }
 
 void newproc_start(void* g) { sched::newproc_start(static_cast<sched::G*>(g)); }
 
+namespace {
+
+// GORTTRACE=file: the execution trace of the process, from its first
+// gort::run to its exit, when the file is written (a trace started by
+// gort::trace::start before takes precedence).
+void trace_from_knob() {
+  static const bool started = [] {
+    const char* path = internal::knobs().trace;
+    if (!path || trace::active()) return false;
+    if (!trace::start(path))
+      internal::fatal("GORTTRACE=\"", path, "\": cannot create the file: ", std::strerror(errno));
+    std::atexit([] {
+      // exit() from a thread outside the runtime while it runs cannot stop
+      // the world to take the trace.
+      if (sched::sched.running.load() && !sched::current_g()) {
+        internal::log().warn("gort: GORTTRACE: exit outside a goroutine while gort::run runs; no trace written");
+        return;
+      }
+      if (trace::active() && !trace::stop()) internal::log().warn("gort: GORTTRACE: writing the trace failed");
+    });
+    return true;
+  }();
+  (void)started;
+}
+
+}  // namespace
+
 void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
   const runtime::Settings s = runtime::resolve(cfg);
   if (s.max_stack && !stack::Space::get().set_slot_size(s.max_stack))
     internal::log().warn("gort: max_stack {} ignored: stacks of {} bytes already exist in this process", s.max_stack,
                          stack::Space::get().slot_size());
   sched::set_hooks({&gc::release_p_cache, &gc::detail::forget_roots_in_dead_stacks});
+  trace_from_knob();
   sched::run_main(fn, arg, s.gomaxprocs);
 }
 

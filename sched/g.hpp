@@ -55,6 +55,9 @@ struct G {
   // its next safe point.
   std::atomic<bool> preempt{false};
 
+  // Readied while tracing: its next start draws the arrow from the wake-up.
+  bool trace_unblocked = false;
+
   // Inside gort::blocking: the lowest stack address live during the call
   // (its registers are spilled above it); 0 otherwise. The collector scans
   // such a goroutine's stack from here.

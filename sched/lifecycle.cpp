@@ -27,6 +27,7 @@
 #include "sched/sigquit.hpp"
 #include "sched/stw.hpp"
 #include "sched/traceback.hpp"
+#include "sched/trace.hpp"
 #include "stack/overflow.hpp"
 #include "stack/pool.hpp"
 #include "stack/space.hpp"
@@ -225,6 +226,7 @@ void teardown() {
   for (P* p : sched.allp) {
     p->stacks.drain_all();
     if (hooks().release_p) hooks().release_p(p);
+    trace::retire_p(p);
     delete p;
   }
   sched.allp.clear();

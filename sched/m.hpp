@@ -97,6 +97,7 @@ struct M {
   M* link = nullptr;  // idle list
   FastRand rand;
   int32_t node = -1;  // the NUMA node its thread is pinned to; -1: none
+  uint32_t trace_seq = 0;  // the order of this M's trace events (sched/trace.hpp)
 
   // Set by a goroutine before it jumps to g0.
   SwitchReason reason = SwitchReason::kPark;

@@ -16,6 +16,7 @@
 #include "runtime/internal/raw_vector.hpp"
 #include "runtime/internal/sysmem.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::sched {
 
@@ -263,7 +264,10 @@ GList netpoll(int64_t delay_ns) {
       else pd->wr.token = true;
     }
   }
-  for (G* g = ready_list.head; g; g = g->schedlink) g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  for (G* g = ready_list.head; g; g = g->schedlink) {
+    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+    if (trace::on()) trace::go_unblock(current_m(), g);
+  }
   return ready_list;
 }
 

@@ -13,6 +13,7 @@
 #include "sched/g.hpp"
 #include "sched/runqueue.hpp"
 #include "sched/timer.hpp"
+#include "sched/trace.hpp"
 #include "stack/pool.hpp"
 
 namespace gort::gc {
@@ -74,6 +75,13 @@ struct P {
   uint64_t goid_end = 0;
 
   TimerHeap timers;
+
+  // The execution trace's events recorded here; written only by the P's
+  // holder (sched/trace.hpp).
+  trace::Buf trace_buf;
+  // The latest cycle-counter reading of an event on this P: the stamp of
+  // unblocks, which take no reading of their own.
+  int64_t trace_ticks = 0;
 };
 
 }  // namespace gort::sched

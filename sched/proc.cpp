@@ -16,6 +16,7 @@
 #include "sched/stw.hpp"
 #include "sched/switch.hpp"
 #include "sched/timer.hpp"
+#include "sched/trace.hpp"
 #include "stack/overflow.hpp"
 
 namespace gort::sched {
@@ -47,12 +48,14 @@ void acquirep(M* m, P* p) {
   m->p = p;
   p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_release);
+  if (trace::on()) trace::proc_start(m, p);
   if (sched.sysmon_wait.load(std::memory_order_relaxed) && sched.sysmon_wait.exchange(false, std::memory_order_acq_rel))
     sched.sysmon_note.wakeup();
 }
 
 P* releasep(M* m) {
   P* p = m->p;
+  if (trace::on()) trace::proc_stop(m, p);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->status.store(PStatus::kIdle, std::memory_order_release);
   m->p = nullptr;
@@ -181,8 +184,10 @@ void stopm(M* m) {
     m->link = sched.midle;
     sched.midle = m;
   }
+  if (trace::on()) trace::m_idle(m, true);
   m->park.sleep();
   m->park.clear();
+  if (trace::on()) trace::m_idle(m, false);
   if (sched.shutdown.load(std::memory_order_acquire)) return;
   acquirep(m, m->nextp);
   m->nextp = nullptr;
@@ -228,6 +233,7 @@ void gcstopm(M* m) {
     sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
   }
   P* p = m->p;
+  if (trace::on()) trace::proc_stop(m, p);
   p->m.store(nullptr, std::memory_order_relaxed);
   m->p = nullptr;
   p->status.store(PStatus::kGcStop, std::memory_order_release);
@@ -270,6 +276,7 @@ __attribute__((always_inline)) inline G* steal_from(P* self, P* victim, bool las
   if (g) {
     auto& steals = victim->node == self->node ? self->steals_local : self->steals_remote;
     steals.store(steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (trace::on()) trace::go_steal(self, g, victim);
   }
   return g;
 }
@@ -494,6 +501,7 @@ void handoffp(P* p) {
 void ready(G* g, bool next) {
   g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   M* m = current_m();
+  if (trace::on()) trace::go_unblock(m, g);
   if (m && m->p) {
     P* p = m->p;
     runqput(p, g, next);
@@ -560,6 +568,8 @@ G* newproc_prepare() {
 void newproc_start(G* g) {
   g->status.store(GStatus::kRunnable, std::memory_order_release);
   M* m = current_m();
+  // Recorded before g is visible to any P: its creation precedes its start.
+  if (trace::on()) trace::go_create(m, g);
   if (m && m->p) {
     P* p = m->p;
     if (!g->is_system) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -152,7 +152,6 @@ void newproc_start(G* g);
 // Starts one of the runtime's own goroutines (not counted by num_goroutine).
 void start_system_goroutine(void (*fn)());
 int64_t num_goroutine();
-
 void sysmon_main();
 
 // When the runtime shuts down, nothing of it may point at the goroutines it

@@ -10,6 +10,7 @@
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
+#include "sched/trace.hpp"
 #include "stack/overflow.hpp"
 #include "stack/space.hpp"
 
@@ -79,6 +80,26 @@ G* next_direct(M* m) {
 
 }  // namespace
 
+namespace {
+
+// The trace event for g leaving its P (Go's GoBlock, GoSched, ...); kNoP
+// and kAbandon record none: g left the P's track when its blocking call
+// began, or the runtime is gone.
+trace::Ev trace_event_for(SwitchReason why) {
+  switch (why) {
+    case SwitchReason::kPark:
+      return trace::Ev::kGoBlock;
+    case SwitchReason::kYield:
+      return trace::Ev::kGoSched;
+    case SwitchReason::kPreempt:
+      return trace::Ev::kGoPreempt;
+    default:
+      return trace::Ev::kGoEnd;
+  }
+}
+
+}  // namespace
+
 void switch_out(G* g, SwitchReason why) {
   M* m = g->m;
   begin_switch();
@@ -93,6 +114,10 @@ void switch_out(G* g, SwitchReason why) {
     // the lock first, then starts `next`.
     m->next_from_switch = next;
     next = nullptr;
+  }
+  if (trace::on() && m->p && why != SwitchReason::kNoP && why != SwitchReason::kAbandon) {
+    if (next) trace::go_switch(m->p, g, trace_event_for(why), next);
+    else trace::go_stop(m->p, g, trace_event_for(why));
   }
   if (next) {
     prepare_to_run(m, next);
@@ -206,6 +231,7 @@ void finish_switch_out(M* m, G* g) {
 void execute(M* m, G* g) {
   begin_switch();
   prepare_to_run(m, g);
+  if (trace::on()) trace::go_start(m->p, g);
   stack::start_switch(&m->g0_fake_stack, reinterpret_cast<const void*>(g->stack.lo), g->stack.size());
   stack::tsan_switch_to(g->tsan_fiber);
   const stack::Transfer t = stack::jump(g->ctx, nullptr);

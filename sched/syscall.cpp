@@ -4,6 +4,7 @@
 // P to sysmon. sched/README.md has the whole story.
 #include "sched/sched.hpp"
 #include "sched/switch.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::sched {
 
@@ -15,6 +16,8 @@ void entersyscall() {
   m->blocking_g.store(g, std::memory_order_relaxed);
   m->blocking.store(BlockingState::kInCall, std::memory_order_release);
   p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // While p says kSyscall it may go to another M: the last event on it.
+  if (trace::on()) trace::syscall_enter(m, p, g);
   p->status.store(PStatus::kSyscall, std::memory_order_release);
 }
 
@@ -51,15 +54,18 @@ void exitsyscall() {
     // whoever claims it (as in Go); that M will find it gone.
     p->m.store(m, std::memory_order_relaxed);
     p->running.store(g, std::memory_order_release);
+    if (trace::on()) trace::syscall_exit(m, g, p, true);
     m->blocking.store(BlockingState::kNone, std::memory_order_release);
     return;
   }
   // sysmon or stop_the_world took our P while we were blocked.
+  if (trace::on()) trace::syscall_exit(m, g, p, false);
   m->p = nullptr;
   P* idle = pidleget_locking();
   if (idle) {
     acquirep(m, idle);
     idle->running.store(g, std::memory_order_release);
+    if (trace::on()) trace::go_start(idle, g);
     m->blocking.store(BlockingState::kNone, std::memory_order_release);
     return;
   }

@@ -20,6 +20,7 @@
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
 #include "sched/sigquit.hpp"
+#include "sched/trace.hpp"
 
 namespace gort::sched {
 
@@ -49,6 +50,7 @@ bool retake(int64_t now) {
         continue;
       PStatus expected = PStatus::kSyscall;
       if (p->status.compare_exchange_strong(expected, PStatus::kIdle, std::memory_order_acq_rel)) {
+        if (trace::on()) trace::proc_steal(p);
         handoffp(p);
         acted = true;
       }
@@ -124,6 +126,7 @@ void sysmon_main() {
     bool acted = retake(now);
     acted = wake_for_stranded_work() || acted;
     acted = poll_network(now) || acted;
+    if (trace::on()) acted = trace::refill_spares() || acted;
     idle = acted ? 0 : idle + 1;
   }
 }

@@ -100,6 +100,7 @@ Knobs parse() {
     if (s != "preferred" && s != "bind") malformed("GORTNUMAMEM", v, "preferred or bind");
     k.numa_mem_bind = s == "bind";
   }
+  k.trace = env("GORTTRACE");
   if (const char* v = env("GODEBUG")) parse_godebug(v, &k);
   return k;
 }

@@ -36,6 +36,7 @@ struct Knobs {
   int numa_fake = 0;           // GORTNUMA_FAKE: virtual nodes; 0 off
   bool numa_pin = true;        // GORTNUMAPIN: 0 leaves threads unpinned
   bool numa_mem_bind = false;  // GORTNUMAMEM: bind (MPOL_BIND), else preferred
+  const char* trace = nullptr;  // GORTTRACE: where the execution trace goes at exit
 };
 
 // Parsed from the environment once per process.

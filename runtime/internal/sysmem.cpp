@@ -22,6 +22,12 @@ void* map_memory(size_t bytes, const char* what) {
   return p;
 }
 
+void* map_memory_now(size_t bytes, const char* what) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) fatal("runtime: out of memory: cannot map ", bytes, " bytes for ", what);
+  return p;
+}
+
 void unmap_memory(void* p, size_t bytes) { munmap(p, bytes); }
 
 }  // namespace gort::internal

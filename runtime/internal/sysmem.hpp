@@ -20,6 +20,9 @@ namespace gort::internal {
 // What the runtime needs while the world is stopped comes from here: a
 // thread stopped by signal may hold malloc's locks.
 void* map_memory(size_t bytes, const char* what);
+// The same, committed at once: for memory about to be written at such a
+// rate that a page fault per 4 KiB would cost more than the writes.
+void* map_memory_now(size_t bytes, const char* what);
 void unmap_memory(void* p, size_t bytes);
 
 }  // namespace gort::internal

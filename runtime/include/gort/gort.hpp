@@ -12,4 +12,5 @@
 #include "gort/runtime.hpp"
 #include "gort/select.hpp"
 #include "gort/time.hpp"
+#include "gort/trace.hpp"
 #include "gort/waitgroup.hpp"
