@@ -20,6 +20,7 @@
 #include "gort/gc.hpp"
 #include "gort/mutex.hpp"
 #include "gort/time.hpp"
+#include "gort/waitgroup.hpp"
 #include "message.hpp"
 
 namespace chat {
@@ -52,6 +53,10 @@ class Hub {
   void remove(Client* c, const std::string& reason);
 
   size_t clients() const;
+
+  // The connections' goroutines still running (session.cpp counts them), so
+  // that whoever stops the server can wait until every one has ended.
+  gort::WaitGroup goroutines;
 
   void trace(gort::gc::Visitor& v) const { v(slots_); }
 

@@ -64,7 +64,9 @@ std::string format(std::string_view prefix, std::string_view command, const std:
     const std::string& p = params[i];
     out += ' ';
     const bool last = i + 1 == params.size();
-    if (last && (p.empty() || p.front() == ':' || p.find(' ') != std::string::npos)) out += ':';
+    // Text after a target (message, reason, topic) goes after a colon, as
+    // ircds write it; a lone parameter only when it must.
+    if (last && (i > 0 || p.empty() || p.front() == ':' || p.find(' ') != std::string::npos)) out += ':';
     out += p;
   }
   if (out.size() > kMaxLine - 2) out.resize(kMaxLine - 2);

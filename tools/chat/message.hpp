@@ -1,8 +1,9 @@
 // IRC messages (RFC 1459 section 2.3, RFC 2812 section 2.3.1): one line,
 //   [":" prefix SPACE] command {SPACE param} [SPACE ":" trailing]
 // at most 512 bytes with its CR LF. parse() reads a line a client sent;
-// format() writes one the server sends, putting the last parameter after a
-// colon whenever it needs one (empty, has a space, starts with ':').
+// format() writes one the server sends, putting the last of two or more
+// parameters after a colon, and a lone one when it must (empty, has a
+// space, starts with ':').
 #pragma once
 
 #include <optional>

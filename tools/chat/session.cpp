@@ -128,9 +128,19 @@ void serve(Hub* hub, ConnPtr conn) {
   auto inbox = gort::make_chan<Line>(kInboxLines);
   auto done = gort::make_chan<bool>();
   auto written = gort::make_chan<bool>();
-  gort::go([conn = c->conn, inbox, done] { read_lines(conn, inbox, done); });
-  gort::go([conn = c->conn, sendq = c->sendq, written] { write_lines(conn, sendq, written); });
-  gort::go([hub, c, inbox, done, written] { handle(hub, c, inbox, done, written); });
+  hub->goroutines.add(3);
+  gort::go([hub, conn = c->conn, inbox, done] {
+    read_lines(conn, inbox, done);
+    hub->goroutines.done();
+  });
+  gort::go([hub, conn = c->conn, sendq = c->sendq, written] {
+    write_lines(conn, sendq, written);
+    hub->goroutines.done();
+  });
+  gort::go([hub, c, inbox, done, written] {
+    handle(hub, c, inbox, done, written);
+    hub->goroutines.done();
+  });
 }
 
 }  // namespace chat
