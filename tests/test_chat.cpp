@@ -9,6 +9,7 @@
 
 #include "gort/gort.hpp"
 #include "support.hpp"
+#include "tools/chat/histogram.hpp"
 #include "tools/chat/hub.hpp"
 #include "tools/chat/message.hpp"
 #include "tools/chat/pipe_conn.hpp"
@@ -180,6 +181,24 @@ TEST_CASE("chat: messages parse and format as RFC 2812 writes them", "[chat]") {
   CHECK(chat::format("", "PRIVMSG", {"#c", ":)"}) == "PRIVMSG #c ::)\r\n");
   CHECK(chat::format("", "PRIVMSG", {"#c", std::string(600, 'x')}).size() == chat::kMaxLine);
   CHECK(chat::irc_lower("Nick[]\\~") == "nick{}|^");
+}
+
+TEST_CASE("chat: the load generator's histogram keeps quantiles within 1/64", "[chat]") {
+  chat::Histogram h;
+  for (int64_t v = 1; v <= 100000; ++v) h.record(v);
+  CHECK(h.count() == 100000);
+  CHECK(h.max() == 100000);
+  for (const double q : {0.5, 0.99, 0.999}) {
+    const double exact = q * 100000;
+    CHECK(static_cast<double>(h.quantile(q)) >= exact);
+    CHECK(static_cast<double>(h.quantile(q)) <= exact * (1 + 1.0 / 64) + 1);
+  }
+  chat::Histogram small;
+  for (int v : {3, 3, 3, 7}) small.record(v);
+  CHECK(small.quantile(0.5) == 3);
+  CHECK(small.quantile(1.0) == 7);
+  small.record(int64_t{1} << 62);
+  CHECK(small.quantile(1.0) == int64_t{1} << 62);
 }
 
 TEST_CASE("chat: registration answers CAP, then welcomes with 001-004", "[chat]") {

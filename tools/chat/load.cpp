@@ -59,6 +59,7 @@ int64_t rss_bytes(long pid) {
 struct Totals {
   chat::Histogram latency_us;
   std::atomic<uint64_t> delivered{0}, duplicated{0}, lost{0}, joined{0};
+  std::atomic<int64_t> last_delivery_ns{0};
 };
 
 // Reads one client's lines until its connection ends: answers PING, counts
@@ -88,7 +89,11 @@ void read_client(chat::ConnPtr conn, int senders, Totals* t) {
         int sender = 0;
         long long k = 0, stamp = 0;
         if (std::sscanf(line.data() + seq + 6, "%d %lld %lld", &sender, &k, &stamp) != 3 || sender < 0 || sender >= senders) continue;
-        t->latency_us.record((now_ns() - stamp) / 1000);
+        const int64_t now = now_ns();
+        t->latency_us.record((now - stamp) / 1000);
+        int64_t prev = t->last_delivery_ns.load(std::memory_order_relaxed);
+        while (now > prev && !t->last_delivery_ns.compare_exchange_weak(prev, now, std::memory_order_relaxed)) {
+        }
         int64_t& l = last[static_cast<size_t>(sender)];
         if (k <= l) {
           t->duplicated.fetch_add(1);
@@ -174,7 +179,8 @@ int run_load(const Flags& f) {
     if (still >= 5 && gort::Clock::now() - t0 > std::chrono::duration<double>(f.duration)) break;
   }
   sending.wait();
-  const double elapsed = std::chrono::duration<double>(gort::Clock::now() - t0).count();
+  // From the first message due to the last one delivered.
+  const double elapsed = static_cast<double>(totals.last_delivery_ns.load() - std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch()).count()) / 1e9;
   const auto gc_after = gort::gc::stats();
   uint64_t pause_max = 0;
   for (uint64_t k = gc_before.num_gc; k < gc_after.num_gc && k < gc_before.num_gc + 256; ++k) pause_max = std::max(pause_max, gc_after.pause_ns[k % 256]);
@@ -183,7 +189,7 @@ int run_load(const Flags& f) {
   // What the connections added: in-process, both ends of every user.
   const int64_t rss = rss_bytes(f.inproc ? 0 : f.server_pid) - rss_before;
   std::printf("conns=%d deliveries_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f lost=%llu duplicated=%llu rss_per_conn_kb=%.1f gc_pause_max_us=%.0f gcs=%llu\n",
-              f.conns, static_cast<double>(delivered) / std::min(elapsed, f.duration + 1.0), totals.latency_us.quantile(0.5) / 1e3,
+              f.conns, elapsed > 0 ? static_cast<double>(delivered) / elapsed : 0.0, totals.latency_us.quantile(0.5) / 1e3,
               totals.latency_us.quantile(0.99) / 1e3, totals.latency_us.quantile(0.999) / 1e3, totals.latency_us.max() / 1e3,
               static_cast<unsigned long long>(lost), static_cast<unsigned long long>(totals.duplicated.load()),
               (f.inproc || f.server_pid) ? static_cast<double>(rss) / 1024.0 / f.conns : -1.0,
