@@ -94,13 +94,13 @@ class TestClient {
 // A server over one of the two transports; connect() gives a client.
 class Server {
  public:
-  Server(bool tcp, chat::Options opts) : hub_(gort::gc::make<chat::Hub>(std::move(opts))), tcp_(tcp) {
+  Server(bool tcp, chat::Options opts) : hub_(std::move(opts)), tcp_(tcp) {
     if (!tcp_) return;
     ln_ = gort::net::listen("tcp", "127.0.0.1:0");
     accepting_.add(1);
     gort::go([this] {
       try {
-        for (;;) chat::serve(hub_, chat::tcp_conn(ln_.accept()));
+        for (;;) chat::serve(&hub_, chat::tcp_conn(ln_.accept()));
       } catch (const gort::net::Error&) {  // listener closed
       }
       accepting_.done();
@@ -113,7 +113,7 @@ class Server {
       end = chat::tcp_conn(gort::net::dial("tcp", ln_.addr()));
     } else {
       auto [server_end, client_end] = chat::pipe_conn(4, "sim");
-      chat::serve(hub_, server_end);
+      chat::serve(&hub_, server_end);
       end = client_end;
     }
     clients_.push_back(std::make_unique<TestClient>(end));
@@ -127,14 +127,14 @@ class Server {
       ln_.close();
       accepting_.wait();
     }
-    hub_->goroutines.wait();
-    CHECK(hub_->clients() == 0);
+    hub_.goroutines.wait();
+    CHECK(hub_.clients() == 0);
   }
 
   std::string host() const { return tcp_ ? "127.0.0.1" : "sim"; }
 
  private:
-  chat::Hub* hub_;
+  chat::Hub hub_;
   bool tcp_;
   gort::net::Listener ln_;
   gort::WaitGroup accepting_;
@@ -149,9 +149,14 @@ void each_server(const std::function<void(Server&)>& body, chat::Options opts = 
       INFO("tcp=" << tcp << " GOMAXPROCS=" << n);
       gort::run(
           [&] {
-            Server s(tcp, opts);
-            body(s);
-            s.stop();
+            {
+              Server s(tcp, opts);
+              body(s);
+              s.stop();
+            }
+            // The clients are collected objects: their destructors (which
+            // release their connections) run once a collection finds them.
+            gort::gc::collect();
           },
           procs(n));
     }

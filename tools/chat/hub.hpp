@@ -5,8 +5,10 @@
 // goroutines do that), so a slow client never holds up the others.
 //
 // Collected pointers may not live in std containers (gort/gc.hpp), so the
-// clients sit in a collected array of gc::ref, traced by the hub, and the
-// nick table and channel member lists hold indices into it.
+// clients sit in a collected array of gc::ref, which the hub holds through
+// a gc::root, and the nick table and channel member lists hold indices into
+// it. The hub itself is a plain object: whoever runs the server owns it,
+// and its tables go when the server does.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,8 @@ struct Options {
 class Hub {
  public:
   explicit Hub(Options opts) : opts_(std::move(opts)) {}
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
 
   const Options& options() const { return opts_; }
 
@@ -57,8 +61,6 @@ class Hub {
   // The connections' goroutines still running (session.cpp counts them), so
   // that whoever stops the server can wait until every one has ended.
   gort::WaitGroup goroutines;
-
-  void trace(gort::gc::Visitor& v) const { v(slots_); }
 
  private:
   struct Channel {
@@ -94,7 +96,7 @@ class Hub {
 
   const Options opts_;
   mutable gort::Mutex mu_;
-  gort::gc::ref<gort::gc::ref<Client>> slots_;
+  gort::gc::root<gort::gc::ref<Client>> slots_;
   size_t capacity_ = 0;
   size_t used_ = 0;
   std::vector<uint32_t> free_slots_;

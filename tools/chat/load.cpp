@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -111,11 +112,8 @@ void read_client(chat::ConnPtr conn, int senders, Totals* t) {
 
 int run_load(const Flags& f) {
   Totals totals;
-  chat::Hub* hub = nullptr;
-  if (f.inproc) {
-    chat::Options opts;
-    hub = gort::gc::make<chat::Hub>(opts);
-  }
+  std::unique_ptr<chat::Hub> hub;
+  if (f.inproc) hub = std::make_unique<chat::Hub>(chat::Options{});
   std::vector<chat::ConnPtr> conns;
   conns.reserve(static_cast<size_t>(f.conns));
   const int64_t rss_before = rss_bytes(f.inproc ? 0 : f.server_pid);
@@ -124,7 +122,7 @@ int run_load(const Flags& f) {
     chat::ConnPtr c;
     if (f.inproc) {
       auto [server_end, client_end] = chat::pipe_conn(16, "sim");
-      chat::serve(hub, server_end);
+      chat::serve(hub.get(), server_end);
       c = client_end;
     } else {
       c = chat::tcp_conn(gort::net::dial("tcp", f.addr));

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   }
   if (opts.ping_interval <= gort::Duration::zero() || opts.sendq_lines == 0) return usage();
   return gort::run([&] {
-    chat::Hub* hub = gort::gc::make<chat::Hub>(opts);
+    chat::Hub hub(opts);
     gort::net::Listener ln;
     try {
       ln = gort::net::listen("tcp", listen);
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gort-chatd: listening on %s\n", ln.addr().c_str());
     for (;;) {
       try {
-        chat::serve(hub, chat::tcp_conn(ln.accept()));
+        chat::serve(&hub, chat::tcp_conn(ln.accept()));
       } catch (const gort::net::Error& e) {
         // Out of file descriptors and the like: the listener goes on.
         std::fprintf(stderr, "gort-chatd: accept: %s\n", e.what());
