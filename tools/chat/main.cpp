@@ -4,6 +4,7 @@
 //   gort-chatd [-listen host:port] [-name server.name] [-ping seconds] [-sendq lines]
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "gort/gort.hpp"
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   }
   if (opts.ping_interval <= gort::Duration::zero() || opts.sendq_lines == 0) return usage();
   return gort::run([&] {
-    chat::Hub hub(opts);
+    auto hub = std::make_unique<chat::Hub>(opts);
     gort::net::Listener ln;
     try {
       ln = gort::net::listen("tcp", listen);
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gort-chatd: listening on %s\n", ln.addr().c_str());
     for (;;) {
       try {
-        chat::serve(&hub, chat::tcp_conn(ln.accept()));
+        chat::serve(hub.get(), chat::tcp_conn(ln.accept()));
       } catch (const gort::net::Error& e) {
         // Out of file descriptors and the like: the listener goes on.
         std::fprintf(stderr, "gort-chatd: accept: %s\n", e.what());
