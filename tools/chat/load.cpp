@@ -118,6 +118,7 @@ int run_load(const Flags& f) {
   conns.reserve(static_cast<size_t>(f.conns));
   const int64_t rss_before = rss_bytes(f.inproc ? 0 : f.server_pid);
   std::vector<int> members(static_cast<size_t>(f.channels), 0);
+  gort::WaitGroup reading;  // the clients' readers, which add to totals
   for (int i = 0; i < f.conns; ++i) {
     chat::ConnPtr c;
     if (f.inproc) {
@@ -134,7 +135,11 @@ int run_load(const Flags& f) {
     ++members[static_cast<size_t>(channel)];
     c->write("NICK " + nick + "\r\nUSER " + nick + " 0 * :load\r\nJOIN #c" + std::to_string(channel) + "\r\n");
     conns.push_back(c);
-    gort::go([c, senders = f.senders, t = &totals] { read_client(c, senders, t); });
+    reading.add(1);
+    gort::go([c, senders = f.senders, t = &totals, &reading] {
+      read_client(c, senders, t);
+      reading.done();
+    });
     if (i % 10000 == 9999) std::fprintf(stderr, "chatload: %d connected\n", i + 1);
   }
   while (totals.joined.load() < static_cast<uint64_t>(f.conns)) gort::sleep(std::chrono::milliseconds(10));
@@ -193,7 +198,11 @@ int run_load(const Flags& f) {
               (f.inproc || f.server_pid) ? static_cast<double>(rss) / 1024.0 / f.conns : -1.0,
               f.inproc ? pause_max / 1e3 : -1.0, static_cast<unsigned long long>(f.inproc ? gc_after.num_gc - gc_before.num_gc : 0));
   std::fflush(stdout);
+  // The readers and the in-process server use totals and hub: both stay
+  // until every goroutine that does has ended.
   for (auto& c : conns) c->close();
+  reading.wait();
+  if (hub) hub->goroutines.wait();
   return lost == 0 && totals.duplicated.load() == 0 ? 0 : 1;
 }
 
