@@ -1,6 +1,8 @@
 // The commands, one function each, run under the hub's lock. Replies follow
 // RFC 2812 (numerics in section 5) as ircds answer them today.
+#include <algorithm>
 #include <cctype>
+#include <string_view>
 
 #include "hub.hpp"
 
