@@ -1,0 +1,3 @@
+module gort/tools/go/chat
+
+go 1.19
