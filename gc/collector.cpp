@@ -157,7 +157,13 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   return object;
 }
 
-void mark_constructed(void* obj) { Header::of(obj)->flags.fetch_or(Header::kConstructed, std::memory_order_release); }
+void mark_constructed(void* obj) {
+  Header* h = Header::of(obj);
+  h->flags.fetch_or(Header::kConstructed, std::memory_order_release);
+  Span* s = Heap::get().span_of(reinterpret_cast<uintptr_t>(h));
+  if (!s->may_owe_destructors.load(std::memory_order_relaxed))
+    s->may_owe_destructors.store(true, std::memory_order_relaxed);
+}
 
 }  // namespace detail
 

@@ -147,6 +147,7 @@ void Heap::init_span(Span* s, int spanclass, size_t large_size) {
   s->clear_bits();
   s->freeindex = 0;
   s->allocated = 0;
+  s->may_owe_destructors.store(false, std::memory_order_relaxed);
   s->next = s->prev = nullptr;
   // Every slot stays poisoned until it is allocated.
   poison(s->base, s->npages * kHeapPageSize);

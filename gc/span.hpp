@@ -50,6 +50,13 @@ struct Span {
   std::atomic<uint64_t> alloc_bits[kBitmapWords];
   std::atomic<uint64_t> mark_bits[kBitmapWords];
   bool needzero = false;  // pages were used before: clear on allocation
+  // Set once an object with a destructor was constructed here. Without it
+  // the sweeper frees dead slots from the bitmaps alone, never reading a
+  // dead object's header: on another core that read would pull the line
+  // the allocator is about to write (alloc went from 10 to 17 ns/op).
+  // Set before the object can be found dead: a stop of the world lies
+  // between its construction and any sweep that could free it.
+  std::atomic<bool> may_owe_destructors{false};
   // Equal to the heap's sweep generation once swept (sweeper.hpp). Written
   // by whoever sweeps or creates the span.
   uint32_t sweepgen = 0;

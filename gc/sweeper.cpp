@@ -100,6 +100,7 @@ enum class SweepOutcome { kFreed, kFiled, kKeptForCache };
 SweepOutcome sweep_span(Span* s, SweepFor why) {
   uint32_t allocated = 0;
   uint64_t freed_here = 0;
+  const bool owing = s->may_owe_destructors.load(std::memory_order_relaxed);
   // A word of 64 slots at a time: the dead are allocated and unmarked.
   for (size_t w = 0; w < s->bitmap_words(); ++w) {
     const uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
@@ -110,8 +111,8 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
       const int b = __builtin_ctzll(unmarked);
       const uintptr_t slot = s->base + (w * 64 + size_t(b)) * s->elemsize;
       auto* h = reinterpret_cast<Header*>(slot);
-      const uint16_t flags = h->flags.load(std::memory_order_acquire);
-      if (owes_destructor(h, flags)) {
+      const uint16_t flags = owing ? h->flags.load(std::memory_order_acquire) : 0;
+      if (owing && owes_destructor(h, flags)) {
         if (!(flags & Header::kDestroyListed)) {
           h->flags.store(flags | Header::kDestroyListed, std::memory_order_relaxed);
           internal::LockGuard l(due_lock);
