@@ -1,32 +1,56 @@
-// The collector's cycle and the allocation entry point. A cycle: finish
-// the previous cycle's sweep (sweep termination); stop the world; return
-// every P's cached spans; mark from the roots; make every span unswept;
-// restart the world. Sweeping then happens beside the program (sweeper.hpp):
-// in the allocator, in a background goroutine, and in gc::collect, which
-// returns only once all is swept and the destructors of what died have run.
-// Marking still happens inside the pause (Go's GODEBUG=gcstoptheworld=1
-// mark). The next cycle starts when the heap has grown by GOGC percent over
-// what this one marked (Go's heap goal, without the pacer's refinements
-// yet).
+// The collector's cycle (Go's mgc.go: gcStart, gcMarkDone,
+// gcMarkTermination), in Go's four phases:
+//
+//  1. Sweep termination. The goroutine that starts the cycle finishes the
+//     last cycle's sweep beside the program, then stops the world briefly:
+//     it turns on the write barrier and black allocation, numbers the cycle
+//     (sched/gcscan.hpp), sets up the root jobs, and restarts the world.
+//     Nothing in this pause depends on the number of goroutines or the size
+//     of the heap.
+//  2. Concurrent mark. Background workers, idle Ps and allocating
+//     goroutines (markworker.hpp) take root jobs and grey objects while the
+//     program runs; the write barrier (barrier.hpp) shades what the program
+//     moves around; each goroutine's stack is scanned while it is parked,
+//     or by itself at a safe point (roots.hpp).
+//  3. Mark termination. A worker that finds nothing left stops the world
+//     again: what the write barriers shaded since, the stacks still owed a
+//     scan, and what they reach are marked; under GODEBUG=gccheckmark=1 the
+//     marking is verified (checkmark.hpp); the next heap goal is set, the
+//     allocation caches are emptied and every span becomes unswept.
+//  4. Concurrent sweep (sweeper.hpp), until the next cycle's phase 1.
+//
+// GODEBUG=gcstoptheworld=1 does phases 1 to 3 in one pause, as gort did
+// before (and Go before 1.5). The next cycle starts when the heap reaches
+// the trigger, set between the live heap and the goal so that marking ends
+// near the goal (the pacer's job, kept simple here: a fixed point of the
+// way).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
 
+#include "gc/barrier.hpp"
+#include "gc/checkmark.hpp"
 #include "gc/collector.hpp"
 #include "gc/gctrace.hpp"
 #include "gc/marker.hpp"
+#include "gc/markworker.hpp"
 #include "gc/mcache.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
+#include "gc/roots.hpp"
 #include "gc/sweeper.hpp"
+#include "gc/workbuf.hpp"
 #include "gort/detail/safepoint.hpp"
+#include "runtime/internal/check.hpp"
 #include "runtime/internal/config.hpp"
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/nanotime.hpp"
 #include "runtime/internal/stack_pointer.hpp"
+#include "sched/gcscan.hpp"
 #include "sched/sched.hpp"
+#include "sched/sema.hpp"
 #include "sched/stw.hpp"
 #include "sched/trace.hpp"
 
@@ -35,6 +59,10 @@ namespace gort::gc {
 namespace {
 
 constexpr size_t kMinHeapGoal = size_t(4) << 20;  // Go's heapminimum
+// While marking, an assist every time the heap grows this much.
+constexpr size_t kAssistQuantum = size_t(64) << 10;
+// Where between the live heap and the goal the next cycle starts.
+constexpr double kTriggerRatio = 0.7;
 
 // GOGC: percent growth over the live heap before the next collection; -1:
 // no automatic collection.
@@ -46,49 +74,85 @@ int gogc() { return internal::knobs().gogc; }
 uint64_t gc_stress_interval() { return internal::knobs().gc_stress; }
 
 std::atomic<uint64_t> stress_allocations{0};
+// Held from a cycle's start to the end of its mark termination.
 std::atomic<bool> collecting{false};
 std::atomic<uint64_t> cycles_started{0};  // num_gc counts the ended ones
 std::atomic<uint64_t> num_gc{0};
 std::atomic<size_t> next_gc{kMinHeapGoal};
+std::atomic<size_t> gc_trigger{kMinHeapGoal};
 // What an allocation compares the heap against before anything else: the
-// heap goal, or 0 while every allocation must take the slow path (before
-// the first one, and always under GORTGCSTRESS), or SIZE_MAX under
-// GOGC=off. One load and one compare keep the knobs out of the fast path.
+// trigger, or the next assist while marking, or 0 while every allocation
+// must take the slow path (before the first one, and always under
+// GORTGCSTRESS), or SIZE_MAX under GOGC=off. One load and one compare keep
+// the knobs out of the fast path.
 std::atomic<size_t> collect_trigger{0};
 std::atomic<size_t> heap_live{0};
+// While marking: the heap size up to which allocation has paid its assists.
+std::atomic<size_t> assisted_up_to{0};
+// Goroutines waiting for a cycle to end (a notify list, as sync.Cond's).
+std::atomic<uint32_t> cycle_end_wait{0};
+std::atomic<uint32_t> cycle_end_notify{0};
 // What a cycle leaves for gc::stats, written and read together under
 // stats_lock so a reader never sees a cycle counted without its pause.
 internal::Lock stats_lock;
 // Only the pause fields are kept here; collector_stats fills in the rest.
 CollectorStats cycles;
-internal::Lock barrier_lock;
-Marker* active_marker = nullptr;
 
-bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* trace);
+// The cycle being marked: written in its first pause.
+struct Cycle {
+  CycleTrace trace;
+  int64_t first_pause_ns = 0;
+  int64_t expected_scan_work = 0;
+};
+Cycle cycle;
 
-// Whether the goroutine that asked for a cycle waits for its sweep and
-// destructors (gc::collect, as Go's runtime.GC) or leaves them to the
-// background sweeper (a cycle the heap goal triggered).
-enum class AfterCycle { kFinishSweep, kSweepInBackground };
-void gc_cycle(AfterCycle after);
-
-size_t trigger_for(size_t heap_goal) {
-  if (gc_stress_interval()) return 0;
-  return gogc() < 0 ? std::numeric_limits<size_t>::max() : heap_goal;
+// Parks until `wanted` cycles have ended, or none runs any more.
+void wait_for_cycle(uint64_t wanted) {
+  while (num_gc.load(std::memory_order_acquire) < wanted) {
+    const uint32_t ticket = sched::notify_list_add(&cycle_end_wait);
+    if (num_gc.load(std::memory_order_acquire) >= wanted || !collecting.load(std::memory_order_acquire)) return;
+    sched::notify_list_wait(&cycle_end_wait, &cycle_end_notify, ticket);
+  }
 }
+
+size_t trigger_for(size_t trigger) {
+  if (gc_stress_interval()) return 0;
+  return gogc() < 0 ? std::numeric_limits<size_t>::max() : trigger;
+}
+
+size_t heap_alloc_now() { return size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed))); }
+
+// Whether the goroutine that asked for a cycle waits for it to end and
+// then for its sweep and destructors (gc::collect, as Go's runtime.GC), for
+// its end only (GORTGCSTRESS), or for nothing (the heap reached the
+// trigger: workers and assists carry the cycle).
+enum class AfterCycle { kFinishSweep, kWaitForEnd, kContinue };
+void gc_cycle(AfterCycle after);
 
 // The slow path of an allocation that reached collect_trigger.
 void collect_if_due() {
   if (const uint64_t every = gc_stress_interval()) {
     if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1)
-      gc_cycle(AfterCycle::kSweepInBackground);
+      gc_cycle(AfterCycle::kWaitForEnd);
     return;
   }
-  const size_t goal = next_gc.load(std::memory_order_relaxed);
-  collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
-  if (gogc() >= 0 && size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= goal &&
-      !collecting.load(std::memory_order_relaxed))
-    gc_cycle(AfterCycle::kSweepInBackground);
+  const size_t heap = heap_alloc_now();
+  if (sched::gcscan.marking.load(std::memory_order_acquire)) {
+    collect_trigger.store(heap + kAssistQuantum, std::memory_order_relaxed);
+    // A safe point, as Go's mallocgc is one: a goroutine that only
+    // allocates still scans its own stack when asked, and stops for mark
+    // termination.
+    gort::detail::safepoint();
+    // The growth since the last assist, whoever allocated it, is paid now.
+    const size_t last = assisted_up_to.exchange(heap, std::memory_order_relaxed);
+    if (heap > last &&
+        !mark_assist(heap - last, heap, next_gc.load(std::memory_order_relaxed), cycle.expected_scan_work))
+      wait_for_cycle(num_gc.load(std::memory_order_acquire) + 1);
+    return;
+  }
+  const size_t trigger = gc_trigger.load(std::memory_order_relaxed);
+  collect_trigger.store(trigger_for(trigger), std::memory_order_relaxed);
+  if (gogc() >= 0 && heap >= trigger && !collecting.load(std::memory_order_relaxed)) gc_cycle(AfterCycle::kContinue);
 }
 
 }  // namespace
@@ -104,16 +168,6 @@ Header* Header::of(void* object) {
 }
 
 namespace detail {
-
-std::atomic<bool> write_barrier_enabled{false};
-
-// Dijkstra's insertion barrier: the new target is shaded so a black object
-// never points to a white one. Enabled only while marking runs concurrently
-// with goroutines, which the stop-the-world collector never does.
-void write_barrier_slow(const void*, const void* new_value) {
-  internal::LockGuard l(barrier_lock);
-  if (active_marker) active_marker->mark(reinterpret_cast<uintptr_t>(new_value));
-}
 
 void* alloc_object(const TypeInfo* type, size_t count) {
   sched::M* m = sched::current_m();
@@ -145,15 +199,17 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   size_t dirty_from;
   auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr, &dirty_from));
   const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
-  h->type = nullptr;  // pointer-free bytes to the collector until zeroed
+  // Pointer-free bytes to a marker until zeroed and typed (marker.cpp reads
+  // the type first).
+  __atomic_store_n(&h->type, nullptr, __ATOMIC_RELAXED);
   h->count = uint32_t(count);
   h->flags.store(0, std::memory_order_relaxed);
   h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
   internal::add_locks_held(-1);
   if (dirty_from < bytes) std::memset(reinterpret_cast<char*>(h) + dirty_from, 0, bytes - dirty_from);
-  h->type = type;
   void* object = h->object();
   if (h->offset != 0) std::memcpy(static_cast<char*>(object) - sizeof h->offset, &h->offset, sizeof h->offset);
+  __atomic_store_n(&h->type, type, __ATOMIC_RELEASE);
   return object;
 }
 
@@ -171,58 +227,6 @@ void collect_now() { gc_cycle(AfterCycle::kFinishSweep); }
 
 namespace {
 
-// Not inlined, and with every callee-saved register spilled into its own
-// frame: from its stack pointer up lies all the caller may still use.
-__attribute__((noinline)) void gc_cycle(AfterCycle after) {
-  __builtin_unwind_init();
-  const uintptr_t caller_frames_from = internal::stack_pointer();
-  gort::detail::safepoint();
-  if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
-  if (sched::current_m()->in_blocking_call()) internal::fatal("gc::collect inside gort::blocking");
-  // The cycle asked for: gc::collect wants one that starts after this call
-  // (as Go's runtime.GC: one already marking may have seen garbage still
-  // live); the heap goal is met by any that ends after it.
-  const uint64_t wanted = after == AfterCycle::kFinishSweep ? cycles_started.load(std::memory_order_acquire) + 1
-                                                            : num_gc.load(std::memory_order_acquire) + 1;
-  while (num_gc.load(std::memory_order_acquire) < wanted) {
-    // One cycle at a time. Whoever finds one running waits for it to end:
-    // it yields, and its P is stopped with the others during the pause.
-    if (collecting.exchange(true, std::memory_order_acq_rel)) {
-      sched::yield();
-      continue;
-    }
-    if (num_gc.load(std::memory_order_acquire) >= wanted) {
-      collecting.store(false, std::memory_order_release);
-      break;
-    }
-    // Sweep termination: marking needs every span swept. With the token
-    // held no cycle can start, and sweep_one never yields (a goroutine
-    // abandoned at shutdown while holding the token would block every
-    // later run's cycles); spans other sweepers hold are done before the
-    // world stops, since they cannot be stopped halfway.
-    while (sweep_one()) {
-    }
-    CycleTrace trace;
-    trace.heap_start = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
-    trace.heap_goal = next_gc.load(std::memory_order_relaxed);
-    trace.forced = after == AfterCycle::kFinishSweep;
-    cycles_started.fetch_add(1, std::memory_order_acq_rel);
-    const bool ran = collect_stopped(caller_frames_from, &trace);
-    // Before the next cycle may start, as Go prints before it lets one.
-    if (ran && internal::knobs().gctrace > 0) print_gctrace(trace);
-    collecting.store(false, std::memory_order_release);
-    if (!ran) return;  // the runtime is shutting down
-  }
-  if (after == AfterCycle::kSweepInBackground) {
-    start_background_sweeper();
-    return;
-  }
-  // Outside the pause: destructors may take as long as they like, and may
-  // allocate.
-  finish_sweep();
-  run_due_destructors();
-}
-
 // Checked builds: nothing may be marked before it was swept.
 void assert_all_swept() {
   if constexpr (GORT_CHECKS) {
@@ -231,19 +235,36 @@ void assert_all_swept() {
   }
 }
 
-// Nothing from here to start_the_world may call malloc or free: a thread
-// stopped by signal may hold the allocator's locks.
-bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* cycle) {
+int current_node() { return sched::current_m()->p->node; }
+
+// Mark termination's work once the world is stopped: the marking that is
+// left, the next goal, the sweep. Returns the pause so far.
+void complete_cycle_stopped(int64_t stopped_at);
+
+// Sweep termination (phase 1). The caller holds `collecting`. False when
+// the runtime is shutting down.
+bool start_cycle(bool forced) {
   namespace trace = sched::trace;
+  // Marking needs every span swept. With the token held no cycle can
+  // start, and sweep_one never yields (a goroutine abandoned at shutdown
+  // while holding the token would block every later run's cycles); spans
+  // other sweepers hold are done before the world stops, since they cannot
+  // be stopped halfway.
+  while (sweep_one()) {
+  }
+  CycleTrace& t = cycle.trace;
+  t = CycleTrace{};
+  t.heap_start = heap_alloc_now();
+  t.heap_goal = next_gc.load(std::memory_order_relaxed);
+  t.forced = forced;
   if (trace::on()) {
     trace::gc_event(trace::Ev::kGcBegin, num_gc.load(std::memory_order_relaxed) + 1);
-    trace::gc_event(trace::Ev::kHeap, uint64_t(heap_alloc_bytes.load(std::memory_order_relaxed)),
-                    next_gc.load(std::memory_order_relaxed));
-    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC"));
+    trace::gc_event(trace::Ev::kHeap, t.heap_start, t.heap_goal);
+    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC sweep termination"));
   }
   // Runtime code from here to the restart: never stopped by signal.
   internal::add_locks_held(1);
-  cycle->sweep_term_start = internal::nanotime();
+  t.sweep_term_start = internal::nanotime();
   const sched::StwStats stw = sched::stop_the_world();
   if (!stw.stopped) {
     internal::add_locks_held(-1);
@@ -253,72 +274,204 @@ bool collect_stopped(uintptr_t caller_frames_from, CycleTrace* cycle) {
     }
     return false;
   }
+  const int64_t stopped = internal::nanotime();
   if (trace::on())
     trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
                     uint64_t(stw.stopped_by_signal + stw.blocking_threads));
-  const int64_t start = internal::nanotime();
-  cycle->stopped = start;
-  for (sched::P* p : sched::sched.allp)
-    if (p->mcache) p->mcache->release_all();
   assert_all_swept();
-  Marker marker(caller_frames_from, sched::current_m()->p->node);
-  {
-    internal::LockGuard l(barrier_lock);
-    active_marker = &marker;
+  cycles_started.fetch_add(1, std::memory_order_acq_rel);
+  mark_totals.reset();
+  for (sched::P* p : sched::sched.allp)
+    if (p->mcache) p->mcache->black_bytes = 0;
+  // The scan work to expect: what the last cycle found live.
+  cycle.expected_scan_work = int64_t(std::max(heap_live.load(std::memory_order_relaxed), kMinHeapGoal / 4));
+  const internal::Knobs& knobs = internal::knobs();
+  set_barrier_mode(knobs.gc_barrier_hybrid);
+  sched::gcscan.rescan_after_run = !knobs.gc_barrier_hybrid;
+  // Never 0: a G record that was never scanned holds 0.
+  if (sched::gcscan.cycle.fetch_add(1, std::memory_order_relaxed) + 1 == 0)
+    sched::gcscan.cycle.store(1, std::memory_order_relaxed);
+  prepare_root_jobs();
+  prepare_mark_workers(int(sched::sched.allp.size()));
+  sched::gcscan.marking.store(true, std::memory_order_release);
+  detail::write_barrier_enabled.store(true, std::memory_order_release);
+  assisted_up_to.store(t.heap_start, std::memory_order_relaxed);
+  collect_trigger.store(gc_stress_interval() ? 0 : t.heap_start + kAssistQuantum, std::memory_order_relaxed);
+  if (knobs.gcstoptheworld) {
+    // The whole mark in this one pause.
+    if (trace::on()) trace::gc_event(trace::Ev::kMarkBegin);
+    {
+      Marker m(current_node());
+      while (run_root_job(m)) {
+      }
+      scan_owed_in_pause(m);
+      m.drain(-1);
+    }
+    if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);
+    t.mark_start = t.mark_term_start = stopped;
+    complete_cycle_stopped(stopped);
+    return true;
   }
-  if (trace::on()) trace::gc_event(trace::Ev::kMarkBegin);
-  const int64_t mark_start = internal::nanotime();
-  marker.mark_roots();
-  marker.drain();
-  const int64_t mark_cpu = internal::nanotime() - mark_start;  // one thread marks, inside the pause
-  if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);
-  {
-    internal::LockGuard l(barrier_lock);
-    active_marker = nullptr;
+  cycle.first_pause_ns = internal::nanotime() - stopped;
+  t.stopped = stopped;
+  sched::start_the_world();
+  t.mark_start = internal::nanotime();
+  internal::add_locks_held(-1);
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kStwEnd);
+    trace::gc_event(trace::Ev::kMarkBegin);
   }
-  // As Go: what was marked is the live heap, and allocation counts on from
-  // there (the caches were emptied above).
-  const size_t live = marker.marked_bytes();
-  cycle->heap_marked_end = size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed)));
-  cycle->heap_live = live;
-  cycle->stack_bytes = marker.stack_bytes();
-  cycle->global_bytes = marker.root_range_bytes();
-  cycle->procs = int(sched::sched.allp.size());
+  wake_mark_workers();
+  return true;
+}
+
+// After the restart that ends a cycle: its line, its waiters, its sweep.
+void after_cycle() {
+  if (internal::knobs().gctrace > 0) print_gctrace(cycle.trace);
+  collecting.store(false, std::memory_order_release);
+  sched::notify_list_notify_all(&cycle_end_wait, &cycle_end_notify);
+  start_background_sweeper();
+}
+
+void complete_cycle_stopped(int64_t stopped_at) {
+  namespace trace = sched::trace;
+  CycleTrace& t = cycle.trace;
+  if (internal::knobs().gccheckmark) verify_marking();
+  sched::gcscan.marking.store(false, std::memory_order_release);
+  detail::write_barrier_enabled.store(false, std::memory_order_release);
+  int64_t black = 0;
+  for (sched::P* p : sched::sched.allp) {
+    if (!p->mcache) continue;
+    black += p->mcache->black_bytes;
+    p->mcache->release_all();
+  }
+  // As Go: what was marked, allocated black included, is the live heap,
+  // and allocation counts on from there (the caches were emptied above).
+  const size_t live = size_t(std::max<int64_t>(0, mark_totals.marked_bytes.load() + black));
+  t.heap_marked_end = heap_alloc_now();
+  t.heap_live = live;
+  t.stack_bytes = size_t(mark_totals.stack_bytes.load());
+  t.global_bytes = size_t(mark_totals.root_bytes.load());
+  t.procs = int(sched::sched.allp.size());
+  t.assist_ns = assist_cpu_ns();
+  t.worker_ns = worker_cpu_ns();
   heap_alloc_bytes.store(int64_t(live), std::memory_order_relaxed);
   heap_live.store(live, std::memory_order_relaxed);
   const int percent = gogc() < 0 ? 100 : gogc();
   const size_t goal = std::max(kMinHeapGoal, live + live * size_t(percent) / 100);
+  const size_t trigger = live + size_t(double(goal - std::min(goal, live)) * kTriggerRatio);
   next_gc.store(goal, std::memory_order_relaxed);
-  collect_trigger.store(trigger_for(goal), std::memory_order_relaxed);
+  gc_trigger.store(trigger, std::memory_order_relaxed);
+  collect_trigger.store(trigger_for(trigger), std::memory_order_relaxed);
   begin_sweep_cycle();
-  const int64_t pause = internal::nanotime() - start;
+  const int64_t pause = cycle.first_pause_ns + (internal::nanotime() - stopped_at);
   {
     internal::LockGuard l(stats_lock);
     const size_t slot = num_gc.load(std::memory_order_relaxed) % CollectorStats::kPauseRing;
     cycles.last_pause_ns = pause;
     cycles.total_pause_ns += pause;
-    cycles.mark_cpu_ns += mark_cpu;
+    cycles.mark_cpu_ns += t.assist_ns + t.worker_ns + (internal::nanotime() - stopped_at);
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
-    cycle->number = num_gc.fetch_add(1, std::memory_order_release) + 1;
+    t.number = num_gc.fetch_add(1, std::memory_order_release) + 1;
   }
   if (trace::on()) trace::gc_event(trace::Ev::kHeap, live, goal);
   sched::start_the_world();
-  cycle->end = internal::nanotime();
+  t.end = internal::nanotime();
   internal::add_locks_held(-1);
   if (trace::on()) {
     trace::gc_event(trace::Ev::kStwEnd);
     trace::gc_event(trace::Ev::kGcEnd);
   }
-  return true;
+  after_cycle();
+}
+
+__attribute__((noinline)) void gc_cycle(AfterCycle after) {
+  gort::detail::safepoint();
+  if (!sched::current_g()) internal::fatal("gc::collect outside a goroutine");
+  if (sched::current_m()->in_blocking_call()) internal::fatal("gc::collect inside gort::blocking");
+  // The cycle asked for: gc::collect wants one that starts after this call
+  // (as Go's runtime.GC: one already marking may have seen garbage still
+  // live); the heap is served by any that ends after it.
+  const uint64_t wanted = after == AfterCycle::kFinishSweep ? cycles_started.load(std::memory_order_acquire) + 1
+                                                            : num_gc.load(std::memory_order_acquire) + 1;
+  while (num_gc.load(std::memory_order_acquire) < wanted) {
+    if (!collecting.exchange(true, std::memory_order_acq_rel)) {
+      if (num_gc.load(std::memory_order_acquire) >= wanted) {
+        collecting.store(false, std::memory_order_release);
+        break;
+      }
+      if (!start_cycle(after == AfterCycle::kFinishSweep)) {
+        collecting.store(false, std::memory_order_release);
+        return;  // the runtime is shutting down
+      }
+    }
+    if (after == AfterCycle::kContinue) return;
+    // One cycle at a time: wait for the one running to end.
+    wait_for_cycle(num_gc.load(std::memory_order_acquire) + 1);
+  }
+  if (after != AfterCycle::kFinishSweep) return;
+  // Outside the pause: destructors may take as long as they like, and may
+  // allocate.
+  finish_sweep();
+  run_due_destructors();
 }
 
 }  // namespace
 
+void finish_marking() {
+  namespace trace = sched::trace;
+  CycleTrace& t = cycle.trace;
+  t.mark_term_start = internal::nanotime();
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kMarkEnd);
+    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC mark termination"));
+  }
+  internal::add_locks_held(1);
+  const sched::StwStats stw = sched::stop_the_world();
+  if (!stw.stopped) {
+    // The runtime is ending; release_p abandons the cycle.
+    internal::add_locks_held(-1);
+    if (trace::on()) {
+      trace::gc_event(trace::Ev::kStwEnd);
+      trace::gc_event(trace::Ev::kGcEnd);
+    }
+    return;
+  }
+  const int64_t stopped = internal::nanotime();
+  if (trace::on())
+    trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
+                    uint64_t(stw.stopped_by_signal + stw.blocking_threads));
+  {
+    Marker m(current_node());
+    flush_barrier_markers();
+    scan_owed_in_pause(m);
+    m.drain(-1);
+  }
+  complete_cycle_stopped(stopped);
+}
+
+void release_p(sched::P* p) {
+  if (sched::gcscan.marking.load(std::memory_order_acquire)) {
+    // No goroutine runs any more: forget the half-done marking, whose
+    // marks would otherwise count as live in the next cycle.
+    sched::gcscan.marking.store(false, std::memory_order_release);
+    detail::write_barrier_enabled.store(false, std::memory_order_release);
+    for (Span* s : Heap::get().in_use_spans())
+      for (size_t w = 0; w < s->bitmap_words(); ++w) s->mark_bits[w].store(0, std::memory_order_relaxed);
+    workbufs::discard_all();
+    collecting.store(false, std::memory_order_release);
+    collect_trigger.store(0, std::memory_order_relaxed);
+  }
+  forget_buried_mark_workers();
+  release_barrier_marker(p);
+  release_p_cache(p);
+}
+
 CollectorStats collector_stats() {
   CollectorStats s;
   s.heap_live = heap_live.load();
-  s.heap_alloc = size_t(std::max<int64_t>(0, heap_alloc_bytes.load()));
+  s.heap_alloc = heap_alloc_now();
   s.next_gc = next_gc.load();
   s.freed_objects = swept_objects_total();
   internal::LockGuard l(stats_lock);

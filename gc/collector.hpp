@@ -1,9 +1,13 @@
-// The collector's interface to the layer above (runtime/gc.cpp implements
-// the public gc::collect and gc::stats on it).
+// The collector's cycle, and its interface to the layer above
+// (runtime/gc.cpp implements the public gc::collect and gc::stats on it).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+namespace gort::sched {
+struct P;
+}
 
 namespace gort::gc {
 
@@ -27,5 +31,13 @@ struct CollectorStats {
   uint64_t pause_end_ns[kPauseRing] = {};
 };
 CollectorStats collector_stats();
+
+// Mark termination, run by the mark worker that found marking done
+// (markworker.hpp).
+void finish_marking();
+
+// p is going away with the runtime (sched::Hooks::release_p): a cycle cut
+// short by the runtime's end is abandoned, and p's caches handed back.
+void release_p(sched::P* p);
 
 }  // namespace gort::gc

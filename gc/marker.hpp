@@ -1,72 +1,102 @@
-// Marking (Go's mgcmark.go, the stop-the-world flavour): grey objects wait
-// on a work list; blackening one runs its type's trace() over each element,
-// which greys whatever the gc::ref fields point to. Roots are all
-// conservative ranges, where any word that points into an allocated object -
-// interior pointers included - keeps it alive: root ranges (gc::root,
-// Select cases, timer closures), channel buffers, goroutine stacks, saved
-// registers, goroutine closures, and the stack of the thread in gort::run.
+// Marking (Go's mgcmark.go and the gcWork of mgcwork.go): a Marker is one
+// marking agent - a background mark worker, a goroutine paying a mark
+// assist, a P's write barrier, the collector in a pause - with grey objects
+// of its own in local work blocks (workbuf.hpp). mark() greys: it sets the
+// object's mark bit and, if the object may hold pointers, queues it.
+// drain() blackens: it runs each grey object's trace() over its elements,
+// which greys whatever their gc::ref fields point to. Markers share work
+// only in whole blocks, so greying and blackening take no lock.
 //
-// With several NUMA nodes grey objects wait on one list per node (the node
-// whose heap region holds them), and the marker blackens those of its own
-// node first: only when its node has nothing grey left does it reach into
-// another node's memory. Today one goroutine marks, inside the pause, so
-// this orders one thread's remote reads rather than sharing work among
-// per-node workers; a concurrent collector's workers get the same rule.
+// Roots are conservative ranges (roots.hpp), where any word that points
+// into an allocated object - interior pointers included - keeps it alive.
+//
+// With several NUMA nodes grey objects are filed by the node whose heap
+// region holds them, and a marker blackens those of its own node first:
+// only when its node has nothing grey left does it reach into another
+// node's memory.
+//
+// Check mode (GODEBUG=gccheckmark=1, checkmark.hpp) marks into a second
+// bitmap, to verify the first.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/workbuf.hpp"
 #include "gort/detail/collected.hpp"
 #include "runtime/internal/numa.hpp"
-#include "runtime/internal/raw_vector.hpp"
 
 namespace gort::gc {
 
+// What every marker of this cycle did, summed as each one flushes.
+struct MarkTotals {
+  std::atomic<int64_t> marked_bytes{0};  // bytes in objects marked: the live heap once done
+  std::atomic<int64_t> scan_work{0};     // bytes of objects blackened (Go's scan work)
+  std::atomic<int64_t> stack_bytes{0};   // bytes of goroutine stacks scanned
+  std::atomic<int64_t> root_bytes{0};    // bytes of root ranges scanned (gctrace's globals)
+  void reset() {
+    marked_bytes.store(0);
+    scan_work.store(0);
+    stack_bytes.store(0);
+    root_bytes.store(0);
+  }
+};
+extern MarkTotals mark_totals;
+
 class Marker {
  public:
-  // own_stack_from: where the collecting goroutine's own frames end and the
-  // collector's begin, the callee-saved registers spilled above it; its
-  // stack is scanned from there up. The collector's frames below hold no
-  // root, only stale words of its earlier work (the sweeper's, the
-  // destructors') that would keep garbage alive. node: the NUMA node whose
-  // CPUs it runs on.
-  Marker(uintptr_t own_stack_from, int node);
+  // node: the NUMA node whose CPUs it runs on.
+  explicit Marker(int node);
+  ~Marker() { flush(); }
+  Marker(const Marker&) = delete;
+  Marker& operator=(const Marker&) = delete;
 
   // Greys the object containing addr, if addr points into one.
   void mark(uintptr_t addr);
   void scan_range(uintptr_t lo, uintptr_t hi);
-  // Marks everything reachable from what is grey.
-  void drain();
-
-  // Every root. World stopped.
-  void mark_roots();
-
-  // Bytes in the objects marked so far: the live heap once drained.
-  size_t marked_bytes() const { return marked_bytes_; }
-  // Bytes of goroutine stacks and of registered root ranges scanned (what
-  // gctrace calls stacks and globals).
-  size_t stack_bytes() const { return stack_bytes_; }
-  size_t root_range_bytes() const { return root_range_bytes_; }
-
- private:
-  void mark_goroutines();
   void scan_stack(uintptr_t lo, uintptr_t hi) {
-    if (lo < hi) stack_bytes_ += hi - lo;
+    if (lo < hi) stack_bytes_ += int64_t(hi - lo);
     scan_range(lo, hi);
   }
-  // Traces a grey object's fields.
+  void scan_root_range(uintptr_t lo, uintptr_t hi) {
+    if (lo < hi) root_bytes_ += int64_t(hi - lo);
+    scan_range(lo, hi);
+  }
+  // Blackens grey objects, the local ones first, then the shared ones,
+  // until budget bytes were blackened (budget < 0: until none is left
+  // anywhere). Returns the bytes blackened.
+  int64_t drain(int64_t budget);
+  // Hands the local grey objects to the shared lists and adds the local
+  // counts to mark_totals.
+  void flush();
+  bool has_local_work() const;
+
+  // Check mode (checkmark.hpp): marks into Span::check_bits and calls
+  // on_unmarked(object) for an object reached from a precise source (a
+  // marked object's fields, a root range) whose mark bit is clear.
+  void enter_check_mode(void (*on_unmarked)(uintptr_t object, uintptr_t source));
+  // Whether what is scanned now is exact (root ranges, traced fields) or
+  // conservative and possibly stale (stack words).
+  void set_precise_source(bool precise, uintptr_t source = 0) {
+    precise_ = precise;
+    source_ = source;
+  }
+
+ private:
+  void push(uintptr_t object, int node);
+  bool pop(uintptr_t* object);
   void blacken(uintptr_t object, Visitor& v);
-  // A non-empty grey list, or null when every list is empty.
-  internal::RawVector<uintptr_t>* next_grey();
 
   int node_;
-  int nodes_;
-  internal::RawVector<uintptr_t> grey_[internal::numa::kMaxNodes];  // off malloc: the world is stopped
-  size_t marked_bytes_ = 0;
-  size_t stack_bytes_ = 0;
-  size_t root_range_bytes_ = 0;
-  uintptr_t own_stack_from_;
+  Workbuf* local_[internal::numa::kMaxNodes] = {};
+  int64_t marked_bytes_ = 0;
+  int64_t scan_work_ = 0;
+  int64_t stack_bytes_ = 0;
+  int64_t root_bytes_ = 0;
+  void (*on_unmarked_)(uintptr_t, uintptr_t) = nullptr;
+  bool precise_ = false;
+  uintptr_t source_ = 0;
 };
 
 }  // namespace gort::gc

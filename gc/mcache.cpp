@@ -9,6 +9,7 @@
 #include "gc/sizeclass.hpp"
 #include "gc/sweeper.hpp"
 #include "runtime/internal/lock.hpp"
+#include "sched/gcscan.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::gc {
@@ -17,10 +18,12 @@ void* MCache::alloc_small(size_t size, bool noscan) {
   const int sc = span_class(size_to_class(size == 0 ? 1 : size), noscan);
   uintptr_t object;
   Span* s = spans_[size_t(sc)];
-  if (!s || !s->take_free(&object)) {
+  const bool black = sched::gcscan.marking.load(std::memory_order_relaxed);
+  if (!s || !s->take_free(&object, black)) {
     object = refill(sc);
     s = spans_[size_t(sc)];
   }
+  if (black) black_bytes += int64_t(s->elemsize);
   unpoison(object, s->elemsize);
   // Fresh spans come zeroed from the kernel; swept ones are cleared here.
   if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, s->elemsize);
@@ -35,7 +38,7 @@ uintptr_t MCache::refill(int spanclass) {
   // Counted when cached, as Go does: the whole free part of the span.
   heap_alloc_bytes.fetch_add(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize), std::memory_order_relaxed);
   uintptr_t object = 0;
-  s->take_free(&object);
+  s->take_free(&object, sched::gcscan.marking.load(std::memory_order_relaxed));
   return object;
 }
 
@@ -67,7 +70,9 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from) {
     const int spanclass = span_class(0, noscan);
     Span* s = new_swept_span(npages, spanclass, size, m->p->node);
     uintptr_t object = 0;
-    s->take_free(&object);
+    const bool black = sched::gcscan.marking.load(std::memory_order_relaxed);
+    s->take_free(&object, black);
+    if (black) m->p->mcache->black_bytes += int64_t(s->elemsize);
     Central::of(spanclass).uncache_span(s);  // where the sweeper will find it
     unpoison(object, size);
     // Zeroing megabytes must not happen where the thread cannot be

@@ -29,6 +29,10 @@ class MCache {
   // Hands every cached span back to its central list.
   void release_all();
 
+  // Bytes allocated black (while marking) since the cycle began: marked
+  // live without the marker's help, as Go's gcmarknewobject counts them.
+  int64_t black_bytes = 0;
+
  private:
   uintptr_t refill(int spanclass);
   Span* spans_[kNumSpanClasses] = {};  // by span class

@@ -49,6 +49,8 @@ struct Span {
   static constexpr size_t kBitmapWords = kMaxObjectsPerSpan / 64;
   std::atomic<uint64_t> alloc_bits[kBitmapWords];
   std::atomic<uint64_t> mark_bits[kBitmapWords];
+  // GODEBUG=gccheckmark=1's second marking (checkmark.hpp).
+  std::atomic<uint64_t> check_bits[kBitmapWords];
   bool needzero = false;  // pages were used before: clear on allocation
   // Set once an object with a destructor was constructed here. Without it
   // the sweeper frees dead slots from the bitmaps alone, never reading a
@@ -78,7 +80,8 @@ struct Span {
   size_t bitmap_words() const { return (nelems + 63) / 64; }
   bool is_allocated(uintptr_t object) const {
     const size_t i = (object - base) / elemsize;
-    return alloc_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64) & 1;
+    // Acquire: a slot allocated black has its mark bit set first.
+    return alloc_bits[i / 64].load(std::memory_order_acquire) >> (i % 64) & 1;
   }
   // Sets the mark bit; true if it was clear.
   bool mark(uintptr_t object) {
@@ -88,15 +91,29 @@ struct Span {
     return !(mark_bits[i / 64].fetch_or(bit, std::memory_order_relaxed) & bit);
   }
   bool is_marked(size_t i) const { return mark_bits[i / 64].load(std::memory_order_relaxed) >> (i % 64) & 1; }
+  bool is_marked_object(uintptr_t object) const { return is_marked((object - base) / elemsize); }
+  // Check mode's mark; true if the check bit was clear.
+  bool check_mark(uintptr_t object) {
+    const size_t i = (object - base) / elemsize;
+    const uint64_t bit = uint64_t(1) << (i % 64);
+    return !(check_bits[i / 64].fetch_or(bit, std::memory_order_relaxed) & bit);
+  }
+  void clear_check_bits() {
+    for (size_t w = 0; w < bitmap_words(); ++w) check_bits[w].store(0, std::memory_order_relaxed);
+  }
   void clear_bits() {
     for (size_t w = 0; w < kBitmapWords; ++w) {
       alloc_bits[w].store(0, std::memory_order_relaxed);
       mark_bits[w].store(0, std::memory_order_relaxed);
+      check_bits[w].store(0, std::memory_order_relaxed);
     }
   }
 
-  // Claims the next free slot; false when the span is full.
-  bool take_free(uintptr_t* object) {
+  // Claims the next free slot; false when the span is full. black (while
+  // marking): the object is born marked, its mark bit set before its
+  // allocation bit, so a marker that finds the slot allocated finds it
+  // marked too and never traces it while its header is being written.
+  bool take_free(uintptr_t* object, bool black) {
     while (freeindex < nelems) {
       const uint32_t word = freeindex / 64;
       const uint64_t bits = alloc_bits[word].load(std::memory_order_relaxed);
@@ -108,7 +125,8 @@ struct Span {
       }
       const uint32_t i = word * 64 + uint32_t(__builtin_ctzll(free));
       if (i >= nelems) break;
-      alloc_bits[word].store(bits | uint64_t(1) << (i % 64), std::memory_order_relaxed);
+      if (black) mark_bits[word].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
+      alloc_bits[word].store(bits | uint64_t(1) << (i % 64), std::memory_order_release);
       freeindex = i + 1;
       ++allocated;
       *object = base + size_t(i) * elemsize;

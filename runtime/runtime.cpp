@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "gc/mcache.hpp"
+#include "gc/barrier.hpp"
+#include "gc/collector.hpp"
+#include "gc/roots.hpp"
 #include "gort/gc.hpp"
 #include "gort/runtime.hpp"
 #include "gort/trace.hpp"
@@ -74,7 +76,8 @@ void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
   if (s.max_stack && !stack::Space::get().set_slot_size(s.max_stack))
     internal::log().warn("gort: max_stack {} ignored: stacks of {} bytes already exist in this process", s.max_stack,
                          stack::Space::get().slot_size());
-  sched::set_hooks({&gc::release_p_cache, &gc::detail::forget_roots_in_dead_stacks});
+  sched::set_hooks(
+      {&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack});
   trace_from_knob();
   sched::run_main(fn, arg, s.gomaxprocs);
 }

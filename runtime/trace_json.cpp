@@ -144,8 +144,8 @@ bool put(Writer& w, const Event& e, int* depth) {
   }
   switch (e.kind) {
     case Ev::kGoCreate:
-      instant("GoCreate");
-      args(w, {{"g", e.a}, {"parent", e.b}});
+      instant(e.b & sched::trace::kRuntimeGoroutine ? "GoCreate (runtime)" : "GoCreate");
+      args(w, {{"g", e.a}, {"parent", e.b & ~sched::trace::kRuntimeGoroutine}});
       break;
     case Ev::kGoStart:
       std::snprintf(name, sizeof name, "G%llu", (unsigned long long)e.a);

@@ -2,6 +2,8 @@
 
 #include "gort/detail/panic.hpp"
 #include "gort/detail/safepoint.hpp"
+#include "sched/gcscan.hpp"
+#include "sched/hooks.hpp"
 #include "sched/sched.hpp"
 
 namespace gort::sched {
@@ -78,8 +80,24 @@ Sudog* dequeue_waiter(WaitQueue& q) {
   return nullptr;
 }
 
+namespace {
+
+// While marking, a value that changes hands through a channel is shaded:
+// it leaves a stack or buffer the collector may not look at again for one
+// it may have scanned already (Go's write barriers in sendDirect and
+// typedmemmove on the buffer).
+inline void shade_value(const ChanCore* c, const void* value) {
+  if (gcscan.marking.load(std::memory_order_relaxed) && c->ops->may_hold_pointers) [[unlikely]]
+    hooks().shade_range(value, c->ops->elem_size);
+}
+
+}  // namespace
+
 G* send_direct(ChanCore* c, Sudog* receiver, void* elem) {
-  if (receiver->elem) c->ops->move_assign(receiver->elem, elem);
+  if (receiver->elem) {
+    c->ops->move_assign(receiver->elem, elem);
+    shade_value(c, receiver->elem);
+  }
   receiver->success = true;
   receiver->g->param = receiver;
   return receiver->g;
@@ -87,13 +105,16 @@ G* send_direct(ChanCore* c, Sudog* receiver, void* elem) {
 
 G* recv_direct(ChanCore* c, Sudog* sender, void* elem) {
   if (c->cap == 0) {
+    shade_value(c, sender->elem);
     if (elem) c->ops->move_assign(elem, sender->elem);
   } else {
     // The buffer is full (or the sender would not be waiting): take its
     // head and put the sender's value at its tail, which is the same slot.
     void* head = c->slot(c->recvx);
+    shade_value(c, head);
     if (elem) c->ops->move_assign(elem, head);
     c->ops->move_assign(head, sender->elem);
+    shade_value(c, head);
     c->recvx = (c->recvx + 1) % c->cap;
     c->sendx = c->recvx;
   }
@@ -104,12 +125,14 @@ G* recv_direct(ChanCore* c, Sudog* sender, void* elem) {
 
 void buffer_put(ChanCore* c, void* elem) {
   c->ops->move_assign(c->slot(c->sendx), elem);
+  shade_value(c, c->slot(c->sendx));
   c->sendx = (c->sendx + 1) % c->cap;
   ++c->count;
 }
 
 void buffer_take(ChanCore* c, void* elem) {
   void* slot = c->slot(c->recvx);
+  shade_value(c, slot);
   if (elem) c->ops->move_assign(elem, slot);
   c->ops->reset(slot);  // release what the value owned now, not at overwrite
   c->recvx = (c->recvx + 1) % c->cap;

@@ -55,6 +55,17 @@ struct G {
   // its next safe point.
   std::atomic<bool> preempt{false};
 
+  // The collector's concurrent stack scan (sched/gcscan.hpp): held by
+  // whoever reads this stack while it is not running (Go's _Gscan bit); the
+  // marking cycle whose scan covers the stack as it is now (Go's
+  // gcscandone); a request to scan itself at the next safe point; and the
+  // link of the rescan list.
+  std::atomic<bool> gcscan_lock{false};
+  std::atomic<uint32_t> gcscan_cycle{0};
+  std::atomic<bool> gcscan_request{false};
+  std::atomic<bool> on_rescan_list{false};
+  G* rescan_link = nullptr;
+
   // Readied while tracing: its next start draws the arrow from the wake-up.
   bool trace_unblocked = false;
 

@@ -4,9 +4,12 @@
 // moments only it knows.
 #pragma once
 
+#include <cstddef>
+
 namespace gort::sched {
 
 struct P;
+struct G;
 
 struct Hooks {
   // p is going away with the runtime: give back what the layers above
@@ -16,6 +19,13 @@ struct Hooks {
   // goroutine stacks that are about to be reused (root ranges in frames
   // that will never return), except the stacks of zombies (Sched::zombies).
   void (*forget_stacks)() = nullptr;
+  // While marking (GcScanState::marking): bytes that hold possible
+  // pointers moved where the collector may have looked already - a value
+  // a channel hands over, a new goroutine's closure - are shaded.
+  void (*shade_range)(const void* base, size_t size) = nullptr;
+  // The running goroutine g was asked to scan its stack (request_stack_scan)
+  // and reached a safe point.
+  void (*scan_own_stack)(G* g) = nullptr;
 };
 
 void set_hooks(const Hooks& hooks);

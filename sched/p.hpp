@@ -18,6 +18,7 @@
 
 namespace gort::gc {
 class MCache;
+class Marker;
 }
 
 namespace gort::sched {
@@ -70,6 +71,9 @@ struct P {
   // The collector's allocation cache for this P, made by gc/ on the first
   // allocation here and given back through Hooks::release_p.
   gc::MCache* mcache = nullptr;
+  // The write barrier's grey objects while the collector marks (Go's
+  // p.gcw), used only by the M holding the P.
+  gc::Marker* gcw = nullptr;
   GList gfree;  // dead G records ready for reuse
   uint64_t goid_next = 0;
   uint64_t goid_end = 0;

@@ -1,8 +1,11 @@
 // Cooperative preemption (Go's preemptone and gopreempt_m): sysmon asks a
 // goroutine that ran 10 ms to yield, and it does so at its next safe point.
+// The collector asks the same way for a running goroutine's stack scan,
+// which the goroutine then does itself (sched/gcscan.hpp).
 // sched/README.md explains why gort never switches a goroutine out
 // asynchronously.
 #include "gort/detail/safepoint.hpp"
+#include "sched/hooks.hpp"
 #include "sched/sched.hpp"
 #include "sched/switch.hpp"
 
@@ -21,6 +24,10 @@ void preempt_check_slow() {
   assert_no_locks_held();
   // main has returned: a goroutine reaching a safe point goes no further.
   if (sched.shutdown.load(std::memory_order_acquire)) switch_out(g, SwitchReason::kAbandon);
+  if (g->gcscan_request.load(std::memory_order_relaxed) && g->gcscan_request.exchange(false)) {
+    detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
+    hooks().scan_own_stack(g);
+  }
   if (!g->preempt.load(std::memory_order_relaxed)) return;
   if (g->preempt.exchange(false)) detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
   switch_out(g, SwitchReason::kPreempt);

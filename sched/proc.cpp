@@ -9,6 +9,7 @@
 #include "runtime/internal/check.hpp"
 #include "runtime/internal/nanotime.hpp"
 #include "sched/garena.hpp"
+#include "sched/gcscan.hpp"
 #include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/placement.hpp"
@@ -562,10 +563,20 @@ G* newproc_prepare() {
   g->param = nullptr;
   g->wait_reason = nullptr;
   g->select_done.store(0, std::memory_order_relaxed);
+  // A request left on a record an earlier run buried: that run's count of
+  // requests is gone with it.
+  g->gcscan_request.store(false, std::memory_order_relaxed);
   return g;
 }
 
 void newproc_start(G* g) {
+  if (gcscan.marking.load(std::memory_order_relaxed)) [[unlikely]] {
+    // Born during marking: its closure came from its creator's stack, which
+    // the collector may have scanned already, so it is shaded now; its
+    // stack holds nothing yet, so it counts as scanned.
+    if (g->fn.captures) hooks().shade_range(g->fn.captures, g->fn.captures_size);
+    set_stack_scanned(g);
+  }
   g->status.store(GStatus::kRunnable, std::memory_order_release);
   M* m = current_m();
   // Recorded before g is visible to any P: its creation precedes its start.

@@ -9,6 +9,7 @@
 #include "runtime/internal/fatal.hpp"
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/nanotime.hpp"
+#include "sched/gcscan.hpp"
 #include "sched/sched.hpp"
 #include "sched/trace.hpp"
 #include "stack/overflow.hpp"
@@ -52,7 +53,10 @@ void prepare_to_run(M* m, G* g) {
   P* p = m->p;
   g->m = m;
   m->curg = g;
-  g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  if (gcscan.marking.load(std::memory_order_relaxed)) [[unlikely]]
+    before_run_while_marking(g);
+  else
+    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
   p->running.store(g, std::memory_order_release);
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -182,6 +186,9 @@ void finish_switch_out(M* m, G* g) {
   // A preemption request that arrived after g's last safe point is moot.
   if (g->preempt.load(std::memory_order_relaxed) && g->preempt.exchange(false))
     detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
+  // Likewise a scan request: parked, g is scanned by a mark worker.
+  if (g->gcscan_request.load(std::memory_order_relaxed) && g->gcscan_request.exchange(false))
+    detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
   P* p = m->p;
   switch (m->reason) {
     case SwitchReason::kPark: {
@@ -198,13 +205,13 @@ void finish_switch_out(M* m, G* g) {
       break;
     }
     case SwitchReason::kYield:
-      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      g->status.store(GStatus::kRunnable, std::memory_order_release);
       runqput(p, g, false);
       break;
     case SwitchReason::kPreempt:
     case SwitchReason::kNoP: {
       // The global queue, so that any P may pick it up (Go's gopreempt_m).
-      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      g->status.store(GStatus::kRunnable, std::memory_order_release);
       {
         internal::LockGuard l(sched.lock);
         globrunqput(g);

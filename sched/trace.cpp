@@ -217,7 +217,7 @@ std::vector<Event> decode(const Chunk* list) {
 }
 
 void go_create(M* m, G* g) {
-  const uint64_t parent = m && m->curg ? m->curg->id : 0;
+  const uint64_t parent = (m && m->curg ? m->curg->id : 0) | (g->is_system ? kRuntimeGoroutine : 0);
   if (m && m->p) to_p(m->p, event(Ev::kGoCreate, kPidP, uint32_t(m->p->id), g->id, parent));
   else here(Ev::kGoCreate, g->id, parent);
 }

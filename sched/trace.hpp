@@ -55,7 +55,7 @@ namespace trace {
 // What an event is (the names follow Go 1.19's traceEv* constants).
 enum class Ev : uint8_t {
   // On a P's track (a = goroutine id unless said otherwise).
-  kGoCreate,   // b = the creating goroutine's id (0: none)
+  kGoCreate,   // b = the creating goroutine's id (0: none), | kRuntimeGoroutine for the runtime's own
   kGoStart,    // b = 1 when readied by a traced GoUnblock (a flow arrow)
   kGoBlock,    // b = the wait reason (a static string)
   kGoSched,    // yielded
@@ -87,6 +87,10 @@ enum class Ev : uint8_t {
   kGoStatus,   // a goroutine alive when tracing started; b = its state
   kProcSteal,  // sysmon took P a from a long blocking call
 };
+
+// In kGoCreate's b: the goroutine is one of the runtime's (a sweeper, a
+// mark worker), which Perfetto then shows by another name.
+inline constexpr uint64_t kRuntimeGoroutine = uint64_t(1) << 63;
 
 // Tracks: Chrome's trace-event pid and tid.
 enum Pid : uint8_t { kPidP = 1, kPidM = 2, kPidGc = 3, kPidOutside = 4 };

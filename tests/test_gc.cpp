@@ -811,8 +811,11 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   gc::CycleTrace t;
   t.number = 7;
   t.sweep_term_start = 5'000'000;
-  t.stopped = t.sweep_term_start + 21'000;  // 21 us: Go prints 0.021
-  t.end = t.stopped + 18'400'000;     // from 10 ms up, whole milliseconds
+  t.mark_start = t.sweep_term_start + 21'000;  // 21 us: Go prints 0.021
+  t.mark_term_start = t.mark_start + 3'456'000;
+  t.end = t.mark_term_start + 18'400'000;  // from 10 ms up, whole milliseconds
+  t.assist_ns = 250'000;
+  t.worker_ns = 1'720'000;
   t.heap_start = size_t(18) << 20;
   t.heap_marked_end = (size_t(18) << 20) + 1000;
   t.heap_live = size_t(9) << 20;
@@ -822,14 +825,16 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   char line[256];
   gc::format_gctrace(t, 734'000'000, 4, line, sizeof line);
   REQUIRE(std::string(line) ==
-          "gc 7 @0.734s 4%: 0.021+0+18 ms clock, 0.042+0/0/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
+          "gc 7 @0.734s 4%: 0.021+3.4+18 ms clock, 0.042+0.25/1.7/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
           "globals, 2 P (forced)\n");
 
   // Below 10 ms two significant digits; below a microsecond "0"; a stop
   // counts once per P.
   t.number = 12;
-  t.stopped = t.sweep_term_start + 1'250'000;
-  t.end = t.stopped + 999;
+  t.mark_start = t.sweep_term_start + 1'250'000;
+  t.mark_term_start = t.mark_start;
+  t.end = t.mark_term_start + 999;
+  t.assist_ns = t.worker_ns = 0;
   t.heap_live = 0;
   t.stack_bytes = size_t(3) << 20;
   t.procs = 8;
@@ -839,6 +844,9 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
           "gc 12 @61.250s 0%: 1.2+0+0 ms clock, 10+0/0/0+0.007 ms cpu, 18->18->0 MB, 19 MB goal, 3 MB stacks, 0 MB "
           "globals, 8 P\n");
   REQUIRE(gc::cycle_cpu_ns(t) == 8 * 1'250'000 + 8 * 999);
+  t.assist_ns = 5;
+  t.worker_ns = 7;
+  REQUIRE(gc::cycle_cpu_ns(t) == 8 * 1'250'000 + 5 + 7 + 8 * 999);
 }
 
 TEST_CASE("gctrace child", "[.child]") {

@@ -36,6 +36,17 @@ void parse_godebug(std::string_view list, Knobs* k) {
       if (!parse_int(value, &n) || n < 0 || n > std::numeric_limits<int>::max())
         malformed("GODEBUG", item, "gctrace=N with N >= 0");
       k->gctrace = int(n);
+    } else if (name == "gcbarrier") {
+      if (value == "hybrid") k->gc_barrier_hybrid = true;
+      else if (value == "dijkstra") k->gc_barrier_hybrid = false;
+      else malformed("GODEBUG", item, "gcbarrier=hybrid or gcbarrier=dijkstra");
+    } else if (name == "gcrescan") {
+      if (value == "pause") k->gcrescan_pause = true;
+      else if (value == "list") k->gcrescan_pause = false;
+      else malformed("GODEBUG", item, "gcrescan=pause or gcrescan=list");
+    } else if (name == "gccheckmark" || name == "gcstoptheworld") {
+      if (value != "0" && value != "1") malformed("GODEBUG", item, "0 or 1");
+      (name == "gccheckmark" ? k->gccheckmark : k->gcstoptheworld) = value == "1";
     }
   }
 }

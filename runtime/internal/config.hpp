@@ -29,6 +29,19 @@ struct Knobs {
   LogLevel log_level = LogLevel::kWarn;
   // GODEBUG=gctrace=N: a line on stderr per collection when N > 0
   int gctrace = 0;
+  // GODEBUG=gcbarrier=hybrid|dijkstra: the write barrier while marking
+  // (gc/barrier.hpp); hybrid unless set.
+  bool gc_barrier_hybrid = true;
+  // GODEBUG=gcrescan=pause: with the Dijkstra barrier, rescan in mark
+  // termination every stack that ran since its scan, walking all
+  // goroutines (Go 1.5/1.6); unset or `list`: drain the rescan list
+  // concurrently first (Go 1.7).
+  bool gcrescan_pause = false;
+  // GODEBUG=gccheckmark=1: verify each concurrent mark with a second one
+  // in the pause (gc/checkmark.hpp).
+  bool gccheckmark = false;
+  // GODEBUG=gcstoptheworld=1: mark inside the pause, as before Go 1.5.
+  bool gcstoptheworld = false;
   // GORTNUMA: off, on or bind:N (runtime/internal/numa.hpp); unset: on
   // where the machine has several nodes.
   enum class Numa { kUnset, kOff, kOn, kBind } numa = Numa::kUnset;

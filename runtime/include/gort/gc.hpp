@@ -19,8 +19,8 @@
 //   elements already built are destroyed, as with new[]).
 // - A type whose objects hold collected pointers stores them in gc::ref<T>
 //   fields and declares trace(Visitor&), calling the visitor on each and
-//   doing nothing else (it runs while other threads are stopped: no
-//   allocation, no locks). A type without trace() is taken to be
+//   doing nothing else (the collector runs it beside the program, and
+//   inside pauses: no allocation, no locks, no other reads). A type without trace() is taken to be
 //   pointer-free: it is never scanned (Go's noscan spans), so it must not
 //   hold collected pointers.
 // - A T with a non-trivial destructor has it run once the object is found
@@ -59,16 +59,19 @@
 namespace gort::gc {
 
 // A pointer to a collected object, stored inside a collected object.
+//
+// Every store goes through the write barrier, which is one load and a
+// branch unless the collector is marking (gc/barrier.hpp). Stores and the
+// collector's loads are atomic (relaxed: a plain mov on x86-64), since the
+// collector reads the field while the program may write it.
 template <class T>
 class ref {
  public:
   ref() = default;
-  ref(T* p) : p_(p) {}  // NOLINT: converting, like a pointer
-  ref(const ref& other) : p_(other.p_) {}
+  ref(T* p) { store(nullptr, p); }  // NOLINT: converting, like a pointer
+  ref(const ref& other) { store(nullptr, other.p_); }
   ref& operator=(T* p) {
-    if (detail::write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
-      detail::write_barrier_slow(p_, p);
-    p_ = p;
+    store(p_, p);
     return *this;
   }
   ref& operator=(const ref& other) { return *this = other.p_; }
@@ -80,9 +83,14 @@ class ref {
 
   // A ref is itself traceable, so gc::make_array<gc::ref<T>>(n) is a
   // scanned array of pointers (Go's []*T), not a pointer-free one.
-  void trace(Visitor& v) const { v.mark(p_); }
+  void trace(Visitor& v) const { v.mark(__atomic_load_n(&p_, __ATOMIC_RELAXED)); }
 
  private:
+  void store(T* old_value, T* new_value) {
+    if (detail::write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
+      detail::write_barrier_slow(old_value, new_value);
+    __atomic_store_n(&p_, new_value, __ATOMIC_RELAXED);
+  }
   T* p_ = nullptr;
 };
 
@@ -125,8 +133,11 @@ class root {
   root(T* p = nullptr) : p_(p), range_(&p_, sizeof p_) {}
   root(const root&) = delete;
   root& operator=(const root&) = delete;
+  // Barriered as a ref is: the collector scans roots once per cycle.
   root& operator=(T* p) {
-    p_ = p;
+    if (detail::write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
+      detail::write_barrier_slow(p_, p);
+    __atomic_store_n(&p_, p, __ATOMIC_RELAXED);
     return *this;
   }
   T* get() const { return p_; }

@@ -34,8 +34,8 @@ void* alloc_object(const TypeInfo* type, size_t count);
 // its destructor runs when it dies.
 void mark_constructed(void* obj);
 
-// Set while the collector marks concurrently with goroutines (not yet: the
-// current collector stops the world, so the barrier never fires).
+// Set while the collector marks concurrently with goroutines
+// (gc/barrier.hpp).
 extern std::atomic<bool> write_barrier_enabled;
 void write_barrier_slow(const void* old_value, const void* new_value);
 
@@ -88,7 +88,8 @@ class Visitor {
  public:
   template <class R>
   void operator()(const R& r) {
-    mark(r.get());
+    if constexpr (detail::Traceable<R>) r.trace(*this);  // a gc::ref: its own atomic load
+    else mark(r.get());
   }
   void mark(const void* p);
 

@@ -1,0 +1,196 @@
+#include "gc/markworker.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "gc/barrier.hpp"
+#include "gc/collector.hpp"
+#include "gc/marker.hpp"
+#include "gc/roots.hpp"
+#include "gc/workbuf.hpp"
+#include "gort/detail/safepoint.hpp"
+#include "runtime/internal/config.hpp"
+#include "runtime/internal/lock.hpp"
+#include "runtime/internal/nanotime.hpp"
+#include "sched/gcscan.hpp"
+#include "sched/sched.hpp"
+#include "sched/sema.hpp"
+#include "sched/timer.hpp"
+
+namespace gort::gc {
+
+namespace {
+
+// Scan work between a worker's safe points: short enough that a stop of
+// the world never waits long for a worker.
+constexpr int64_t kSliceWork = 32 << 10;
+constexpr size_t kAssistQuantum = size_t(64) << 10;  // the heap's distance below which an assist marks all
+constexpr int64_t kIdleWaitNs = 50'000;
+// How long workers wait for goroutines that do not reach a safe point
+// before mark termination scans them from their stopped registers.
+constexpr int kOwedWaitRounds = 40;
+
+std::atomic<uint32_t> work_sema{0};
+internal::Lock workers_lock;
+int workers_started = 0;
+int workers_wanted = 0;
+int dedicated_workers = 0;
+double fractional_goal = 0;  // of one P, for the last worker
+std::atomic<int> next_worker_index{0};
+std::atomic<int> busy_markers{0};
+std::atomic<bool> terminating{false};
+std::atomic<int64_t> assist_ns{0};
+std::atomic<int64_t> worker_ns{0};
+int64_t mark_began_ns = 0;
+
+bool sleep_unlock(sched::G*, void* timer) {
+  sched::add_timer(static_cast<sched::Timer*>(timer));
+  return true;
+}
+
+void sleep_ns(int64_t ns) {
+  sched::Timer t;
+  t.when = internal::nanotime() + ns;
+  t.f = [](void* g, int64_t) { sched::ready(static_cast<sched::G*>(g), true); };
+  t.arg = sched::current_g();
+  sched::park(sleep_unlock, &t, "GC worker (idle)");
+  sched::del_timer(&t);
+}
+
+// One slice of marking: a root job, or up to budget bytes of grey
+// objects. False when there was neither. Adds the time it took to *cpu.
+bool mark_slice(int64_t budget, int64_t* cpu) {
+  const int64_t start = internal::nanotime();
+  busy_markers.fetch_add(1, std::memory_order_acq_rel);
+  internal::add_locks_held(1);
+  bool did;
+  {
+    Marker m(sched::current_m()->p->node);
+    did = run_root_job(m) || m.drain(budget) > 0;
+  }
+  internal::add_locks_held(-1);
+  busy_markers.fetch_sub(1, std::memory_order_acq_rel);
+  *cpu += internal::nanotime() - start;
+  return did;
+}
+
+// The scans goroutines still owe; retried (with the stop signal held off,
+// as any marking).
+size_t retry_owed_scans() {
+  internal::add_locks_held(1);
+  size_t owed;
+  {
+    Marker m(sched::current_m()->p->node);
+    if (!sched::gcscan.rescan_after_run) owed = retry_deferred_goroutines(m);
+    else if (internal::knobs().gcrescan_pause) owed = 0;  // all of them in the pause, as Go 1.6
+    else owed = drain_rescan_list(m);
+  }
+  internal::add_locks_held(-1);
+  return owed;
+}
+
+// What Go 1.7 called "short": mark termination rescans this many stacks.
+size_t short_rescan_list() { return size_t(4 * sched::sched.gomaxprocs); }
+
+bool ready_to_terminate(size_t owed, int idle_rounds) {
+  if (!root_jobs_done() || workbufs::any_full() || busy_markers.load(std::memory_order_acquire) != 0) return false;
+  if (sched::gcscan.rescan_after_run) return owed <= short_rescan_list() || idle_rounds >= kOwedWaitRounds;
+  return owed == 0 || idle_rounds >= kOwedWaitRounds;
+}
+
+void mark_worker() {
+  sched::G* self = sched::current_g();
+  self->holds_no_roots = true;  // its stack holds only work blocks and stale addresses
+  const int index = next_worker_index.fetch_add(1, std::memory_order_relaxed);
+  for (;;) {
+    sched::semacquire(&work_sema, false, "GC worker (idle)");
+    const uint32_t cycle = sched::gcscan.cycle.load(std::memory_order_acquire);
+    const bool dedicated = index < dedicated_workers;
+    int64_t worked = 0;
+    const int64_t began = mark_began_ns;
+    int idle_rounds = 0;
+    auto marking = [&] {
+      return sched::gcscan.marking.load(std::memory_order_acquire) &&
+             sched::gcscan.cycle.load(std::memory_order_acquire) == cycle &&
+             !terminating.load(std::memory_order_acquire);
+    };
+    while (marking()) {
+      const int64_t worked_before = worked;
+      const bool did = mark_slice(kSliceWork, &worked);
+      worker_ns.fetch_add(worked - worked_before, std::memory_order_relaxed);
+      if (!did) {
+        const size_t owed = retry_owed_scans();
+        if (ready_to_terminate(owed, idle_rounds)) {
+          if (!terminating.exchange(true, std::memory_order_acq_rel)) finish_marking();
+          break;
+        }
+        ++idle_rounds;
+        sleep_ns(kIdleWaitNs);
+        continue;
+      }
+      idle_rounds = 0;
+      if (!dedicated && sched::sched.npidle.load(std::memory_order_relaxed) == 0) {
+        // Over its fraction of the time since marking began: wait until
+        // it is back under.
+        const int64_t elapsed = internal::nanotime() - began;
+        const double over = double(worked) - fractional_goal * double(elapsed);
+        if (over > 0) sleep_ns(std::min<int64_t>(int64_t(over / fractional_goal), 10'000'000));
+      }
+      gort::detail::safepoint();
+    }
+  }
+}
+
+}  // namespace
+
+void prepare_mark_workers(int gomaxprocs) {
+  const double goal = 0.25 * gomaxprocs;
+  dedicated_workers = int(goal);
+  fractional_goal = goal - dedicated_workers;
+  workers_wanted = dedicated_workers + (fractional_goal > 0 ? 1 : 0);
+  terminating.store(false, std::memory_order_relaxed);
+  assist_ns.store(0, std::memory_order_relaxed);
+  worker_ns.store(0, std::memory_order_relaxed);
+  mark_began_ns = internal::nanotime();
+}
+
+void wake_mark_workers() {
+  {
+    internal::LockGuard l(workers_lock);
+    for (; workers_started < workers_wanted; ++workers_started) sched::start_system_goroutine(mark_worker);
+  }
+  sched::semrelease(&work_sema, uint32_t(workers_wanted), false);
+}
+
+bool mark_assist(size_t grown, size_t heap_now, size_t heap_goal, int64_t expected_scan_work) {
+  if (terminating.load(std::memory_order_acquire)) return true;
+  const int64_t remaining =
+      std::max<int64_t>(expected_scan_work - mark_totals.scan_work.load(std::memory_order_relaxed), kSliceWork);
+  // Past the goal, the assist marks everything it can find.
+  const int64_t distance = int64_t(heap_goal) - int64_t(heap_now);
+  int64_t budget = distance > int64_t(kAssistQuantum)
+                       ? int64_t(double(grown) * double(remaining) / double(distance))
+                       : remaining;
+  while (budget > 0 && sched::gcscan.marking.load(std::memory_order_acquire)) {
+    int64_t cpu = 0;
+    const int64_t before = mark_totals.scan_work.load(std::memory_order_relaxed);
+    const bool did = mark_slice(std::min(budget, kSliceWork), &cpu);
+    assist_ns.fetch_add(cpu, std::memory_order_relaxed);
+    if (!did) return distance > 0;  // nothing to mark: only past the goal is the debt left unpaid
+    budget -= std::max<int64_t>(mark_totals.scan_work.load(std::memory_order_relaxed) - before, kSliceWork / 4);
+  }
+  return true;
+}
+
+int64_t assist_cpu_ns() { return assist_ns.load(std::memory_order_relaxed); }
+int64_t worker_cpu_ns() { return worker_ns.load(std::memory_order_relaxed); }
+
+void forget_buried_mark_workers() {
+  workers_started = 0;
+  next_worker_index.store(0, std::memory_order_relaxed);
+  work_sema.store(0, std::memory_order_relaxed);
+  busy_markers.store(0, std::memory_order_relaxed);
+  terminating.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace gort::gc

@@ -1,0 +1,412 @@
+// The concurrent collector: marking beside the program (gc/collector.cpp).
+// Each mode runs in a child process, since the barrier and rescan knobs
+// are read once per process: GODEBUG=gcbarrier=hybrid|dijkstra,
+// gcrescan=list|pause, with gccheckmark=1 verifying every cycle in its
+// pause.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gc/mheap.hpp"
+#include "gc/object.hpp"
+#include "gc/roots.hpp"
+#include "gort/gort.hpp"
+#include "sched/gcscan.hpp"
+#include "support.hpp"
+
+namespace gc = gort::gc;
+using gort_test::kProcCounts;
+using gort_test::procs;
+
+namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr int kRounds = 1500;  // per worker: TSan runs fibers far slower
+#else
+constexpr int kRounds = 20000;
+#endif
+constexpr int kWorkers = 8;
+constexpr int kSlots = 64;
+constexpr int kBig = 8192;  // a live set large enough that marking takes a while
+constexpr uint64_t kAlive = 0xA11CE0FF1CE5ULL;
+constexpr uint64_t kDead = 0xDEADDEADDEADULL;
+
+struct Node {
+  gc::ref<Node> next[2];
+  uint64_t id;
+  uint64_t magic = kAlive;
+  explicit Node(uint64_t i) : id(i) {}
+  ~Node() { magic = kDead; }
+  void trace(gc::Visitor& v) const {
+    v(next[0]);
+    v(next[1]);
+  }
+};
+
+struct Graph {
+  gc::ref<Node> slot[kSlots];
+  gc::ref<gc::ref<Node>> big;  // kBig refs, each a chain into the others
+  void trace(gc::Visitor& v) const {
+    for (const auto& s : slot) v(s);
+    v(big);
+  }
+};
+
+// A node reached by the program must never have been found dead: its
+// destructor would have marked it, or (once freed) ASan reports the read.
+std::atomic<long> corrupt{0};
+void check(const Node* n) {
+  if (n && n->magic != kAlive) corrupt.fetch_add(1);
+}
+
+struct Lcg {
+  uint64_t s;
+  uint32_t next() {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return uint32_t(s >> 33);
+  }
+};
+
+// Many goroutines rewire one graph of gc::refs, move nodes through
+// channels and keep some only on their stacks across safe points, parks
+// and yields, while collections run back to back.
+void rewire(Graph* g, gort::chan<Node*> pass, int worker, std::atomic<uint64_t>* ids) {
+  Lcg rng{uint64_t(worker) * 7919 + 1};
+  for (int r = 0; r < kRounds; ++r) {
+    const int a = int(rng.next() % kSlots), b = int(rng.next() % kSlots);
+    switch (rng.next() % 10) {
+      case 0: {  // a new node, linked to an old one
+        Node* n = gc::make<Node>(ids->fetch_add(1));
+        n->next[0] = g->slot[b];
+        g->slot[a] = n;
+        break;
+      }
+      case 1: {  // rewire a heap field
+        Node* n = g->slot[a].get();
+        check(n);
+        if (n) n->next[rng.next() % 2] = g->slot[b];
+        break;
+      }
+      case 2: {  // only this stack holds it across a yield
+        Node* n = g->slot[a].get();
+        g->slot[a] = nullptr;
+        gort::yield();
+        check(n);
+        g->slot[b] = n;
+        break;
+      }
+      case 3: {  // only the channel holds it
+        Node* n = g->slot[a].get();
+        if (!n) break;
+        g->slot[a] = nullptr;
+        const int sent = gort::select(gort::send(pass, n), gort::otherwise([] {}));
+        if (sent < 0) g->slot[a] = n;
+        break;
+      }
+      case 4:  // take one from the channel
+        gort::select(gort::recv(pass,
+                                [&](Node* n) {
+                                  check(n);
+                                  g->slot[b] = n;
+                                }),
+                     gort::otherwise([] {}));
+        break;
+      case 5: {  // walk a chain
+        const Node* n = g->slot[a].get();
+        for (int d = 0; n && d < 16; ++d) {
+          check(n);
+          n = n->next[d % 2].get();
+        }
+        break;
+      }
+      case 6: {  // hold a subgraph on the stack while it is cut off, across a park
+        Node* n = g->slot[a].get();
+        Node* m = n ? n->next[0].get() : nullptr;
+        if (n) n->next[0] = nullptr;
+        g->slot[a] = nullptr;
+        gort::sleep(std::chrono::microseconds(rng.next() % 50));
+        check(n);
+        check(m);
+        if (n) n->next[1] = m;
+        g->slot[b] = n;
+        break;
+      }
+      case 7: {  // swap two entries of the big array
+        gc::ref<Node>* big = g->big.get();
+        const uint32_t i = rng.next() % kBig, j = rng.next() % kBig;
+        Node* t = big[i].get();
+        big[i] = big[j];
+        big[j] = t;
+        check(t);
+        break;
+      }
+      case 8: {  // relink a big-array node into the small graph and back
+        gc::ref<Node>* big = g->big.get();
+        Node* n = big[rng.next() % kBig].get();
+        check(n);
+        if (n) n->next[1] = g->slot[a];
+        g->slot[b] = n;
+        break;
+      }
+      default:  // a safe point with a fresh object only in a register
+        gort::safepoint();
+        check(gc::make<Node>(ids->fetch_add(1)));
+    }
+  }
+}
+
+TEST_CASE("rewire child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const auto [nodes, cycles] = gort::run([] {
+    gc::root<Graph> graph(gc::make<Graph>());
+    graph->big = gc::make_array<gc::ref<Node>>(kBig);
+    for (int i = 0; i < kBig; ++i) {
+      Node* n = gc::make<Node>(uint64_t(i));
+      if (i > 0) n->next[0] = graph->big.get()[i - 1];
+      graph->big.get()[i] = n;
+    }
+    gort::chan<Node*> pass = gort::make_chan<Node*>(16);
+    std::atomic<uint64_t> ids{0};
+    std::atomic<bool> done{false};
+    gort::WaitGroup collector;
+    collector.add(1);
+    gort::go([&] {
+      while (!done.load()) gc::collect();
+      collector.done();
+    });
+    gort::WaitGroup wg;
+    for (int w = 0; w < kWorkers; ++w) {
+      wg.add(1);
+      gort::go([&, w] {
+        rewire(graph.get(), pass, w, &ids);
+        wg.done();
+      });
+    }
+    wg.wait();
+    done.store(true);
+    collector.wait();
+    while (pass.len() > 0) check(pass.recv());
+    gc::collect();
+    // Every node still reachable is whole.
+    long count = 0;
+    std::vector<const Node*> todo;
+    for (const auto& s : graph->slot)
+      if (s) todo.push_back(s.get());
+    for (int i = 0; i < kBig; ++i)
+      if (graph->big.get()[i]) todo.push_back(graph->big.get()[i].get());
+    std::set<const Node*> seen;
+    while (!todo.empty()) {
+      const Node* n = todo.back();
+      todo.pop_back();
+      if (!seen.insert(n).second) continue;
+      check(n);
+      ++count;
+      for (const auto& next : n->next)
+        if (next) todo.push_back(next.get());
+    }
+    return std::make_pair(count, gc::stats().num_gc);
+  });
+  std::printf("corrupt=%ld nodes=%ld cycles=%llu\n", corrupt.load(), nodes, static_cast<unsigned long long>(cycles));
+}
+
+struct Mode {
+  const char* godebug;
+};
+constexpr Mode kModes[] = {
+    {"gccheckmark=1,gcbarrier=hybrid"},
+    {"gccheckmark=1,gcbarrier=dijkstra,gcrescan=list"},
+    {"gccheckmark=1,gcbarrier=dijkstra,gcrescan=pause"},
+};
+
+}  // namespace
+
+TEST_CASE("goroutines rewiring a shared graph lose nothing, in every barrier mode, checkmark on", "[mark]") {
+  for (const Mode& mode : kModes) {
+    for (const int n : kProcCounts) {
+      const auto r = gort_test::run_child("rewire child", {{"GODEBUG", mode.godebug}, {"GOMAXPROCS", std::to_string(n)}});
+      INFO("GODEBUG=" << mode.godebug << " GOMAXPROCS=" << n << "\n" << r.out << r.err);
+      REQUIRE(r.exit_status == 0);
+      long corrupt_seen = -1, nodes = 0;
+      unsigned long long cycles = 0;
+      const size_t at = r.out.find("corrupt=");
+      REQUIRE(at != std::string::npos);
+      REQUIRE(std::sscanf(r.out.c_str() + at, "corrupt=%ld nodes=%ld cycles=%llu", &corrupt_seen, &nodes, &cycles) ==
+              3);
+      REQUIRE(corrupt_seen == 0);
+      REQUIRE(nodes > 0);
+      REQUIRE(cycles >= 3);
+    }
+  }
+}
+
+namespace {
+
+// A goroutine that only computes, with safe points, holding its one object
+// in a local: the collector asks it to scan its own stack.
+TEST_CASE("scan request child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const bool ok = gort::run([] {
+    std::atomic<bool> stop{false};
+    std::atomic<bool> alive{true};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      Node* mine = gc::make<Node>(42);
+      uint64_t spin = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        spin = spin * 31 + mine->id;
+        gort::safepoint();
+      }
+      alive = mine->magic == kAlive && mine->id == 42 && spin != 1;
+      wg.done();
+    });
+    for (int i = 0; i < 8; ++i) gc::collect();
+    stop = true;
+    wg.wait();
+    return alive.load();
+  });
+  std::printf("alive=%d\n", int(ok));
+}
+
+}  // namespace
+
+TEST_CASE("a running goroutine scans its own stack at a safe point", "[mark]") {
+  for (const Mode& mode : kModes) {
+    for (const int n : kProcCounts) {
+      const auto r =
+          gort_test::run_child("scan request child", {{"GODEBUG", mode.godebug}, {"GOMAXPROCS", std::to_string(n)}});
+      INFO("GODEBUG=" << mode.godebug << " GOMAXPROCS=" << n << "\n" << r.out << r.err);
+      REQUIRE(r.exit_status == 0);
+      REQUIRE(r.out.find("alive=1") != std::string::npos);
+    }
+  }
+}
+
+namespace {
+
+constexpr int kParked = 20000;
+
+// Parks kParked goroutines, runs cycles, and reports how many goroutine
+// records the last mark termination looked at.
+TEST_CASE("parked goroutines child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const size_t seen = gort::run([] {
+    gort::chan<int> never = gort::make_chan<int>();
+    gort::WaitGroup started;
+    for (int i = 0; i < kParked; ++i) {
+      started.add(1);
+      gort::go([&started, never] {
+        Node* held = gc::make<Node>(1);  // each parked stack holds an object
+        started.done();
+        never.recv();
+        check(held);
+      });
+    }
+    started.wait();
+    for (int i = 0; i < 3; ++i) gc::collect();
+    const size_t last = gc::goroutines_seen_in_pause();
+    never.close();
+    return last;
+  });
+  std::printf("seen=%zu corrupt=%ld\n", seen, corrupt.load());
+}
+
+}  // namespace
+
+// The pause that ends marking must not walk the goroutines (Go 1.7 and
+// later): it looks only at those still owed a scan. Go 1.5/1.6's rescan of
+// every stack in the pause (GODEBUG=gcrescan=pause) does walk them, which
+// is the growth Twitch measured.
+TEST_CASE("mark termination does not grow with parked goroutines", "[mark][big]") {
+  for (const Mode& mode : kModes) {
+    const auto r = gort_test::run_child("parked goroutines child", {{"GODEBUG", mode.godebug}, {"GOMAXPROCS", "4"}});
+    INFO("GODEBUG=" << mode.godebug << "\n" << r.out << r.err);
+    REQUIRE(r.exit_status == 0);
+    size_t seen = 0;
+    long corrupt_seen = -1;
+    const size_t at = r.out.find("seen=");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(std::sscanf(r.out.c_str() + at, "seen=%zu corrupt=%ld", &seen, &corrupt_seen) == 2);
+    REQUIRE(corrupt_seen == 0);
+    if (std::strstr(mode.godebug, "gcrescan=pause")) REQUIRE(seen >= size_t(kParked));
+    else REQUIRE(seen <= 64);  // threads, and goroutines that ran during the cycle: not 20,000
+  }
+}
+
+namespace {
+
+constexpr uintptr_t kHide = 0x5a5a5a5a5a5a5a5aULL;
+
+// A white object written into a black one behind the write barrier's back:
+// gccheckmark must catch it. The hidden object is made by a goroutine that
+// exits, so no scanned stack keeps a copy of its address.
+TEST_CASE("missed barrier child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run([] {
+    gc::root<Node> black(gc::make<Node>(1));
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      std::atomic<uintptr_t> hidden{0};
+      gort::WaitGroup made;
+      made.add(1);
+      gort::go([&] {
+        hidden = reinterpret_cast<uintptr_t>(gc::make<Node>(2)) ^ kHide;
+        made.done();
+      });
+      made.wait();
+      gort::WaitGroup cycle;
+      cycle.add(1);
+      gort::go([&] {
+        gc::collect();
+        cycle.done();
+      });
+      // Wait, without a safe point (the cycle cannot end while this
+      // goroutine owes its scan), until the rooted node is marked, then a
+      // little longer for a worker to trace it.
+      gc::Header* h = gc::Header::of(black.get());
+      const gc::Span* s = gc::Heap::get().span_of(reinterpret_cast<uintptr_t>(h));
+      while (!(gort::sched::gcscan.marking.load() && s->is_marked_object(reinterpret_cast<uintptr_t>(h)))) {
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      const uintptr_t white = hidden.load() ^ kHide;
+      std::memcpy(static_cast<void*>(&black->next[0]), &white, sizeof white);  // no barrier
+      cycle.wait();  // gccheckmark ends the process here
+      black->next[0] = nullptr;
+    }
+  });
+  std::printf("not caught\n");
+}
+
+}  // namespace
+
+TEST_CASE("gccheckmark fails loudly when a black object points to a white one", "[mark]") {
+  const auto r = gort_test::run_child("missed barrier child", {{"GODEBUG", "gccheckmark=1"}, {"GOMAXPROCS", "2"}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_status == 2);
+  REQUIRE(r.err.find("fatal error: gccheckmark: a reachable object was left unmarked") != std::string::npos);
+  REQUIRE(r.err.find("referenced by the marked object") != std::string::npos);
+}
+
+TEST_CASE("bad GODEBUG collector settings are refused", "[mark]") {
+  for (const char* bad : {"gcbarrier=yuasa", "gcrescan=never", "gccheckmark=2", "gcstoptheworld=yes"}) {
+    const auto r = gort_test::run_child("scan request child", {{"GODEBUG", bad}});
+    INFO(bad << "\n" << r.err);
+    REQUIRE(r.exit_status == 2);
+    REQUIRE(r.err.find("GODEBUG") != std::string::npos);
+  }
+}
+
+TEST_CASE("GODEBUG=gcstoptheworld=1 marks inside one pause and loses nothing", "[mark]") {
+  for (const int n : kProcCounts) {
+    const auto r = gort_test::run_child("rewire child", {{"GODEBUG", "gcstoptheworld=1,gccheckmark=1"},
+                                                         {"GOMAXPROCS", std::to_string(n)}});
+    INFO("GOMAXPROCS=" << n << "\n" << r.out << r.err);
+    REQUIRE(r.exit_status == 0);
+    REQUIRE(r.out.find("corrupt=0 ") != std::string::npos);
+  }
+}
