@@ -21,9 +21,8 @@
 //
 // GODEBUG=gcstoptheworld=1 does phases 1 to 3 in one pause, as gort did
 // before (and Go before 1.5). The next cycle starts when the heap reaches
-// the trigger, set between the live heap and the goal so that marking ends
-// near the goal (the pacer's job, kept simple here: a fixed point of the
-// way).
+// the trigger the pacer set (pacer.hpp), so that marking ends near the
+// goal.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +38,7 @@
 #include "gc/mcache.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
+#include "gc/pacer.hpp"
 #include "gc/roots.hpp"
 #include "gc/sweeper.hpp"
 #include "gc/workbuf.hpp"
@@ -58,15 +58,8 @@ namespace gort::gc {
 
 namespace {
 
-constexpr size_t kMinHeapGoal = size_t(4) << 20;  // Go's heapminimum
 // While marking, an assist every time the heap grows this much.
 constexpr size_t kAssistQuantum = size_t(64) << 10;
-// Where between the live heap and the goal the next cycle starts.
-constexpr double kTriggerRatio = 0.7;
-
-// GOGC: percent growth over the live heap before the next collection; -1:
-// no automatic collection.
-int gogc() { return internal::knobs().gogc; }
 
 // GORTGCSTRESS=N: a full collection every N allocations, whatever the heap
 // goal says (V8's --gc-interval; Go's gcstoptheworld debug modes serve the
@@ -78,13 +71,11 @@ std::atomic<uint64_t> stress_allocations{0};
 std::atomic<bool> collecting{false};
 std::atomic<uint64_t> cycles_started{0};  // num_gc counts the ended ones
 std::atomic<uint64_t> num_gc{0};
-std::atomic<size_t> next_gc{kMinHeapGoal};
-std::atomic<size_t> gc_trigger{kMinHeapGoal};
 // What an allocation compares the heap against before anything else: the
-// trigger, or the next assist while marking, or 0 while every allocation
-// must take the slow path (before the first one, and always under
-// GORTGCSTRESS), or SIZE_MAX under GOGC=off. One load and one compare keep
-// the knobs out of the fast path.
+// pacer's trigger, or the next assist while marking, or 0 while every
+// allocation must take the slow path (before the first one, and always
+// under GORTGCSTRESS), or SIZE_MAX under GOGC=off without a memory limit.
+// One load and one compare keep the knobs out of the fast path.
 std::atomic<size_t> collect_trigger{0};
 std::atomic<size_t> heap_live{0};
 // While marking: the heap size up to which allocation has paid its assists.
@@ -103,6 +94,7 @@ struct Cycle {
   CycleTrace trace;
   int64_t first_pause_ns = 0;
   int64_t expected_scan_work = 0;
+  size_t goal = 0;
 };
 Cycle cycle;
 
@@ -115,10 +107,7 @@ void wait_for_cycle(uint64_t wanted) {
   }
 }
 
-size_t trigger_for(size_t trigger) {
-  if (gc_stress_interval()) return 0;
-  return gogc() < 0 ? std::numeric_limits<size_t>::max() : trigger;
-}
+size_t trigger_for(size_t trigger) { return gc_stress_interval() ? 0 : trigger; }
 
 size_t heap_alloc_now() { return size_t(std::max<int64_t>(0, heap_alloc_bytes.load(std::memory_order_relaxed))); }
 
@@ -144,15 +133,21 @@ void collect_if_due() {
     // termination.
     gort::detail::safepoint();
     // The growth since the last assist, whoever allocated it, is paid now.
+    // The CPU limiter may have switched assists off (pacer.hpp).
     const size_t last = assisted_up_to.exchange(heap, std::memory_order_relaxed);
-    if (heap > last &&
-        !mark_assist(heap - last, heap, next_gc.load(std::memory_order_relaxed), cycle.expected_scan_work))
+    if (heap > last && Pacer::get().assists_enabled() &&
+        !mark_assist(heap - last, heap, cycle.goal, cycle.expected_scan_work)) {
+      // Time the allocation waits for marking is the collector's, as Go's
+      // CPU limiter counts assists parked on its queue.
+      const int64_t waited_from = internal::nanotime();
       wait_for_cycle(num_gc.load(std::memory_order_acquire) + 1);
+      Pacer::get().count_assist_wait(internal::nanotime() - waited_from);
+    }
     return;
   }
-  const size_t trigger = gc_trigger.load(std::memory_order_relaxed);
+  const size_t trigger = Pacer::get().trigger();
   collect_trigger.store(trigger_for(trigger), std::memory_order_relaxed);
-  if (gogc() >= 0 && heap >= trigger && !collecting.load(std::memory_order_relaxed)) gc_cycle(AfterCycle::kContinue);
+  if (heap >= trigger && !collecting.load(std::memory_order_relaxed)) gc_cycle(AfterCycle::kContinue);
 }
 
 }  // namespace
@@ -255,7 +250,7 @@ bool start_cycle(bool forced) {
   CycleTrace& t = cycle.trace;
   t = CycleTrace{};
   t.heap_start = heap_alloc_now();
-  t.heap_goal = next_gc.load(std::memory_order_relaxed);
+  t.heap_goal = Pacer::get().goal();
   t.forced = forced;
   if (trace::on()) {
     trace::gc_event(trace::Ev::kGcBegin, num_gc.load(std::memory_order_relaxed) + 1);
@@ -283,8 +278,8 @@ bool start_cycle(bool forced) {
   mark_totals.reset();
   for (sched::P* p : sched::sched.allp)
     if (p->mcache) p->mcache->black_bytes = 0;
-  // The scan work to expect: what the last cycle found live.
-  cycle.expected_scan_work = int64_t(std::max(heap_live.load(std::memory_order_relaxed), kMinHeapGoal / 4));
+  cycle.expected_scan_work = Pacer::get().expected_scan_work();
+  cycle.goal = t.heap_goal;
   const internal::Knobs& knobs = internal::knobs();
   set_barrier_mode(knobs.gc_barrier_hybrid);
   sched::gcscan.rescan_after_run = !knobs.gc_barrier_hybrid;
@@ -314,6 +309,7 @@ bool start_cycle(bool forced) {
   }
   cycle.first_pause_ns = internal::nanotime() - stopped;
   t.stopped = stopped;
+  Pacer::get().trace_start(t.heap_start, dedicated_mark_workers(), fractional_mark_goal());
   sched::start_the_world();
   t.mark_start = internal::nanotime();
   internal::add_locks_held(-1);
@@ -357,14 +353,23 @@ void complete_cycle_stopped(int64_t stopped_at) {
   t.worker_ns = worker_cpu_ns();
   heap_alloc_bytes.store(int64_t(live), std::memory_order_relaxed);
   heap_live.store(live, std::memory_order_relaxed);
-  const int percent = gogc() < 0 ? 100 : gogc();
-  const size_t goal = std::max(kMinHeapGoal, live + live * size_t(percent) / 100);
-  const size_t trigger = live + size_t(double(goal - std::min(goal, live)) * kTriggerRatio);
-  next_gc.store(goal, std::memory_order_relaxed);
-  gc_trigger.store(trigger, std::memory_order_relaxed);
-  collect_trigger.store(trigger_for(trigger), std::memory_order_relaxed);
   begin_sweep_cycle();
   const int64_t pause = cycle.first_pause_ns + (internal::nanotime() - stopped_at);
+  CycleMeasure measure;
+  measure.marked = live;
+  measure.stack_bytes = t.stack_bytes;
+  measure.global_bytes = t.global_bytes;
+  measure.heap_at_trigger = t.heap_start;
+  measure.heap_at_mark_end = t.heap_marked_end;
+  measure.scan_work = mark_totals.scan_work.load() + mark_totals.stack_bytes.load() + mark_totals.root_bytes.load();
+  measure.mark_cpu_ns = t.assist_ns + t.worker_ns;
+  measure.mark_wall_ns = t.mark_term_start - t.mark_start;
+  measure.pause_ns = pause;
+  measure.procs = t.procs;
+  Pacer& pacer = Pacer::get();
+  pacer.end_cycle(measure);
+  const size_t goal = pacer.goal();
+  collect_trigger.store(trigger_for(pacer.trigger()), std::memory_order_relaxed);
   {
     internal::LockGuard l(stats_lock);
     const size_t slot = num_gc.load(std::memory_order_relaxed) % CollectorStats::kPauseRing;
@@ -468,11 +473,25 @@ void release_p(sched::P* p) {
   release_p_cache(p);
 }
 
+int update_gc_percent(int percent) {
+  const int old = Pacer::get().set_gc_percent(percent);
+  if (!sched::gcscan.marking.load(std::memory_order_acquire))
+    collect_trigger.store(trigger_for(Pacer::get().trigger()), std::memory_order_relaxed);
+  return old;
+}
+
+int64_t update_memory_limit(int64_t bytes) {
+  const int64_t old = Pacer::get().set_memory_limit(bytes);
+  if (bytes >= 0 && !sched::gcscan.marking.load(std::memory_order_acquire))
+    collect_trigger.store(trigger_for(Pacer::get().trigger()), std::memory_order_relaxed);
+  return old;
+}
+
 CollectorStats collector_stats() {
   CollectorStats s;
   s.heap_live = heap_live.load();
   s.heap_alloc = heap_alloc_now();
-  s.next_gc = next_gc.load();
+  s.next_gc = Pacer::get().goal();
   s.freed_objects = swept_objects_total();
   internal::LockGuard l(stats_lock);
   s.num_gc = num_gc.load();

@@ -32,6 +32,12 @@ struct CollectorStats {
 };
 CollectorStats collector_stats();
 
+// GOGC and GOMEMLIMIT at run time (Go's debug.SetGCPercent and
+// debug.SetMemoryLimit): each returns the previous setting; a negative
+// limit only reads it.
+int update_gc_percent(int percent);
+int64_t update_memory_limit(int64_t bytes);
+
 // Mark termination, run by the mark worker that found marking done
 // (markworker.hpp).
 void finish_marking();

@@ -154,6 +154,9 @@ void prepare_mark_workers(int gomaxprocs) {
   mark_began_ns = internal::nanotime();
 }
 
+int dedicated_mark_workers() { return dedicated_workers; }
+double fractional_mark_goal() { return fractional_goal; }
+
 void wake_mark_workers() {
   {
     internal::LockGuard l(workers_lock);

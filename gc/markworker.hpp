@@ -32,6 +32,10 @@ namespace gort::gc {
 
 // With the world stopped at the start of marking: this cycle's workers.
 void prepare_mark_workers(int gomaxprocs);
+// This cycle's split (gcpacertrace): dedicated workers, and the fraction
+// of a P the fractional one aims for.
+int dedicated_mark_workers();
+double fractional_mark_goal();
 // After the world restarted: wakes the workers, starting them the first
 // time.
 void wake_mark_workers();

@@ -1,4 +1,5 @@
-// The public face of the collector: gc::collect and gc::stats.
+// The public face of the collector: gc::collect, the pacer's two knobs and
+// gc::stats.
 #include "gort/gc.hpp"
 
 #include <algorithm>
@@ -9,6 +10,10 @@
 namespace gort::gc {
 
 void collect() { collect_now(); }
+
+int set_gc_percent(int percent) { return update_gc_percent(percent); }
+
+int64_t set_memory_limit(int64_t bytes) { return update_memory_limit(bytes); }
 
 Stats stats() {
   const CollectorStats c = collector_stats();

@@ -36,6 +36,11 @@ void parse_godebug(std::string_view list, Knobs* k) {
       if (!parse_int(value, &n) || n < 0 || n > std::numeric_limits<int>::max())
         malformed("GODEBUG", item, "gctrace=N with N >= 0");
       k->gctrace = int(n);
+    } else if (name == "gcpacertrace") {
+      long long n = 0;
+      if (!parse_int(value, &n) || n < 0 || n > std::numeric_limits<int>::max())
+        malformed("GODEBUG", item, "gcpacertrace=N with N >= 0");
+      k->gcpacertrace = int(n);
     } else if (name == "gcbarrier") {
       if (value == "hybrid") k->gc_barrier_hybrid = true;
       else if (value == "dijkstra") k->gc_barrier_hybrid = false;
@@ -63,6 +68,16 @@ Knobs parse() {
     if (std::string_view(v) == "off") k.gogc = -1;
     else if (parse_int(v, &n) && n <= std::numeric_limits<int>::max()) k.gogc = n < 0 ? -1 : int(n);
     else malformed("GOGC", v, "a percentage or \"off\"");
+  }
+  if (const char* v = env("GOMEMLIMIT")) {
+    std::string_view text(v);
+    size_t n = 0;
+    // Go's units are B, KiB, MiB, GiB; a plain number is bytes too.
+    if (text.size() > 1 && text.back() == 'B' && text[text.size() - 2] >= '0' && text[text.size() - 2] <= '9')
+      text.remove_suffix(1);
+    if (text == "off") k.memory_limit = INT64_MAX;
+    else if (parse_size(text, &n)) k.memory_limit = int64_t(n);
+    else malformed("GOMEMLIMIT", v, "a size such as 512MiB, 2GiB or 1073741824, or \"off\"");
   }
   if (const char* v = env("GORTMAXSTACK")) {
     size_t n = 0;

@@ -22,6 +22,9 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError, kOff };
 struct Knobs {
   int gomaxprocs = 0;         // GOMAXPROCS: 1..1024; 0 when unset
   int gogc = 100;             // GOGC: percent; -1 for "off" or any negative value
+  // GOMEMLIMIT: the soft memory limit in bytes (Go's syntax: 512MiB, 2GiB,
+  // plain bytes, "off"); INT64_MAX when unset or off.
+  int64_t memory_limit = INT64_MAX;
   size_t max_stack = 0;       // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
   uint64_t gc_stress = 0;     // GORTGCSTRESS: a collection every N allocations; 0 off
   bool stack_canary = false;  // GORTSTACKCANARY: set to anything
@@ -42,6 +45,8 @@ struct Knobs {
   bool gccheckmark = false;
   // GODEBUG=gcstoptheworld=1: mark inside the pause, as before Go 1.5.
   bool gcstoptheworld = false;
+  // GODEBUG=gcpacertrace=1: the pacer's lines on stderr, as Go's.
+  int gcpacertrace = 0;
   // GORTNUMA: off, on or bind:N (runtime/internal/numa.hpp); unset: on
   // where the machine has several nodes.
   enum class Numa { kUnset, kOff, kOn, kBind } numa = Numa::kUnset;

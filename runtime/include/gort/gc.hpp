@@ -153,6 +153,18 @@ class root {
 // died have run.
 void collect();
 
+// Go's debug.SetGCPercent: GOGC at run time (negative: off); returns the
+// previous value. The next cycle's trigger and goal follow at once.
+int set_gc_percent(int percent);
+
+// Go's debug.SetMemoryLimit: the soft memory limit in bytes (GOMEMLIMIT;
+// INT64_MAX: none); returns the previous limit. A negative value only
+// reads it. Under the limit the heap goal shrinks so that the process's
+// memory stays below it, but the collector never takes more than about
+// half the CPU for it: a limit below what the program needs is overshot,
+// not obeyed at the cost of the program.
+int64_t set_memory_limit(int64_t bytes);
+
 struct Stats {
   uint64_t num_gc = 0;
   size_t heap_live = 0;        // bytes in objects found live by the last collection
