@@ -26,6 +26,7 @@ std::atomic<int> next_unswept_class{kNumSpanClasses};
 // caching it): finish_sweep waits for them.
 std::atomic<int> sweeps_in_flight{0};
 std::atomic<uint64_t> swept_objects{0};
+std::atomic<uint64_t> swept_bytes{0};
 // The background sweeper: one goroutine for the life of the runtime, parked
 // between cycles (Go's bgsweep), so that a cycle does not cost a goroutine.
 enum class SweeperState { kNone, kRunning, kParked };
@@ -129,6 +130,7 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
     s->mark_bits[w].store(0, std::memory_order_relaxed);  // clear for the next cycle's marking
   }
   swept_objects.fetch_add(freed_here, std::memory_order_relaxed);
+  if (freed_here != 0) swept_bytes.fetch_add(freed_here * s->elemsize, std::memory_order_relaxed);
   s->allocated = allocated;
   s->freeindex = 0;
   s->sweepgen = sweepgen.load(std::memory_order_relaxed);
@@ -251,6 +253,7 @@ void run_due_destructors() {
 }
 
 uint64_t swept_objects_total() { return swept_objects.load(std::memory_order_relaxed); }
+uint64_t swept_bytes_total() { return swept_bytes.load(std::memory_order_relaxed); }
 
 void start_background_sweeper() {
   sweeper_lock.lock();
