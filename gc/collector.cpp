@@ -40,7 +40,6 @@
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/roots.hpp"
-#include "gc/scavenger.hpp"
 #include "gc/sweeper.hpp"
 #include "gc/workbuf.hpp"
 #include "gort/detail/safepoint.hpp"
@@ -332,7 +331,6 @@ void after_cycle() {
   collecting.store(false, std::memory_order_release);
   sched::notify_list_notify_all(&cycle_end_wait, &cycle_end_notify);
   start_background_sweeper();
-  wake_scavenger();
 }
 
 void complete_cycle_stopped(int64_t stopped_at) {

@@ -1,7 +1,10 @@
 #include "gc/mheap.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <new>
+#include <utility>
 
 #include "gc/poison.hpp"
 #include "runtime/internal/fatal.hpp"
@@ -181,27 +184,42 @@ void Heap::init_span(Span* s, int spanclass, size_t large_size) {
   poison(s->base, s->npages * kHeapPageSize);
 }
 
+Span* Heap::take_pages(size_t npages, int node, bool may_grow) {
+  internal::assert_lock_held(lock_);
+  // The asking node's region first; a full one borrows from the next.
+  for (int k = 0; k < nodes_; ++k) {
+    const int from = (node + k) % nodes_;
+    Span* s = take_free(npages, from);
+    if (!s && may_grow) s = grow(npages, from);
+    if (s) return s;
+  }
+  if (may_grow)
+    internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
+                    kReserveBytes >> 30, " GiB of heap reserved)");
+  return nullptr;
+}
+
 Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size, int node) {
   Span* s = nullptr;
   {
-    internal::LockGuard l(lock_);
-    // The asking node's region first; a full one borrows from the next.
-    for (int k = 0; k < nodes_ && !s; ++k) {
-      const int from = (node + k) % nodes_;
-      s = take_free(npages, from);
-      if (s && s->npages > npages) {
-        Span* rest = new_span_record();
-        rest->base = s->base + npages * kHeapPageSize;
-        rest->node = s->node;
-        rest->npages = s->npages - npages;
-        s->npages = npages;
-        put_free(rest);
-      }
-      if (!s) s = grow(npages, from);
+    lock_.lock();
+    // A stretch the scavenger has out for release may be what would fit:
+    // wait for it to come back (microseconds) a few times before growing
+    // the heap, or a heap that shrinks and grows again grows for nothing.
+    for (int waits = 0; !(s = take_pages(npages, node, waits == kMaxScavengeWaits || stretches_out_ == 0)); ++waits) {
+      const uint64_t returned = stretches_returned_.load(std::memory_order_relaxed);
+      lock_.unlock();
+      while (stretches_returned_.load(std::memory_order_acquire) == returned) sched_yield();
+      lock_.lock();
     }
-    if (!s)
-      internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
-                      kReserveBytes >> 30, " GiB of heap reserved)");
+    if (s->npages > npages) {
+      Span* rest = new_span_record();
+      rest->base = s->base + npages * kHeapPageSize;
+      rest->node = s->node;
+      rest->npages = s->npages - npages;
+      s->npages = npages;
+      put_free(rest);
+    }
     (s->node == node ? spans_local_ : spans_remote_).fetch_add(1, std::memory_order_relaxed);
     // Released pages read as zero: a span made only of them is not cleared
     // again (Go's needzero with scavenged pages).
@@ -214,6 +232,7 @@ Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size, int node
     s->heap_index = in_use_.size();
     in_use_.push_back(s);
     in_use_bytes_.fetch_add(npages * kHeapPageSize, std::memory_order_relaxed);
+    lock_.unlock();
   }
   init_span(s, spanclass, large_size);
   // Publish the span to lookups only once it is complete.
@@ -258,16 +277,38 @@ void Heap::coalesce_and_put(Span* s) {
   put_free(s);
 }
 
-Span* Heap::take_unreleased() {
+Span* Heap::take_unreleased(size_t max_pages) {
   internal::assert_lock_held(lock_);
+  auto released = [&](size_t page) { return released_[page / 64].load(std::memory_order_relaxed) >> (page % 64) & 1; };
   for (int node = 0; node < nodes_; ++node) {
     for (size_t n = kFreeBuckets - 1; n > 0; --n) {
       for (Span* s = regions_[node].free[n]; s; s = s->next) {
-        if (count_released(page_index(s->base), s->npages) == s->npages) continue;
+        const size_t first = page_index(s->base);
+        const size_t last = first + s->npages;
+        size_t end = last;
+        while (end > first && released(end - 1)) --end;
+        if (end == first) continue;
+        size_t begin = end;
+        while (begin > first && !released(begin - 1) && end - begin < max_pages) --begin;
+        // Only the stretch leaves the free lists: the rest of the run stays
+        // there for allocations to cut meanwhile.
         remove_free(s);
-        // Off the lists and not free: no allocation cuts it, no freed
-        // neighbour merges with it, no lookup finds an object in it.
+        for (const auto [from, to] : {std::pair{first, begin}, std::pair{end, last}}) {
+          if (from == to) continue;
+          Span* rest = new_span_record();
+          rest->base = base_ + from * kHeapPageSize;
+          rest->node = s->node;
+          rest->npages = to - from;
+          put_free(rest);
+        }
+        s->base = base_ + begin * kHeapPageSize;
+        s->npages = end - begin;
+        // Not free: no allocation cuts it, no freed neighbour merges with it,
+        // no lookup finds an object in it; its edges name it for coalescing.
         s->state.store(SpanState::kInit, std::memory_order_relaxed);
+        set_pages(s, begin, 1);
+        set_pages(s, end - 1, 1);
+        ++stretches_out_;
         return s;
       }
     }
@@ -276,36 +317,29 @@ Span* Heap::take_unreleased() {
 }
 
 size_t Heap::scavenge(size_t bytes) {
+  // A stretch is off the free lists while the kernel releases it: at most
+  // this much at a time.
+  constexpr size_t kMaxStretchPages = (size_t(64) << 20) / kHeapPageSize;
   const size_t want = bytes / kHeapPageSize + (bytes % kHeapPageSize != 0);
   size_t pages = 0;
   while (pages < want) {
     Span* s;
     {
       internal::LockGuard l(lock_);
-      s = take_unreleased();
+      s = take_unreleased(std::min(want - pages, kMaxStretchPages));
     }
     if (!s) break;
-    const size_t first = page_index(s->base);
-    auto released = [&](size_t page) {
-      return released_[page / 64].load(std::memory_order_relaxed) >> (page % 64) & 1;
-    };
-    // From the run's top down, each stretch of committed pages in one call.
-    for (size_t end = first + s->npages; end > first && pages < want;) {
-      while (end > first && released(end - 1)) --end;
-      size_t begin = end;
-      while (begin > first && !released(begin - 1) && pages + (end - begin) < want) --begin;
-      if (begin == end) break;
-      internal::release_memory(reinterpret_cast<void*>(base_ + begin * kHeapPageSize), (end - begin) * kHeapPageSize);
-      {
-        internal::LockGuard l(lock_);
-        set_released(begin, end - begin, true);
-      }
-      released_bytes_.fetch_add((end - begin) * kHeapPageSize, std::memory_order_relaxed);
-      pages += end - begin;
-      end = begin;
+    const size_t n = s->npages;
+    internal::release_memory(reinterpret_cast<void*>(s->base), n * kHeapPageSize);
+    {
+      internal::LockGuard l(lock_);
+      set_released(page_index(s->base), n, true);
+      released_bytes_.fetch_add(n * kHeapPageSize, std::memory_order_relaxed);
+      coalesce_and_put(s);
+      --stretches_out_;
+      stretches_returned_.fetch_add(1, std::memory_order_release);
     }
-    internal::LockGuard l(lock_);
-    coalesce_and_put(s);
+    pages += n;
   }
   return pages * kHeapPageSize;
 }

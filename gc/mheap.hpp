@@ -80,8 +80,9 @@ class Heap {
   // to whole pages), the highest pages of the largest free runs first (the
   // least likely to be cut soon); returns the bytes released, 0 when every
   // free page is released already. The system calls run without the heap
-  // lock: the run being released is off the free lists meanwhile. From a
-  // goroutine or the scavenger; never in a pause.
+  // lock: the stretch being released (at most 64 MiB) is cut out of its
+  // run and off the free lists meanwhile. From a goroutine; never in a
+  // pause.
   size_t scavenge(size_t bytes);
 
   // Every in-use span, for checks in the pause (world stopped).
@@ -105,15 +106,20 @@ class Heap {
   void put_free(Span* s);
   // Puts s back with the free runs, merged with free neighbours.
   void coalesce_and_put(Span* s);
-  // A free run holding committed pages, off the free lists (largest first).
-  Span* take_unreleased();
+  // The highest stretch of at most max_pages committed free pages of the
+  // largest free run that has any, cut out of its run and off the lists;
+  // null when every free page is released.
+  Span* take_unreleased(size_t max_pages);
   // The released-page bitmap: written with lock_ held; read with it, or
   // without it for the pages of a run the caller took off the lists.
   size_t count_released(size_t first, size_t count) const;
   void set_released(size_t first, size_t count, bool released);
   void remove_free(Span* s);
   Span* take_free(size_t npages, int node);  // best fit
-  Span* grow(size_t npages, int node);       // null when node's region is full
+  // Pages for a span, from the free runs or else (may_grow) new ones: null
+  // only when it may not grow.
+  Span* take_pages(size_t npages, int node, bool may_grow);
+  Span* grow(size_t npages, int node);  // null when node's region is full
   // The free run of node's region owning that page, if any.
   Span* free_neighbour(size_t page, int node) const;
   uintptr_t region_base(int node) const { return base_ + (uintptr_t(node) << region_shift_); }
@@ -125,6 +131,11 @@ class Heap {
   std::atomic<size_t> in_use_bytes_{0};
   std::atomic<uint64_t> pages_freed_{0};
   std::atomic<size_t> released_bytes_{0};
+  // Stretches the scavenger has off the free lists (under lock_), and how
+  // many it has put back: alloc_span waits for one rather than grow.
+  static constexpr int kMaxScavengeWaits = 4;
+  int stretches_out_ = 0;
+  std::atomic<uint64_t> stretches_returned_{0};
   // One bit per page of the reservation (1 MiB, committed as touched):
   // set while the page is free and reads as zero (given back, or never
   // touched).

@@ -30,35 +30,53 @@ ScavengerState scavenger_state = ScavengerState::kNone;
 bool wake_pending = false;  // a cycle ended while it ran
 sched::G* scavenger_g = nullptr;
 
-// What the retained heap is over its goal.
-size_t excess() {
+// What the retained heap is over the retained goal.
+size_t excess(size_t retained_goal) {
   const Heap& heap = Heap::get();
-  const size_t retained = heap.bytes_in_spans() - heap.bytes_released();
-  const size_t goal = collector_stats().next_gc;
-  const size_t target = goal + goal / 100 * kRetainExtraPercent;
-  return retained > target ? retained - target : 0;
+  // Released first: pages the heap grows by count as released before they
+  // count as carved.
+  const size_t released = heap.bytes_released();
+  const size_t carved = heap.bytes_in_spans();
+  const size_t retained = carved > released ? carved - released : 0;
+  return retained > retained_goal ? retained - retained_goal : 0;
 }
 
-// One round: releases in steps until the heap is at its retained goal or
-// the round's time is up. Returns the time it worked, 0 if nothing was due.
-int64_t scavenge_round() {
-  const int64_t start = internal::nanotime();
-  int64_t now = start;
-  for (size_t over = excess(); over > 0 && now - start < kRoundNs; over = excess()) {
-    if (Heap::get().scavenge(std::min(over, kStepBytes)) == 0) break;
+struct Round {
+  size_t released = 0;
+  int64_t worked_ns = 0;
+};
+
+// One round: releases in steps until the heap is at its retained goal, no
+// committed free page is left, or the round's time is up.
+Round scavenge_round() {
+  const size_t goal = collector_stats().next_gc;
+  const size_t retained_goal = goal + goal / 100 * kRetainExtraPercent;
+  Round r;
+  for (size_t over = excess(retained_goal); over > 0 && r.worked_ns < kRoundNs; over = excess(retained_goal)) {
+    // Only the releasing counts as work: not the time other goroutines run
+    // at the safe point below.
+    const int64_t start = internal::nanotime();
+    const size_t released = Heap::get().scavenge(std::min(over, kStepBytes));
+    r.worked_ns += internal::nanotime() - start;
+    if (released == 0) break;
+    r.released += released;
     gort::detail::safepoint();
-    now = internal::nanotime();
   }
-  return now - start;
+  return r;
 }
 
 void background_scavenge() {
   // Its stack never holds a heap pointer.
   sched::current_g()->holds_no_roots = true;
   for (;;) {
-    const int64_t worked = scavenge_round();
-    if (worked > 0 && excess() > 0) {
-      sched::sleep_ns(worked * kSleepRatio, "GC scavenge wait");
+    // A round cut short by its time sleeps in proportion, then goes on; one
+    // that ran out of work (at the goal, or with the heap's retained pages
+    // all in use) waits for the next cycle.
+    const Round r = scavenge_round();
+    if (r.released > 0 && r.worked_ns >= kRoundNs) {
+      // A round measured longer than planned lost its thread to the kernel
+      // for the difference: that time was not the scavenger's CPU.
+      sched::sleep_ns(std::min(r.worked_ns, 2 * kRoundNs) * kSleepRatio, "GC scavenge wait");
       continue;
     }
     scavenger_lock.lock();

@@ -5,14 +5,14 @@
 // RSS forever; the scavenger releases what the heap is not expected to
 // need again soon:
 //
-// - In the background: one system goroutine, woken at the end of every
-//   cycle, releases free pages while the retained heap (pages carved from
+// - In the background: one system goroutine, woken when a cycle's sweep
+//   ends, releases free pages while the retained heap (pages carved from
 //   the reservation less those released: what may be resident) is more
 //   than 10% over the heap goal (Go's retainedGoal; the reserve keeps a
 //   heap that churns around its goal from faulting pages back in all the
-//   time). It works in 64 KiB steps and, after each round, sleeps 99 times
-//   as long as the round took: about 1% of one CPU, Go's target. With
-//   nothing left over the goal it parks until the next cycle.
+//   time). It works in 64 KiB steps for rounds of 1 ms and sleeps 99 times
+//   as long after each: about 1% of one CPU, Go's target. At the goal, or
+//   with no committed free page left, it parks until the next cycle.
 // - At once: scavenge_now (for the memory limit) and gc::free_os_memory
 //   (Go's debug.FreeOSMemory: a collection, then every free page).
 //
@@ -33,8 +33,8 @@ namespace gort::gc {
 // background release.
 size_t scavenge_now(size_t bytes);
 
-// The end of a cycle: the heap goal moved, and sweeping frees pages.
-// Starts the background scavenger on first use.
+// A sweep ended: pages were freed, and the heap goal moved with the cycle
+// before. Starts the background scavenger on first use.
 void wake_scavenger();
 
 // The runtime went away with the scavenger's goroutine buried: the next

@@ -7,6 +7,7 @@
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/poison.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/sizeclass.hpp"
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/raw_vector.hpp"
@@ -166,6 +167,8 @@ void background_sweep() {
     while (sweep_one())
       if (++swept % kSpansPerYield == 0) sched::yield();
     trace_sweep_pass(swept, freed_before);
+    // The pages this cycle's sweep freed are there to release now.
+    wake_scavenger();
     self->holds_no_roots = false;
     run_due_destructors();
     self->holds_no_roots = true;
@@ -235,6 +238,7 @@ void finish_sweep() {
   // Whoever took a span sweeps it without stopping: a few moments.
   while (sweeps_in_flight.load(std::memory_order_acquire) != 0) sched::yield();
   trace_sweep_pass(swept, freed_before);
+  wake_scavenger();
 }
 
 void run_due_destructors() {

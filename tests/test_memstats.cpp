@@ -226,7 +226,8 @@ TEST_CASE("scavenge_now releases what it is asked for and says how much", "[mems
     const size_t released = gc::scavenge_now(asked);
     const gc::MemStats after = mem_stats();
     REQUIRE(released == kMiB + gc::kHeapPageSize);
-    REQUIRE(after.HeapReleased - before.HeapReleased == released);
+    // The background scavenger, woken by the collection, may add its own.
+    REQUIRE(after.HeapReleased - before.HeapReleased >= released);
     gc::free_os_memory();
     REQUIRE(gc::scavenge_now(asked) == 0);  // nothing committed is free any more
   });
