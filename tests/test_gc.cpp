@@ -311,7 +311,12 @@ TEST_CASE("memory is reused: the heap stays flat over a long churn", "[gc]") {
   INFO("RSS after warm-up " << std::get<3>(r) << ", at the end " << std::get<4>(r));
   REQUIRE(std::get<2>(r) >= 10);                            // the heap goal triggered collections
   REQUIRE(std::get<1>(r) <= std::get<0>(r) + (16u << 20));  // no growth beyond noise
-  REQUIRE(std::get<4>(r) <= std::get<3>(r) + (32 << 20));   // RSS flat too
+  // RSS flat too, where RSS tracks the heap: under ThreadSanitizer it is
+  // mostly shadow memory, and with the scavenger releasing pages that the
+  // churn then touches again it grew by ~100 MiB over a flat heap here.
+#if !defined(__SANITIZE_THREAD__)
+  REQUIRE(std::get<4>(r) <= std::get<3>(r) + (32 << 20));
+#endif
 }
 
 TEST_CASE("stats keep the last 256 pauses in Go's ring, newest at (num_gc + 255) % 256", "[gc]") {
