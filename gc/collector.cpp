@@ -378,6 +378,7 @@ void complete_cycle_stopped(int64_t stopped_at) {
     cycles.mark_cpu_ns += t.assist_ns + t.worker_ns + (internal::nanotime() - stopped_at);
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
+    if (t.forced) ++cycles.num_forced_gc;
     t.number = num_gc.fetch_add(1, std::memory_order_release) + 1;
   }
   if (trace::on()) trace::gc_event(trace::Ev::kHeap, live, goal);
@@ -495,6 +496,7 @@ CollectorStats collector_stats() {
   s.freed_objects = swept_objects_total();
   internal::LockGuard l(stats_lock);
   s.num_gc = num_gc.load();
+  s.num_forced_gc = cycles.num_forced_gc;
   s.last_pause_ns = cycles.last_pause_ns;
   s.total_pause_ns = cycles.total_pause_ns;
   s.mark_cpu_ns = cycles.mark_cpu_ns;

@@ -16,6 +16,7 @@ void collect_now();
 
 struct CollectorStats {
   uint64_t num_gc = 0;
+  uint64_t num_forced_gc = 0;  // cycles gc::collect asked for
   size_t heap_live = 0;
   size_t heap_alloc = 0;
   size_t next_gc = 0;

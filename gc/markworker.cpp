@@ -43,20 +43,6 @@ std::atomic<int64_t> assist_ns{0};
 std::atomic<int64_t> worker_ns{0};
 int64_t mark_began_ns = 0;
 
-bool sleep_unlock(sched::G*, void* timer) {
-  sched::add_timer(static_cast<sched::Timer*>(timer));
-  return true;
-}
-
-void sleep_ns(int64_t ns) {
-  sched::Timer t;
-  t.when = internal::nanotime() + ns;
-  t.f = [](void* g, int64_t) { sched::ready(static_cast<sched::G*>(g), true); };
-  t.arg = sched::current_g();
-  sched::park(sleep_unlock, &t, "GC worker (idle)");
-  sched::del_timer(&t);
-}
-
 // One slice of marking: a root job, or up to budget bytes of grey
 // objects. False when there was neither. Adds the time it took to *cpu.
 bool mark_slice(int64_t budget, int64_t* cpu) {
@@ -125,7 +111,7 @@ void mark_worker() {
           break;
         }
         ++idle_rounds;
-        sleep_ns(kIdleWaitNs);
+        sched::sleep_ns(kIdleWaitNs, "GC worker (idle)");
         continue;
       }
       idle_rounds = 0;
@@ -134,7 +120,8 @@ void mark_worker() {
         // it is back under.
         const int64_t elapsed = internal::nanotime() - began;
         const double over = double(worked) - fractional_goal * double(elapsed);
-        if (over > 0) sleep_ns(std::min<int64_t>(int64_t(over / fractional_goal), 10'000'000));
+        if (over > 0)
+          sched::sleep_ns(std::min<int64_t>(int64_t(over / fractional_goal), 10'000'000), "GC worker (idle)");
       }
       gort::detail::safepoint();
     }
@@ -171,9 +158,8 @@ bool mark_assist(size_t grown, size_t heap_now, size_t heap_goal, int64_t expect
       std::max<int64_t>(expected_scan_work - mark_totals.scan_work.load(std::memory_order_relaxed), kSliceWork);
   // Past the goal, the assist marks everything it can find.
   const int64_t distance = int64_t(heap_goal) - int64_t(heap_now);
-  int64_t budget = distance > int64_t(kAssistQuantum)
-                       ? int64_t(double(grown) * double(remaining) / double(distance))
-                       : remaining;
+  int64_t budget =
+      distance > int64_t(kAssistQuantum) ? int64_t(double(grown) * double(remaining) / double(distance)) : remaining;
   while (budget > 0 && sched::gcscan.marking.load(std::memory_order_acquire)) {
     int64_t cpu = 0;
     const int64_t before = mark_totals.scan_work.load(std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
 #include "gc/poison.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/sizeclass.hpp"
 #include "gc/sweeper.hpp"
 #include "runtime/internal/lock.hpp"
@@ -24,6 +25,7 @@ void* MCache::alloc_small(size_t size, bool noscan) {
     s = spans_[size_t(sc)];
   }
   if (black) black_bytes += int64_t(s->elemsize);
+  counts_->count(sc >> 1);
   unpoison(object, s->elemsize);
   // Fresh spans come zeroed from the kernel; swept ones are cleared here.
   if (s->needzero) std::memset(reinterpret_cast<void*>(object), 0, s->elemsize);
@@ -73,6 +75,7 @@ void* mallocgc_on(sched::M* m, size_t size, bool noscan, size_t* dirty_from) {
     const bool black = sched::gcscan.marking.load(std::memory_order_relaxed);
     s->take_free(&object, black);
     if (black) m->p->mcache->black_bytes += int64_t(s->elemsize);
+    m->p->mcache->count_large(s->elemsize);
     Central::of(spanclass).uncache_span(s);  // where the sweeper will find it
     unpoison(object, size);
     // Zeroing megabytes must not happen where the thread cannot be
@@ -93,6 +96,7 @@ void release_p_cache(sched::P* p) {
   // The runtime is going away with every goroutine buried, a sweeper among
   // them perhaps: the next run must be free to start its own.
   forget_buried_sweepers();
+  forget_buried_scavenger();
 }
 
 }  // namespace gort::gc

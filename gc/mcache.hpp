@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/memstats.hpp"
 #include "gc/span.hpp"
 
 namespace gort::sched {
@@ -19,13 +20,18 @@ namespace gort::gc {
 class MCache {
  public:
   // Allocates from spans of node's memory (its P's node).
-  explicit MCache(int node) : node_(node) {}
-  ~MCache() { release_all(); }
+  explicit MCache(int node) : counts_(take_alloc_counts()), node_(node) {}
+  ~MCache() {
+    release_all();
+    give_back_alloc_counts(counts_);
+  }
   MCache(const MCache&) = delete;
   MCache& operator=(const MCache&) = delete;
 
   // size <= kMaxSmallSize. Returns zeroed memory.
   void* alloc_small(size_t size, bool noscan);
+  // A large object allocated for this P (MemStats' Mallocs, TotalAlloc).
+  void count_large(size_t bytes) { counts_->count_large(bytes); }
   // Hands every cached span back to its central list.
   void release_all();
 
@@ -35,6 +41,7 @@ class MCache {
 
  private:
   uintptr_t refill(int spanclass);
+  AllocCounts* counts_;
   Span* spans_[kNumSpanClasses] = {};  // by span class
   int node_ = 0;
 };

@@ -1,7 +1,10 @@
 #include "gc/mheap.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <new>
+#include <utility>
 
 #include "gc/poison.hpp"
 #include "runtime/internal/fatal.hpp"
@@ -20,6 +23,8 @@ Heap::Heap() {
   // spans exist.
   pages_ = static_cast<std::atomic<Span*>*>(
       internal::reserve((kReserveBytes >> kHeapPageShift) * sizeof(std::atomic<Span*>), "the heap's page table"));
+  released_ = static_cast<std::atomic<uint64_t>*>(
+      internal::reserve((kReserveBytes >> kHeapPageShift) / 8, "the heap's released-page bitmap"));
   nodes_ = internal::numa::topology().nodes;
   int log2_regions = 0;
   while ((1 << log2_regions) < nodes_) ++log2_regions;
@@ -36,6 +41,31 @@ size_t Heap::bytes_in_spans() const {
 
 void Heap::set_pages(const Span* s, size_t first, size_t count) {
   for (size_t k = first; k < first + count; ++k) pages_[k].store(const_cast<Span*>(s), std::memory_order_release);
+}
+
+size_t Heap::count_released(size_t first, size_t count) const {
+  size_t n = 0;
+  for (size_t page = first; page < first + count;) {
+    const size_t bit = page % 64;
+    const size_t take = std::min<size_t>(64 - bit, first + count - page);
+    const uint64_t mask = (take == 64 ? ~uint64_t(0) : (uint64_t(1) << take) - 1) << bit;
+    n += size_t(__builtin_popcountll(released_[page / 64].load(std::memory_order_relaxed) & mask));
+    page += take;
+  }
+  return n;
+}
+
+void Heap::set_released(size_t first, size_t count, bool released) {
+  internal::assert_lock_held(lock_);
+  for (size_t page = first; page < first + count;) {
+    const size_t bit = page % 64;
+    const size_t take = std::min<size_t>(64 - bit, first + count - page);
+    const uint64_t mask = (take == 64 ? ~uint64_t(0) : (uint64_t(1) << take) - 1) << bit;
+    std::atomic<uint64_t>& word = released_[page / 64];
+    const uint64_t old = word.load(std::memory_order_relaxed);
+    word.store(released ? old | mask : old & ~mask, std::memory_order_relaxed);
+    page += take;
+  }
 }
 
 Span* Heap::new_span_record() {
@@ -130,15 +160,16 @@ Span* Heap::grow(size_t npages, int node) {
     s->base = region_base(node) + used;
     s->node = uint8_t(node);
     s->npages = 0;
-    s->needzero = false;
   }
+  // Fresh pages were never touched: they read as zero, as released ones do.
+  set_released(page_index(region_base(node) + used), fresh, true);
+  released_bytes_.fetch_add(fresh * kHeapPageSize, std::memory_order_relaxed);
   s->npages += fresh;
   region.used.store(used + fresh * kHeapPageSize, std::memory_order_relaxed);
   return s;
 }
 
-// Sets up s (pages already its own) for spanclass; needzero says whether
-// those pages were used before.
+// Sets up s (pages already its own, needzero set) for spanclass.
 void Heap::init_span(Span* s, int spanclass, size_t large_size) {
   const int sizeclass = spanclass >> 1;
   s->spanclass = spanclass;
@@ -153,34 +184,55 @@ void Heap::init_span(Span* s, int spanclass, size_t large_size) {
   poison(s->base, s->npages * kHeapPageSize);
 }
 
+Span* Heap::take_pages(size_t npages, int node, bool may_grow) {
+  internal::assert_lock_held(lock_);
+  // The asking node's region first; a full one borrows from the next.
+  for (int k = 0; k < nodes_; ++k) {
+    const int from = (node + k) % nodes_;
+    Span* s = take_free(npages, from);
+    if (!s && may_grow) s = grow(npages, from);
+    if (s) return s;
+  }
+  if (may_grow)
+    internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
+                    kReserveBytes >> 30, " GiB of heap reserved)");
+  return nullptr;
+}
+
 Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size, int node) {
   Span* s = nullptr;
   {
-    internal::LockGuard l(lock_);
-    // The asking node's region first; a full one borrows from the next.
-    for (int k = 0; k < nodes_ && !s; ++k) {
-      const int from = (node + k) % nodes_;
-      s = take_free(npages, from);
-      if (s && s->npages > npages) {
-        Span* rest = new_span_record();
-        rest->base = s->base + npages * kHeapPageSize;
-        rest->node = s->node;
-        rest->npages = s->npages - npages;
-        rest->needzero = s->needzero;
-        s->npages = npages;
-        put_free(rest);
-      }
-      if (!s) s = grow(npages, from);
+    lock_.lock();
+    // A stretch the scavenger has out for release may be what would fit:
+    // wait for it to come back (microseconds) a few times before growing
+    // the heap, or a heap that shrinks and grows again grows for nothing.
+    for (int waits = 0; !(s = take_pages(npages, node, waits == kMaxScavengeWaits || stretches_out_ == 0)); ++waits) {
+      const uint64_t returned = stretches_returned_.load(std::memory_order_relaxed);
+      lock_.unlock();
+      while (stretches_returned_.load(std::memory_order_acquire) == returned) sched_yield();
+      lock_.lock();
     }
-    if (!s)
-      internal::fatal("runtime: out of memory: cannot allocate ", npages * kHeapPageSize, "-byte block (",
-                      kReserveBytes >> 30, " GiB of heap reserved)");
+    if (s->npages > npages) {
+      Span* rest = new_span_record();
+      rest->base = s->base + npages * kHeapPageSize;
+      rest->node = s->node;
+      rest->npages = s->npages - npages;
+      s->npages = npages;
+      put_free(rest);
+    }
     (s->node == node ? spans_local_ : spans_remote_).fetch_add(1, std::memory_order_relaxed);
+    // Released pages read as zero: a span made only of them is not cleared
+    // again (Go's needzero with scavenged pages).
+    const size_t released = count_released(page_index(s->base), npages);
+    set_released(page_index(s->base), npages, false);
+    released_bytes_.fetch_sub(released * kHeapPageSize, std::memory_order_relaxed);
+    s->needzero = released < npages;
     // Neither free (coalescing must not take it) nor holding objects yet.
     s->state.store(SpanState::kInit, std::memory_order_relaxed);
     s->heap_index = in_use_.size();
     in_use_.push_back(s);
     in_use_bytes_.fetch_add(npages * kHeapPageSize, std::memory_order_relaxed);
+    lock_.unlock();
   }
   init_span(s, spanclass, large_size);
   // Publish the span to lookups only once it is complete.
@@ -192,8 +244,7 @@ Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size, int node
 void Heap::free_span(Span* s) {
   // The pages stay committed: the next span cut from them is likely due
   // within the next cycle, and a page fault costs more than clearing the
-  // memory. Returning idle pages to the OS is the scavenger's job (Go's
-  // bgscavenge), still to come.
+  // memory. The scavenger returns those that stay idle (scavenger.hpp).
   poison(s->base, s->npages * kHeapPageSize);
   internal::LockGuard l(lock_);
   Span* last = in_use_.back();
@@ -202,9 +253,13 @@ void Heap::free_span(Span* s) {
   in_use_.pop_back();
   in_use_bytes_.fetch_sub(s->npages * kHeapPageSize, std::memory_order_relaxed);
   pages_freed_.fetch_add(s->npages, std::memory_order_relaxed);
-  s->needzero = true;
   s->allocated = 0;
   s->next = s->prev = nullptr;
+  coalesce_and_put(s);
+}
+
+void Heap::coalesce_and_put(Span* s) {
+  internal::assert_lock_held(lock_);
   // Merge with the free runs on either side: any mix of sizes freed next to
   // each other becomes one run again.
   const size_t first = page_index(s->base);
@@ -220,6 +275,73 @@ void Heap::free_span(Span* s) {
     retire_record(right);
   }
   put_free(s);
+}
+
+Span* Heap::take_unreleased(size_t max_pages) {
+  internal::assert_lock_held(lock_);
+  auto released = [&](size_t page) { return released_[page / 64].load(std::memory_order_relaxed) >> (page % 64) & 1; };
+  for (int node = 0; node < nodes_; ++node) {
+    for (size_t n = kFreeBuckets - 1; n > 0; --n) {
+      for (Span* s = regions_[node].free[n]; s; s = s->next) {
+        const size_t first = page_index(s->base);
+        const size_t last = first + s->npages;
+        size_t end = last;
+        while (end > first && released(end - 1)) --end;
+        if (end == first) continue;
+        size_t begin = end;
+        while (begin > first && !released(begin - 1) && end - begin < max_pages) --begin;
+        // Only the stretch leaves the free lists: the rest of the run stays
+        // there for allocations to cut meanwhile.
+        remove_free(s);
+        for (const auto [from, to] : {std::pair{first, begin}, std::pair{end, last}}) {
+          if (from == to) continue;
+          Span* rest = new_span_record();
+          rest->base = base_ + from * kHeapPageSize;
+          rest->node = s->node;
+          rest->npages = to - from;
+          put_free(rest);
+        }
+        s->base = base_ + begin * kHeapPageSize;
+        s->npages = end - begin;
+        // Not free: no allocation cuts it, no freed neighbour merges with it,
+        // no lookup finds an object in it; its edges name it for coalescing.
+        s->state.store(SpanState::kInit, std::memory_order_relaxed);
+        set_pages(s, begin, 1);
+        set_pages(s, end - 1, 1);
+        ++stretches_out_;
+        return s;
+      }
+    }
+  }
+  return nullptr;
+}
+
+size_t Heap::scavenge(size_t bytes) {
+  // A stretch is off the free lists while the kernel releases it: at most
+  // this much at a time.
+  constexpr size_t kMaxStretchPages = (size_t(64) << 20) / kHeapPageSize;
+  const size_t want = bytes / kHeapPageSize + (bytes % kHeapPageSize != 0);
+  size_t pages = 0;
+  while (pages < want) {
+    Span* s;
+    {
+      internal::LockGuard l(lock_);
+      s = take_unreleased(std::min(want - pages, kMaxStretchPages));
+    }
+    if (!s) break;
+    const size_t n = s->npages;
+    internal::release_memory(reinterpret_cast<void*>(s->base), n * kHeapPageSize);
+    {
+      internal::LockGuard l(lock_);
+      set_released(page_index(s->base), n, true);
+      released_bytes_.fetch_add(n * kHeapPageSize, std::memory_order_relaxed);
+      coalesce_and_put(s);
+      --stretches_out_;
+      stretches_returned_.fetch_add(1, std::memory_order_release);
+    }
+    pages += n;
+  }
+  return pages * kHeapPageSize;
 }
 
 uintptr_t Heap::find_object(uintptr_t addr) const {

@@ -6,8 +6,11 @@
 // sides, so that freed memory of any sizes becomes one run again. New spans
 // of any class are cut from the free runs (best fit, the rest stays free);
 // only when none fits does the heap grow, and then a free run at its top is
-// extended rather than left behind. Not yet: a scavenger giving idle free
-// pages back to the OS.
+// extended rather than left behind. Free pages stay committed until the
+// scavenger (scavenger.hpp) gives them back to the OS with scavenge(): a
+// bitmap, one bit per page, says which pages are released (read as zero),
+// so that HeapReleased is exact and a span cut from released pages is not
+// cleared again.
 //
 // Beside it, a page table maps every page of an in-use span to its span, so
 // that any address - interior pointers included - finds its span and object
@@ -70,6 +73,18 @@ class Heap {
   // its progress.
   uint64_t pages_freed() const { return pages_freed_.load(std::memory_order_relaxed); }
 
+  // Free pages given back to the OS and not reused since (Go's
+  // HeapReleased).
+  size_t bytes_released() const { return released_bytes_.load(std::memory_order_relaxed); }
+  // Gives up to `bytes` of committed free pages back to the OS (rounded up
+  // to whole pages), the highest pages of the largest free runs first (the
+  // least likely to be cut soon); returns the bytes released, 0 when every
+  // free page is released already. The system calls run without the heap
+  // lock: the stretch being released (at most 64 MiB) is cut out of its
+  // run and off the free lists meanwhile. From a goroutine; never in a
+  // pause.
+  size_t scavenge(size_t bytes);
+
   // Every in-use span, for checks in the pause (world stopped).
   const internal::RawVector<Span*>& in_use_spans() const { return in_use_; }
 
@@ -89,9 +104,22 @@ class Heap {
   Span* new_span_record();
   void retire_record(Span* s);
   void put_free(Span* s);
+  // Puts s back with the free runs, merged with free neighbours.
+  void coalesce_and_put(Span* s);
+  // The highest stretch of at most max_pages committed free pages of the
+  // largest free run that has any, cut out of its run and off the lists;
+  // null when every free page is released.
+  Span* take_unreleased(size_t max_pages);
+  // The released-page bitmap: written with lock_ held; read with it, or
+  // without it for the pages of a run the caller took off the lists.
+  size_t count_released(size_t first, size_t count) const;
+  void set_released(size_t first, size_t count, bool released);
   void remove_free(Span* s);
   Span* take_free(size_t npages, int node);  // best fit
-  Span* grow(size_t npages, int node);       // null when node's region is full
+  // Pages for a span, from the free runs or else (may_grow) new ones: null
+  // only when it may not grow.
+  Span* take_pages(size_t npages, int node, bool may_grow);
+  Span* grow(size_t npages, int node);  // null when node's region is full
   // The free run of node's region owning that page, if any.
   Span* free_neighbour(size_t page, int node) const;
   uintptr_t region_base(int node) const { return base_ + (uintptr_t(node) << region_shift_); }
@@ -102,6 +130,16 @@ class Heap {
   int nodes_ = 1;
   std::atomic<size_t> in_use_bytes_{0};
   std::atomic<uint64_t> pages_freed_{0};
+  std::atomic<size_t> released_bytes_{0};
+  // Stretches the scavenger has off the free lists (under lock_), and how
+  // many it has put back: alloc_span waits for one rather than grow.
+  static constexpr int kMaxScavengeWaits = 4;
+  int stretches_out_ = 0;
+  std::atomic<uint64_t> stretches_returned_{0};
+  // One bit per page of the reservation (1 MiB, committed as touched):
+  // set while the page is free and reads as zero (given back, or never
+  // touched).
+  std::atomic<uint64_t>* released_ = nullptr;
   std::atomic<uint64_t> spans_local_{0};
   std::atomic<uint64_t> spans_remote_{0};
   std::atomic<Span*>* pages_ = nullptr;

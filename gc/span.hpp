@@ -51,7 +51,9 @@ struct Span {
   std::atomic<uint64_t> mark_bits[kBitmapWords];
   // GODEBUG=gccheckmark=1's second marking (checkmark.hpp).
   std::atomic<uint64_t> check_bits[kBitmapWords];
-  bool needzero = false;  // pages were used before: clear on allocation
+  // Some slot may hold old bytes: clear on allocation. Set as the span is
+  // cut (false when every page was released or fresh) and by the sweep.
+  bool needzero = false;
   // Set once an object with a destructor was constructed here. Without it
   // the sweeper frees dead slots from the bitmaps alone, never reading a
   // dead object's header: on another core that read would pull the line

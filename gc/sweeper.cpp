@@ -7,6 +7,7 @@
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/poison.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/sizeclass.hpp"
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/raw_vector.hpp"
@@ -26,6 +27,7 @@ std::atomic<int> next_unswept_class{kNumSpanClasses};
 // caching it): finish_sweep waits for them.
 std::atomic<int> sweeps_in_flight{0};
 std::atomic<uint64_t> swept_objects{0};
+std::atomic<uint64_t> swept_bytes{0};
 // The background sweeper: one goroutine for the life of the runtime, parked
 // between cycles (Go's bgsweep), so that a cycle does not cost a goroutine.
 enum class SweeperState { kNone, kRunning, kParked };
@@ -129,6 +131,7 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
     s->mark_bits[w].store(0, std::memory_order_relaxed);  // clear for the next cycle's marking
   }
   swept_objects.fetch_add(freed_here, std::memory_order_relaxed);
+  if (freed_here != 0) swept_bytes.fetch_add(freed_here * s->elemsize, std::memory_order_relaxed);
   s->allocated = allocated;
   s->freeindex = 0;
   s->sweepgen = sweepgen.load(std::memory_order_relaxed);
@@ -164,6 +167,8 @@ void background_sweep() {
     while (sweep_one())
       if (++swept % kSpansPerYield == 0) sched::yield();
     trace_sweep_pass(swept, freed_before);
+    // The pages this cycle's sweep freed are there to release now.
+    wake_scavenger();
     self->holds_no_roots = false;
     run_due_destructors();
     self->holds_no_roots = true;
@@ -233,6 +238,7 @@ void finish_sweep() {
   // Whoever took a span sweeps it without stopping: a few moments.
   while (sweeps_in_flight.load(std::memory_order_acquire) != 0) sched::yield();
   trace_sweep_pass(swept, freed_before);
+  wake_scavenger();
 }
 
 void run_due_destructors() {
@@ -251,6 +257,7 @@ void run_due_destructors() {
 }
 
 uint64_t swept_objects_total() { return swept_objects.load(std::memory_order_relaxed); }
+uint64_t swept_bytes_total() { return swept_bytes.load(std::memory_order_relaxed); }
 
 void start_background_sweeper() {
   sweeper_lock.lock();

@@ -63,6 +63,9 @@ void run_due_destructors();
 
 // Objects freed by sweeping, over all cycles.
 uint64_t swept_objects_total();
+// Their bytes (slot sizes): Go's MemStats counts frees in the same units
+// as TotalAlloc.
+uint64_t swept_bytes_total();
 
 // Wakes the background sweeper (starting it the first time) unless it runs.
 void start_background_sweeper();

@@ -173,4 +173,23 @@ int64_t run_timers(P* p, int64_t now) {
   return h.first_when();
 }
 
+namespace {
+
+bool start_sleep_timer(G*, void* timer) {
+  add_timer(static_cast<Timer*>(timer));
+  return true;
+}
+
+}  // namespace
+
+void sleep_ns(int64_t ns, const char* reason) {
+  Timer t;
+  t.when = internal::nanotime() + ns;
+  t.f = [](void* g, int64_t) { ready(static_cast<G*>(g), true); };
+  t.arg = current_g();
+  // The timer starts only once the goroutine is parked: it cannot fire first.
+  park(start_sleep_timer, &t, reason);
+  del_timer(&t);
+}
+
 }  // namespace gort::sched

@@ -68,6 +68,10 @@ bool del_timer(Timer* t);
 // Re-arms t for `when` (and period); same result as del_timer.
 bool reset_timer(Timer* t, int64_t when, int64_t period);
 
+// Parks the current goroutine for ns nanoseconds (the runtime's own
+// goroutines: mark workers, the scavenger), showing reason as its wait.
+void sleep_ns(int64_t ns, const char* reason);
+
 // Runs p's expired timers; returns the next `when` left on p (0: none).
 int64_t run_timers(P* p, int64_t now);
 // Same, reading the clock only if p has timers at all.

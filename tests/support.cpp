@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace gort_test {
@@ -65,6 +66,12 @@ ChildResult run_child(const std::string& test_name, const std::map<std::string, 
   while ((n = read(out_fd, buf, sizeof buf)) > 0) r.out.append(buf, size_t(n));
   close(out_fd);
   return r;
+}
+
+__attribute__((noinline)) void scrub_stack() {
+  char below[16 << 10];
+  std::memset(below, 0, sizeof below);
+  asm volatile("" : : "r"(below) : "memory");
 }
 
 }  // namespace gort_test

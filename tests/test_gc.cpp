@@ -81,16 +81,6 @@ __attribute__((noinline)) void make_garbage(int depth) {
   tree(depth, c);
 }
 
-// Zeroes the stack below the caller, where finished frames left pointers:
-// a goroutine started later on this recycled slot would otherwise find them
-// in its own frames' unwritten slots, and a conservative scan would keep
-// what they point to alive (bdwgc's GC_clear_stack, for the same reason).
-__attribute__((noinline)) void scrub_stack() {
-  char below[16 << 10];
-  std::memset(below, 0, sizeof below);
-  asm volatile("" : : "r"(below) : "memory");
-}
-
 // Makes garbage in a goroutine that scrubs its stack and exits: no stack the
 // collector scans holds those pointers, so a conservative scan cannot retain
 // any.
@@ -99,7 +89,7 @@ void make_garbage_elsewhere(int depth) {
   wg.add(1);
   gort::go([&wg, depth] {
     make_garbage(depth);
-    scrub_stack();
+    gort_test::scrub_stack();
     wg.done();
   });
   wg.wait();
@@ -795,10 +785,10 @@ TEST_CASE("a span knows whether it may hold objects owing destructors", "[gc]") 
         return gc::Heap::get().span_of(reinterpret_cast<uintptr_t>(p))->may_owe_destructors.load();
       };
       Plain* plain = gc::make<Plain>();
-      Node* node = gc::make<Node>(lo);  // a destructor: ~Node counts it
+      Node* node = gc::make<Node>(lo);        // a destructor: ~Node counts it
       Blob* blobs = gc::make_array<Blob>(4);  // trivially destructible
       seen = int(owing(plain)) | int(owing(node)) << 1 | int(owing(blobs)) << 2 | int(plain->b == 2) << 3;
-      scrub_stack();
+      gort_test::scrub_stack();
       wg.done();
     });
     wg.wait();
@@ -828,9 +818,10 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   t.forced = true;
   char line[256];
   gc::format_gctrace(t, 734'000'000, 4, line, sizeof line);
-  REQUIRE(std::string(line) ==
-          "gc 7 @0.734s 4%: 0.021+3.4+18 ms clock, 0.042+0.25/1.7/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
-          "globals, 2 P (forced)\n");
+  REQUIRE(
+      std::string(line) ==
+      "gc 7 @0.734s 4%: 0.021+3.4+18 ms clock, 0.042+0.25/1.7/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
+      "globals, 2 P (forced)\n");
 
   // Below 10 ms two significant digits; below a microsecond "0"; a stop
   // counts once per P.
@@ -876,11 +867,11 @@ bool parse_gctrace(const std::string& line, TraceLine* t) {
   char clock[64], cpu[64];
   size_t h0, h1, h2, goal, stacks, globals;
   int percent, used = 0;
-  const int got = std::sscanf(line.c_str(),
-                              "gc %llu @%lfs %d%%: %63[0-9.+] ms clock, %63[0-9.+/] ms cpu, %zu->%zu->%zu MB, %zu MB "
-                              "goal, %zu MB stacks, %zu MB globals, %d P%n",
-                              &t->n, &t->at_s, &percent, clock, cpu, &h0, &h1, &h2, &goal, &stacks, &globals,
-                              &t->procs, &used);
+  const int got =
+      std::sscanf(line.c_str(),
+                  "gc %llu @%lfs %d%%: %63[0-9.+] ms clock, %63[0-9.+/] ms cpu, %zu->%zu->%zu MB, %zu MB "
+                  "goal, %zu MB stacks, %zu MB globals, %d P%n",
+                  &t->n, &t->at_s, &percent, clock, cpu, &h0, &h1, &h2, &goal, &stacks, &globals, &t->procs, &used);
   if (got != 12 || used == 0) return false;
   const std::string rest = line.substr(size_t(used));
   if (rest != "" && rest != " (forced)") return false;
@@ -894,7 +885,8 @@ bool parse_gctrace(const std::string& line, TraceLine* t) {
 
 TEST_CASE("GODEBUG=gctrace=1 prints one line per cycle, numbered, forced ones marked", "[gc][gctrace]") {
   for (const char* procs : {"2", "4", "8"}) {
-    const auto r = gort_test::run_child("gctrace child", {{"GODEBUG", "madvdontneed=1,gctrace=1"}, {"GOMAXPROCS", procs}});
+    const auto r =
+        gort_test::run_child("gctrace child", {{"GODEBUG", "madvdontneed=1,gctrace=1"}, {"GOMAXPROCS", procs}});
     INFO("GOMAXPROCS " << procs << "\n" << r.err);
     REQUIRE(r.exit_status == 0);
     unsigned long long num_gc = 0;

@@ -24,5 +24,9 @@ void* map_memory(size_t bytes, const char* what);
 // rate that a page fault per 4 KiB would cost more than the writes.
 void* map_memory_now(size_t bytes, const char* what);
 void unmap_memory(void* p, size_t bytes);
+// Gives the pages of [p, p + bytes) back to the kernel (Go's sysUnused):
+// the range stays mapped and reads as zero, committed again as it is
+// touched. Page-aligned.
+void release_memory(void* p, size_t bytes);
 
 }  // namespace gort::internal

@@ -182,4 +182,64 @@ struct Stats {
 };
 Stats stats();
 
+// Go's runtime.MemStats, the fields that apply, under Go's names and with
+// the meanings of Go's documentation (runtime/mstats.go). Bytes unless the
+// name says otherwise; times in nanoseconds.
+//   heap: spans of 8 KiB pages cut from one reservation (gc/README.md)
+//   HeapAlloc     bytes of allocated heap objects: TotalAlloc less the bytes
+//                 freed by sweeping (an object counts its size class's slot)
+//   TotalAlloc    cumulative bytes allocated (never decreases)
+//   Mallocs       cumulative objects allocated; Frees: objects freed
+//   HeapObjects   Mallocs - Frees
+//   HeapSys       pages carved from the reservation = HeapInuse + HeapIdle
+//   HeapInuse     pages of spans holding objects
+//   HeapIdle      free pages, committed or released
+//   HeapReleased  free pages given back to the OS (part of HeapIdle)
+//   StackInuse    stack slots held by goroutines and the Ps' caches
+//   StackSys      StackInuse and the pooled slots still committed (a slot
+//                 counts its whole size; see stack/README.md)
+//   Sys           HeapSys + StackSys (the runtime's own metadata, such as
+//                 the page table, is not counted)
+//   NextGC        heap goal of the next cycle; LastGC: end of the last one,
+//                 Unix time (0: none yet)
+//   NumGC         cycles completed, whoever started them; NumForcedGC: those
+//                 gc::collect() asked for (Go: runtime.GC)
+//   PauseNs, PauseEnd, PauseTotalNs  as in gc::Stats: cycle k at
+//                 (k - 1) % 256, its pause and its end (Unix time)
+//   GCCPUFraction the collector's CPU time (assists, mark workers, pauses)
+//                 since the process started, over GOMAXPROCS times the time
+//                 since then
+// Read without stopping the world: each counter is exact, but goroutines
+// that allocate meanwhile may be counted in one field and not yet in
+// another. HeapInuse + HeapIdle == HeapSys always.
+struct MemStats {
+  uint64_t Alloc = 0;  // = HeapAlloc, as in Go
+  uint64_t TotalAlloc = 0;
+  uint64_t Sys = 0;
+  uint64_t Mallocs = 0;
+  uint64_t Frees = 0;
+  uint64_t HeapAlloc = 0;
+  uint64_t HeapSys = 0;
+  uint64_t HeapIdle = 0;
+  uint64_t HeapInuse = 0;
+  uint64_t HeapReleased = 0;
+  uint64_t HeapObjects = 0;
+  uint64_t StackInuse = 0;
+  uint64_t StackSys = 0;
+  uint64_t NextGC = 0;
+  uint64_t LastGC = 0;
+  uint64_t PauseTotalNs = 0;
+  std::array<uint64_t, 256> PauseNs{};
+  std::array<uint64_t, 256> PauseEnd{};
+  uint32_t NumGC = 0;
+  uint32_t NumForcedGC = 0;
+  double GCCPUFraction = 0;
+};
+void read_mem_stats(MemStats* m);
+
+// Go's debug.FreeOSMemory: a full collection (as collect()), then every
+// free heap page and every pooled goroutine stack given back to the OS
+// now, rather than at the background scavenger's pace. From a goroutine.
+void free_os_memory();
+
 }  // namespace gort::gc

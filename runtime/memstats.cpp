@@ -1,0 +1,81 @@
+// gc::read_mem_stats (Go's runtime.ReadMemStats) and gc::free_os_memory
+// (Go's debug.FreeOSMemory): what the heap, the stacks and the collector
+// count, gathered under Go's names.
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+
+#include "gc/collector.hpp"
+#include "gc/memstats.hpp"
+#include "gc/mheap.hpp"
+#include "gc/scavenger.hpp"
+#include "gc/sweeper.hpp"
+#include "gort/gc.hpp"
+#include "runtime/internal/nanotime.hpp"
+#include "sched/sched.hpp"
+#include "stack/pool.hpp"
+#include "stack/space.hpp"
+
+namespace gort::gc {
+
+namespace {
+
+// Go's GCCPUFraction is over the time since the program started.
+const int64_t process_start_ns = internal::nanotime();
+
+void read_stack_stats(MemStats* m) {
+  const stack::Pool& pool = stack::Pool::get();
+  const stack::Space& space = stack::Space::get();
+  const uint64_t slot = space.slot_size();
+  const uint64_t dirty = pool.dirty(), warm = pool.warm(), cold = pool.cold();
+  const uint64_t carved = space.slots_carved();
+  const uint64_t pooled = std::min<uint64_t>(carved, dirty + warm + cold);
+  m->StackInuse = (carved - pooled) * slot;
+  // Dirty slots keep their pages, warm ones only their top page.
+  m->StackSys = m->StackInuse + dirty * slot + warm * stack::kPageSize;
+}
+
+}  // namespace
+
+void read_mem_stats(MemStats* m) {
+  *m = MemStats{};
+  // Frees before allocations: an object is counted allocated before it can
+  // be freed, so HeapObjects never goes negative under concurrent sweeping.
+  m->Frees = swept_objects_total();
+  const uint64_t freed_bytes = swept_bytes_total();
+  const AllocTotals allocated = alloc_totals();
+  m->Mallocs = std::max(allocated.objects, m->Frees);
+  m->TotalAlloc = std::max(allocated.bytes, freed_bytes);
+  m->HeapObjects = m->Mallocs - m->Frees;
+  m->HeapAlloc = m->Alloc = m->TotalAlloc - freed_bytes;
+
+  const Heap& heap = Heap::get();
+  m->HeapSys = heap.bytes_in_spans();
+  m->HeapInuse = std::min<uint64_t>(heap.bytes_in_use(), m->HeapSys);
+  m->HeapIdle = m->HeapSys - m->HeapInuse;
+  m->HeapReleased = std::min<uint64_t>(heap.bytes_released(), m->HeapIdle);
+
+  read_stack_stats(m);
+  m->Sys = m->HeapSys + m->StackSys;
+
+  const CollectorStats c = collector_stats();
+  m->NextGC = c.next_gc;
+  m->NumGC = uint32_t(c.num_gc);
+  m->NumForcedGC = uint32_t(c.num_forced_gc);
+  m->PauseTotalNs = uint64_t(c.total_pause_ns);
+  static_assert(std::tuple_size_v<decltype(m->PauseNs)> == CollectorStats::kPauseRing);
+  std::copy(std::begin(c.pause_ns), std::end(c.pause_ns), m->PauseNs.begin());
+  std::copy(std::begin(c.pause_end_ns), std::end(c.pause_end_ns), m->PauseEnd.begin());
+  if (c.num_gc > 0) m->LastGC = c.pause_end_ns[(c.num_gc - 1) % CollectorStats::kPauseRing];
+  const int64_t since_start = internal::nanotime() - process_start_ns;
+  const size_t procs = std::max<size_t>(1, sched::sched.allp.size());
+  if (since_start > 0) m->GCCPUFraction = double(c.mark_cpu_ns) / (double(procs) * double(since_start));
+}
+
+void free_os_memory() {
+  collect();
+  scavenge_now(SIZE_MAX);
+  stack::Pool::get().trim_all();
+}
+
+}  // namespace gort::gc

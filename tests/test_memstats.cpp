@@ -1,0 +1,256 @@
+// gc::read_mem_stats (Go's runtime.MemStats) and the scavenger (Go's
+// mgcscavenge.go): the counters agree with each other and with what the
+// test allocated, and free pages go back to the OS on request and on their
+// own.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "gc/scavenger.hpp"
+#include "gc/sizeclass.hpp"
+#include "gort/gort.hpp"
+#include "support.hpp"
+
+using gort_test::kProcCounts;
+using gort_test::procs;
+namespace gc = gort::gc;
+
+namespace {
+
+struct Small {
+  uint64_t words[4] = {};
+};
+
+struct Holder {
+  gc::ref<gc::ref<Small>> items;
+  void trace(gc::Visitor& v) const { v(items); }
+};
+
+constexpr size_t kMiB = size_t(1) << 20;
+
+gc::MemStats mem_stats() {
+  gc::MemStats m;
+  gc::read_mem_stats(&m);
+  return m;
+}
+
+// Allocates `chunks` MiB in 1 MiB pointer-free arrays and writes every page
+// (so that it is resident); everything it allocated is garbage once it
+// returns.
+__attribute__((noinline)) void fill_heap(size_t chunks) {
+  auto* keep = gc::make_array<gc::ref<unsigned char>>(chunks);
+  for (size_t i = 0; i < chunks; ++i) {
+    unsigned char* c = gc::make_array<unsigned char>(kMiB);
+    std::memset(c, 0xab, kMiB);
+    keep[i] = c;
+  }
+  asm volatile("" : : "r"(keep) : "memory");
+}
+
+// The same on a goroutine that scrubs its stack and exits: no stack the
+// collector scans keeps any of it.
+void build_and_drop_heap(size_t chunks) {
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&wg, chunks] {
+    fill_heap(chunks);
+    gort_test::scrub_stack();
+    wg.done();
+  });
+  wg.wait();
+}
+
+}  // namespace
+
+// Allocates a holder, its array and kObjects objects, kept by `kept` only,
+// on a goroutine that leaves no pointer to them on any stack; what
+// read_mem_stats said before and after.
+constexpr size_t kObjects = 10000;
+gc::root<Holder> kept;
+
+std::pair<gc::MemStats, gc::MemStats> allocate_kept_objects() {
+  std::pair<gc::MemStats, gc::MemStats> r;
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&wg, &r] {
+    [&r]() __attribute__((noinline)) {
+      r.first = mem_stats();
+      auto* holder = gc::make<Holder>();
+      holder->items = gc::make_array<gc::ref<Small>>(kObjects);
+      for (size_t i = 0; i < kObjects; ++i) holder->items.get()[i] = gc::make<Small>();
+      kept = holder;
+      r.second = mem_stats();
+    }
+    ();
+    gort_test::scrub_stack();
+    wg.done();
+  });
+  wg.wait();
+  return r;
+}
+
+TEST_CASE("read_mem_stats counts the objects a goroutine allocates", "[memstats]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          gc::collect();
+          const auto [before, after] = allocate_kept_objects();
+          // The holder, its array and the objects; nothing was swept since.
+          REQUIRE(after.Mallocs - before.Mallocs == kObjects + 2);
+          REQUIRE(after.Frees == before.Frees);
+          REQUIRE(after.HeapObjects - before.HeapObjects == kObjects + 2);
+          REQUIRE(after.TotalAlloc - before.TotalAlloc >= kObjects * sizeof(Small));
+          REQUIRE(after.HeapAlloc - before.HeapAlloc == after.TotalAlloc - before.TotalAlloc);
+          REQUIRE(after.Alloc == after.HeapAlloc);
+
+          // Dropped: the next collection frees them, and TotalAlloc never
+          // goes back.
+          kept = nullptr;
+          gc::collect();
+          const gc::MemStats freed = mem_stats();
+          REQUIRE(freed.Frees - after.Frees >= kObjects + 2);
+          REQUIRE(freed.Frees <= freed.Mallocs);
+          REQUIRE(freed.HeapObjects == freed.Mallocs - freed.Frees);
+          REQUIRE(freed.TotalAlloc >= after.TotalAlloc);
+          REQUIRE(freed.HeapAlloc < after.HeapAlloc);
+        },
+        procs(n));
+  }
+}
+
+TEST_CASE("read_mem_stats: heap, stack and cycle figures agree", "[memstats]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          gc::collect();
+          auto* live = gc::make<Small>();
+          gc::MemStats m;
+          gc::Stats s;
+          // A cycle between the two reads would move the ring: read again.
+          do {
+            m = mem_stats();
+            s = gc::stats();
+          } while (s.num_gc != m.NumGC);
+          REQUIRE(m.NumGC >= 1);
+          REQUIRE(m.HeapInuse + m.HeapIdle == m.HeapSys);
+          REQUIRE(m.HeapReleased <= m.HeapIdle);
+          REQUIRE(m.HeapInuse > 0);
+          REQUIRE(m.StackInuse > 0);  // this goroutine's stack at least
+          REQUIRE(m.StackSys >= m.StackInuse);
+          REQUIRE(m.Sys == m.HeapSys + m.StackSys);
+          REQUIRE(m.NextGC == s.next_gc);
+          REQUIRE(m.PauseTotalNs == uint64_t(s.total_pause_ns));
+          for (size_t i = 0; i < 256; ++i) {
+            REQUIRE(m.PauseNs[i] == s.pause_ns[i]);
+            REQUIRE(m.PauseEnd[i] == s.pause_end_ns[i]);
+          }
+          REQUIRE(m.LastGC == m.PauseEnd[(m.NumGC - 1) % 256]);
+          REQUIRE(m.LastGC > 0);
+          REQUIRE(m.GCCPUFraction > 0);
+          REQUIRE(m.GCCPUFraction < 1);
+          REQUIRE(live != nullptr);
+        },
+        procs(n));
+  }
+}
+
+TEST_CASE("NumForcedGC counts gc::collect calls, NumGC every cycle", "[memstats]") {
+  gort::run([] {
+    gc::collect();
+    const gc::MemStats before = mem_stats();
+    // 64 MiB of garbage in 1 KiB pieces: automatic cycles at a heap goal of
+    // a few MiB.
+    for (int i = 0; i < 64 * 1024; ++i) gc::make_array<char>(1024);
+    const gc::MemStats churned = mem_stats();
+    REQUIRE(churned.NumGC > before.NumGC);
+    REQUIRE(churned.NumForcedGC == before.NumForcedGC);
+    for (int i = 0; i < 3; ++i) gc::collect();
+    const gc::MemStats after = mem_stats();
+    REQUIRE(after.NumForcedGC - churned.NumForcedGC == 3);
+    REQUIRE(after.NumGC - churned.NumGC >= 3);
+  });
+}
+
+TEST_CASE("free_os_memory gives a dropped heap back to the OS", "[memstats][scavenger]") {
+  constexpr size_t kChunks = 128;
+  gort::run([] {
+    build_and_drop_heap(kChunks);
+    const int64_t rss_built = gort_test::rss_bytes();
+    const gc::MemStats built = mem_stats();
+    gc::free_os_memory();
+    const gc::MemStats freed = mem_stats();
+    const int64_t rss_freed = gort_test::rss_bytes();
+    INFO("HeapInuse " << built.HeapInuse / kMiB << " -> " << freed.HeapInuse / kMiB << " HeapIdle "
+                      << freed.HeapIdle / kMiB << " HeapObjects " << built.HeapObjects << " -> " << freed.HeapObjects);
+    INFO("RSS " << rss_built / kMiB << " MiB -> " << rss_freed / kMiB << " MiB; HeapReleased "
+                << built.HeapReleased / kMiB << " MiB -> " << freed.HeapReleased / kMiB << " MiB");
+    REQUIRE(freed.HeapReleased >= built.HeapReleased + kChunks * kMiB);
+    REQUIRE(freed.HeapReleased == freed.HeapIdle);  // every free page
+    REQUIRE(rss_built - rss_freed >= int64_t(kChunks * kMiB / 2));
+  });
+}
+
+TEST_CASE("memory reused after its release reads as zero", "[memstats][scavenger]") {
+  gort::run([] {
+    build_and_drop_heap(32);
+    gc::free_os_memory();
+    const gc::MemStats released = mem_stats();
+    REQUIRE(released.HeapReleased >= 32 * kMiB);
+    // Large objects and small ones cut from released pages.
+    for (int i = 0; i < 32; ++i) {
+      const unsigned char* c = gc::make_array<unsigned char>(kMiB);
+      size_t nonzero = 0;
+      for (size_t b = 0; b < kMiB; ++b) nonzero += c[b] != 0;
+      REQUIRE(nonzero == 0);
+    }
+    for (int i = 0; i < 100000; ++i) {
+      const uint64_t* w = gc::make_array<uint64_t>(8);
+      for (int k = 0; k < 8; ++k) REQUIRE(w[k] == 0);
+    }
+    const gc::MemStats reused = mem_stats();
+    REQUIRE(reused.HeapReleased < released.HeapReleased);
+    REQUIRE(reused.HeapInuse + reused.HeapIdle == reused.HeapSys);
+  });
+}
+
+TEST_CASE("the background scavenger releases free pages on its own", "[memstats][scavenger]") {
+  constexpr size_t kChunks = 96;
+  gort::run([] {
+    build_and_drop_heap(kChunks);
+    const gc::MemStats built = mem_stats();
+    // A cycle finds the heap dead and lowers the goal; the sweep frees the
+    // pages, and the scavenger, woken by the cycle's end, releases them at
+    // its pace. Nothing here asks it to.
+    gc::collect();
+    gc::MemStats m = mem_stats();
+    for (int poll = 0; poll < 600 && m.HeapReleased < built.HeapReleased + kChunks * kMiB / 2; ++poll) {
+      gort::sleep(std::chrono::milliseconds(50));
+      m = mem_stats();
+    }
+    INFO("HeapReleased " << built.HeapReleased / kMiB << " MiB -> " << m.HeapReleased / kMiB << " MiB, HeapIdle "
+                         << m.HeapIdle / kMiB << " MiB, NextGC " << m.NextGC / kMiB << " MiB");
+    REQUIRE(m.HeapReleased >= built.HeapReleased + kChunks * kMiB / 2);
+    // It keeps a reserve: what stays committed is about the heap goal.
+    REQUIRE(m.HeapSys - m.HeapReleased >= m.NextGC / 2);
+  });
+}
+
+TEST_CASE("scavenge_now releases what it is asked for and says how much", "[memstats][scavenger]") {
+  gort::run([] {
+    build_and_drop_heap(8);
+    gc::collect();
+    const gc::MemStats before = mem_stats();
+    // 1 MiB and a bit: rounded up to whole pages.
+    const size_t asked = kMiB + 100;
+    const size_t released = gc::scavenge_now(asked);
+    const gc::MemStats after = mem_stats();
+    REQUIRE(released == kMiB + gc::kHeapPageSize);
+    // The background scavenger, woken by the collection, may add its own.
+    REQUIRE(after.HeapReleased - before.HeapReleased >= released);
+    gc::free_os_memory();
+    REQUIRE(gc::scavenge_now(asked) == 0);  // nothing committed is free any more
+  });
+}
