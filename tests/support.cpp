@@ -6,9 +6,16 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace gort_test {
+
+__attribute__((noinline)) void scrub_stack() {
+  char below[16 << 10];
+  std::memset(below, 0, sizeof below);
+  asm volatile("" : : "r"(below) : "memory");
+}
 
 int64_t rss_bytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");

@@ -7,7 +7,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -21,6 +20,7 @@
 
 using gort_test::kProcCounts;
 using gort_test::procs;
+using gort_test::scrub_stack;
 
 using namespace std::chrono_literals;
 namespace gc = gort::gc;
@@ -79,16 +79,6 @@ int sum(const Node* n) { return n ? n->value + sum(n->left.get()) + sum(n->right
 __attribute__((noinline)) void make_garbage(int depth) {
   int c = 0;
   tree(depth, c);
-}
-
-// Zeroes the stack below the caller, where finished frames left pointers:
-// a goroutine started later on this recycled slot would otherwise find them
-// in its own frames' unwritten slots, and a conservative scan would keep
-// what they point to alive (bdwgc's GC_clear_stack, for the same reason).
-__attribute__((noinline)) void scrub_stack() {
-  char below[16 << 10];
-  std::memset(below, 0, sizeof below);
-  asm volatile("" : : "r"(below) : "memory");
 }
 
 // Makes garbage in a goroutine that scrubs its stack and exits: no stack the
