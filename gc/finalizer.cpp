@@ -26,6 +26,30 @@ constexpr size_t kSpansPerJob = 64;
 internal::Lock registry_lock;
 internal::RawVector<Span*> registry;
 
+internal::Lock all_lock;
+FinalizerRecord* all_records = nullptr;
+
+FinalizerRecord* new_record(uintptr_t slot, void* object, detail::Finalizer* fn) {
+  auto* r = new FinalizerRecord{nullptr, slot, object, fn, nullptr, nullptr};
+  internal::LockGuard l(all_lock);
+  r->all_next = all_records;
+  if (all_records) all_records->all_prev = r;
+  all_records = r;
+  return r;
+}
+
+// Off every list but the global one: destroys the closure and the record.
+void free_record(FinalizerRecord* r) {
+  {
+    internal::LockGuard l(all_lock);
+    if (r->all_prev) r->all_prev->all_next = r->all_next;
+    else all_records = r->all_next;
+    if (r->all_next) r->all_next->all_prev = r->all_prev;
+  }
+  r->fn->destroy(r->fn);
+  delete r;
+}
+
 // Records whose object was found unreachable, oldest first, and the one
 // whose finalizer runs now.
 internal::Lock queue_lock;
@@ -123,8 +147,7 @@ void run_finalizers() {
     queue_lock.lock();
     running = nullptr;
     queue_lock.unlock();
-    r->fn->destroy(r->fn);
-    delete r;
+    free_record(r);
   }
 }
 
@@ -155,13 +178,10 @@ void set_finalizer(void* object, Finalizer* fin) {
     internal::fatal("runtime.SetFinalizer: pointer not at beginning of allocated block");
   Span* s = heap.span_of(slot);
   if (!fin) {
-    if (FinalizerRecord* old = unlink_record(s, slot)) {
-      old->fn->destroy(old->fn);
-      delete old;
-    }
+    if (FinalizerRecord* old = unlink_record(s, slot)) free_record(old);
     return;
   }
-  auto* r = new FinalizerRecord{nullptr, slot, object, fin};
+  FinalizerRecord* r = new_record(slot, object, fin);
   bool already_set = false;
   {
     internal::LockGuard l(s->finalizers_lock);
@@ -248,8 +268,7 @@ void forget_buried_finalizer_goroutine() {
   runner_g = nullptr;
   // A finalizer cut short by the runtime's end is not run again.
   if (running) {
-    running->fn->destroy(running->fn);
-    delete running;
+    free_record(running);
     running = nullptr;
   }
 }

@@ -32,10 +32,16 @@ class Marker;
 struct Span;
 
 struct FinalizerRecord {
-  FinalizerRecord* next;
-  uintptr_t slot;  // the object's slot (its header)
-  void* object;    // what the finalizer is called with
+  FinalizerRecord* next;  // on its span's list, or in the queue
+  uintptr_t slot;         // the object's slot (its header)
+  void* object;           // what the finalizer is called with
   detail::Finalizer* fn;
+  // Every record is also on one list from a global, from its setting to
+  // its freeing: span lists live in mapped memory, where LeakSanitizer
+  // does not look, and would report the records (and closures) of objects
+  // still alive at exit.
+  FinalizerRecord* all_prev;
+  FinalizerRecord* all_next;
 };
 
 // Root jobs over the registry: how many blocks of spans it holds now (in
