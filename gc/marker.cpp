@@ -82,6 +82,11 @@ inline void Marker::blacken(uintptr_t object, Visitor& v) {
   for (uint32_t i = 0; i < h->count; ++i) type->trace(elem + size_t(i) * type->elem_size, v);
 }
 
+void Marker::trace_object(uintptr_t slot) {
+  Visitor v = detail::VisitorAccess::make(this);
+  blacken(slot, v);
+}
+
 // Reading every word of a stack is the point of conservative scanning, so
 // the sanitizers must not flag it: it reads redzones and other threads'
 // frames on purpose (those threads are stopped, or parked and held by

@@ -63,6 +63,10 @@ class Marker {
     if (lo < hi) root_bytes_ += int64_t(hi - lo);
     scan_range(lo, hi);
   }
+  // Greys what the object at slot references without marking the object
+  // itself: a finalizer's object (Go's markrootSpans), which must stay
+  // unmarked for the sweep to find it unreachable.
+  void trace_object(uintptr_t slot);
   // Blackens grey objects, the local ones first, then the shared ones,
   // until budget bytes were blackened (budget < 0: until none is left
   // anywhere). Returns the bytes blackened.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "gc/finalizer.hpp"
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
 #include "gc/poison.hpp"
@@ -97,6 +98,7 @@ void release_p_cache(sched::P* p) {
   // them perhaps: the next run must be free to start its own.
   forget_buried_sweepers();
   forget_buried_scavenger();
+  forget_buried_finalizer_goroutine();
 }
 
 }  // namespace gort::gc

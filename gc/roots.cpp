@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "gc/barrier.hpp"
+#include "gc/finalizer.hpp"
 #include "gc/marker.hpp"
 #include "runtime/internal/config.hpp"
 #include "runtime/internal/lock.hpp"
@@ -92,11 +93,14 @@ constexpr uintptr_t kRedZone = 128;  // System V x86-64 ABI
 constexpr size_t kGoroutinesPerJob = 256;
 
 // This cycle's jobs: root ranges, channel buffers, the runner's stack,
+// the finalizers waiting to run, then the finalizer records in blocks of
+// spans (none under GODEBUG=gcfinalizers=pause: the pause scans them),
 // then the G arena in blocks.
-enum Job : size_t { kRootRanges, kChannelBuffers, kRunnerStack, kFirstGoroutineJob };
+enum Job : size_t { kRootRanges, kChannelBuffers, kRunnerStack, kFinalizerQueue, kFirstFinalizerJob };
 std::atomic<size_t> next_job{0};
 std::atomic<size_t> jobs_finished{0};
 size_t job_count = 0;
+size_t first_goroutine_job = kFirstFinalizerJob;
 size_t goroutines_at_start = 0;
 
 size_t seen_in_pause = 0;
@@ -227,7 +231,8 @@ void scan_in_pause(Marker& m, G* g) {
 void prepare_root_jobs() {
   sched::assert_world_stopped();
   goroutines_at_start = sched::GArena::get().count();
-  job_count = kFirstGoroutineJob + (goroutines_at_start + kGoroutinesPerJob - 1) / kGoroutinesPerJob;
+  first_goroutine_job = kFirstFinalizerJob + (internal::knobs().gcfinalizers_pause ? 0 : finalizer_span_blocks());
+  job_count = first_goroutine_job + (goroutines_at_start + kGoroutinesPerJob - 1) / kGoroutinesPerJob;
   next_job.store(0, std::memory_order_relaxed);
   jobs_finished.store(0, std::memory_order_relaxed);
   deferred.clear();
@@ -248,8 +253,12 @@ bool run_root_job(Marker& m) {
     case kRunnerStack:
       scan_runner_stack(m);
       break;
+    case kFinalizerQueue:
+      if (!internal::knobs().gcfinalizers_pause) scan_finalizer_queue(m);
+      break;
     default:
-      scan_goroutine_block(m, (job - kFirstGoroutineJob) * kGoroutinesPerJob);
+      if (job < first_goroutine_job) scan_finalizer_block(m, job - kFirstFinalizerJob);
+      else scan_goroutine_block(m, (job - first_goroutine_job) * kGoroutinesPerJob);
   }
   jobs_finished.fetch_add(1, std::memory_order_release);
   return true;
@@ -315,6 +324,7 @@ void scan_owed_in_pause(Marker& m) {
     for (size_t i = 0, n = gs.count(); i < n; ++i) scan_in_pause(m, gs.at(i));
   }
   scan_runner_stack(m);
+  if (internal::knobs().gcfinalizers_pause) scan_all_finalizers(m);
 }
 
 size_t goroutines_seen_in_pause() { return seen_in_pause; }
@@ -325,6 +335,7 @@ void mark_all_roots_stopped(Marker& m) {
   detail::RootRangeWalker::for_each([&m](uintptr_t lo, size_t size) { m.scan_root_range(lo, lo + size); });
   sched::for_each_channel_buffer(scan_channel_buffer, &m);
   m.set_precise_source(false);
+  scan_all_finalizers(m);
   // A cycle number of its own: every goroutine is unscanned to this pass,
   // and each is scanned once. (Marking ends in this pause: the next cycle
   // counts on from here.)

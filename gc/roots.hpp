@@ -4,7 +4,8 @@
 // Concurrent roots are jobs that mark workers claim one at a time (Go's
 // markroot jobs): the registered root ranges (gc::root, Select cases,
 // after_func closures), the buffers of channels, the stack of the thread in
-// gort::run, and the goroutines, in blocks of the G arena as it was when
+// gort::run, the finalizer records and queue (finalizer.hpp), and the
+// goroutines, in blocks of the G arena as it was when
 // marking began (goroutines born since are black: sched/gcscan.hpp).
 //
 // A goroutine's stack and closure are scanned together while it is not

@@ -13,12 +13,15 @@
 #include <cstdint>
 
 #include "gc/sizeclass.hpp"
+#include "runtime/internal/lock.hpp"
 
 namespace gort::gc {
 
 // Span class: size class << 1 | noscan. Objects without pointers live in
 // noscan spans and are never scanned.
 inline int span_class(int sizeclass, bool noscan) { return sizeclass << 1 | int(noscan); }
+
+struct FinalizerRecord;  // finalizer.hpp
 
 enum class SpanState : uint8_t {
   kFree,   // pages in the page heap's free lists: holds no object
@@ -61,6 +64,14 @@ struct Span {
   // Set before the object can be found dead: a stop of the world lies
   // between its construction and any sweep that could free it.
   std::atomic<bool> may_owe_destructors{false};
+  // The finalizer records of this span's objects (finalizer.hpp, Go's
+  // specials), linked under finalizers_lock; read without it only to see
+  // whether there are any. A span with records holds live objects, so it
+  // is never freed with records left. finalizers_registered is never
+  // cleared: span records are recycled, and the registry keeps each once.
+  std::atomic<FinalizerRecord*> finalizers{nullptr};
+  internal::Lock finalizers_lock;
+  bool finalizers_registered = false;
   // Equal to the heap's sweep generation once swept (sweeper.hpp). Written
   // by whoever sweeps or creates the span.
   uint32_t sweepgen = 0;

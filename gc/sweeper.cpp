@@ -3,6 +3,7 @@
 #include <atomic>
 #include <utility>
 
+#include "gc/finalizer.hpp"
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
@@ -103,6 +104,8 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
   uint32_t allocated = 0;
   uint64_t freed_here = 0;
   const bool owing = s->may_owe_destructors.load(std::memory_order_relaxed);
+  // Finalizers first: their unreachable objects are marked here, kept.
+  if (s->finalizers.load(std::memory_order_relaxed)) queue_dead_finalizers(s);
   // A word of 64 slots at a time: the dead are allocated and unmarked.
   for (size_t w = 0; w < s->bitmap_words(); ++w) {
     const uint64_t alloc = s->alloc_bits[w].load(std::memory_order_relaxed);
@@ -242,6 +245,7 @@ void finish_sweep() {
 }
 
 void run_due_destructors() {
+  wake_finalizer_goroutine();
   sched::G* self = sched::current_g();
   if (destructor_runner.load(std::memory_order_acquire) == self) {
     while (run_destructor_batch()) {

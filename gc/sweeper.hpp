@@ -55,8 +55,9 @@ Span* new_swept_span(size_t npages, int spanclass, size_t large_size, int node);
 // Sweeps everything left, and waits for sweeps under way elsewhere.
 void finish_sweep();
 
-// Runs the destructors of dead objects that sweeping listed (from a
-// goroutine, holding no lock: a destructor may allocate, lock and park),
+// Wakes the finalizer goroutine for what sweeping queued, then runs the
+// destructors of dead objects that sweeping listed (from a goroutine,
+// holding no lock: a destructor may allocate, lock and park),
 // and waits for those another goroutine is running: on return every
 // destructor listed before the call has run.
 void run_due_destructors();

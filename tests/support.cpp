@@ -11,6 +11,12 @@
 
 namespace gort_test {
 
+__attribute__((noinline)) void scrub_stack() {
+  char below[16 << 10];
+  std::memset(below, 0, sizeof below);
+  asm volatile("" : : "r"(below) : "memory");
+}
+
 int64_t rss_bytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
   long size = 0, resident = 0;

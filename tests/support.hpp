@@ -31,6 +31,13 @@ inline constexpr int kProcCounts[] = {2, 4, 8};
 // Resident set size in bytes, from /proc/self/statm.
 int64_t rss_bytes();
 
+// Zeroes 16 KiB of stack below the caller, where finished frames left
+// pointers: a goroutine started later on the same recycled slot would find
+// them in its own frames' unwritten slots, and a conservative scan would
+// keep what they point to alive (bdwgc's GC_clear_stack, for the same
+// reason).
+void scrub_stack();
+
 // Raises the soft open-file limit to the hard one.
 void raise_fd_limit();
 

@@ -7,7 +7,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -21,6 +20,7 @@
 
 using gort_test::kProcCounts;
 using gort_test::procs;
+using gort_test::scrub_stack;
 
 using namespace std::chrono_literals;
 namespace gc = gort::gc;

@@ -49,6 +49,10 @@ void parse_godebug(std::string_view list, Knobs* k) {
       if (value == "pause") k->gcrescan_pause = true;
       else if (value == "list") k->gcrescan_pause = false;
       else malformed("GODEBUG", item, "gcrescan=pause or gcrescan=list");
+    } else if (name == "gcfinalizers") {
+      if (value == "pause") k->gcfinalizers_pause = true;
+      else if (value == "concurrent") k->gcfinalizers_pause = false;
+      else malformed("GODEBUG", item, "gcfinalizers=pause or gcfinalizers=concurrent");
     } else if (name == "gccheckmark" || name == "gcstoptheworld") {
       if (value != "0" && value != "1") malformed("GODEBUG", item, "0 or 1");
       (name == "gccheckmark" ? k->gccheckmark : k->gcstoptheworld) = value == "1";

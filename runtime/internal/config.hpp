@@ -43,6 +43,10 @@ struct Knobs {
   // GODEBUG=gccheckmark=1: verify each concurrent mark with a second one
   // in the pause (gc/checkmark.hpp).
   bool gccheckmark = false;
+  // GODEBUG=gcfinalizers=pause: scan the finalizer records in mark
+  // termination (Go 1.5) instead of in root jobs beside the program
+  // (unset or `concurrent`, Go 1.6 on).
+  bool gcfinalizers_pause = false;
   // GODEBUG=gcstoptheworld=1: mark inside the pause, as before Go 1.5.
   bool gcstoptheworld = false;
   // GODEBUG=gcpacertrace=1: the pacer's lines on stderr, as Go's.

@@ -148,6 +148,41 @@ class root {
   detail::RootRange range_;
 };
 
+// A finalizer (Go's runtime.SetFinalizer): once obj (from gc::make or
+// gc::make_array) is found unreachable, f(obj) runs on the finalizer
+// goroutine, one finalizer at a time. obj, and everything it references,
+// survives the cycle that found it unreachable, so f sees it whole; if f
+// stores obj where the program can reach it again, it lives on
+// (resurrection), and the next time it is unreachable it is freed without
+// f running again (unless set again). What f captures is kept alive until
+// f has run. The finalizer runs before the destructor, which runs only when
+// the object is finally freed. f must be callable with a T*;
+// set_finalizer(obj, nullptr) removes obj's finalizer. A pointer that is
+// not the start of a collected object, or a second finalizer on one
+// object, is a fatal error, as in Go. An object that references itself
+// (or a cycle through objects with finalizers) keeps itself alive and is
+// never finalized; in a chain A -> B with a finalizer each, A's runs first
+// and B's only in a later cycle, once A is gone (gc/README.md,
+// "Finalizers").
+template <class T, class F>
+void set_finalizer(T* obj, F f) {
+  static_assert(std::is_invocable_v<F&, T*>, "gc::set_finalizer: the finalizer must be callable with the object's T*");
+  struct Holder final : detail::Finalizer {
+    explicit Holder(F&& fn) : f(std::move(fn)) {
+      run = [](detail::Finalizer* self, void* object) { static_cast<Holder*>(self)->f(static_cast<T*>(object)); };
+      destroy = [](detail::Finalizer* self) { delete static_cast<Holder*>(self); };
+      captures = &f;
+      captures_size = sizeof f;
+    }
+    F f;
+  };
+  detail::set_finalizer(obj, new Holder(std::move(f)));
+}
+template <class T>
+void set_finalizer(T* obj, std::nullptr_t) {
+  detail::set_finalizer(obj, nullptr);
+}
+
 // Runs a full collection now (from a goroutine) and, as Go's runtime.GC,
 // returns once everything is swept; here also once the destructors of what
 // died have run.

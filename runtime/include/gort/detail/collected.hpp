@@ -34,6 +34,18 @@ void* alloc_object(const TypeInfo* type, size_t count);
 // its destructor runs when it dies.
 void mark_constructed(void* obj);
 
+// A finalizer's closure, type-erased (gc::set_finalizer); the collector
+// scans [captures, captures + captures_size) as a root while the
+// finalizer is set or waits to run.
+struct Finalizer {
+  void (*run)(Finalizer* self, void* object) = nullptr;
+  void (*destroy)(Finalizer* self) = nullptr;
+  const void* captures = nullptr;
+  size_t captures_size = 0;
+};
+// Sets (fin non-null) or removes (null) object's finalizer.
+void set_finalizer(void* object, Finalizer* fin);
+
 // Set while the collector marks concurrently with goroutines
 // (gc/barrier.hpp).
 extern std::atomic<bool> write_barrier_enabled;
