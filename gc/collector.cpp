@@ -40,6 +40,7 @@
 #include "gc/object.hpp"
 #include "gc/pacer.hpp"
 #include "gc/roots.hpp"
+#include "gc/scavenger.hpp"
 #include "gc/sweeper.hpp"
 #include "gc/workbuf.hpp"
 #include "gort/detail/safepoint.hpp"
@@ -327,6 +328,9 @@ void after_cycle() {
   collecting.store(false, std::memory_order_release);
   sched::notify_list_notify_all(&cycle_end_wait, &cycle_end_notify);
   start_background_sweeper();
+  // The limit presses: free pages go back to the OS now, not at the
+  // scavenger's 1% pace (Go's scavenger does the same under the limit).
+  if (const size_t over = Pacer::get().over_memory_limit()) scavenge_now(over);
 }
 
 void complete_cycle_stopped(int64_t stopped_at) {

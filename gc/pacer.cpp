@@ -37,6 +37,14 @@ int64_t last_cycle_end_ns = 0;
 std::atomic<bool> limiting{false};
 std::atomic<int64_t> assist_wait_ns{0};  // since the last cycle's end
 
+// What the runtime holds from the OS, as the limit sees it: heap pages not
+// released by the scavenger, and the goroutine stacks (as scanned last
+// cycle).
+size_t mapped_bytes() {
+  const Heap& h = Heap::get();
+  return h.bytes_in_spans() - std::min(h.bytes_in_spans(), h.bytes_released()) + last.stack_bytes;
+}
+
 size_t heap_minimum() { return percent < 0 ? kHeapMinimum : kHeapMinimum * size_t(percent) / 100; }
 
 }  // namespace
@@ -89,6 +97,13 @@ int64_t Pacer::expected_scan_work() const {
   return int64_t(std::max(last.marked + last.stack_bytes + last.global_bytes, kHeapMinimum / 4));
 }
 
+size_t Pacer::over_memory_limit() const {
+  internal::LockGuard l(lock);
+  if (limit == std::numeric_limits<int64_t>::max()) return 0;
+  const size_t mapped = mapped_bytes();
+  return mapped > size_t(limit) ? mapped - size_t(limit) : 0;
+}
+
 bool Pacer::assists_enabled() const { return !limiting.load(std::memory_order_relaxed); }
 
 void Pacer::count_assist_wait(int64_t ns) { assist_wait_ns.fetch_add(ns, std::memory_order_relaxed); }
@@ -105,7 +120,7 @@ void Pacer::recompute() {
     // Everything mapped that holds no heap object counts against the limit:
     // the goroutine stacks (as scanned last cycle), and whatever the heap
     // has mapped beyond the limit already.
-    const size_t mapped = Heap::get().bytes_in_spans() + last.stack_bytes;
+    const size_t mapped = mapped_bytes();
     const size_t over = mapped > size_t(limit) ? mapped - size_t(limit) : 0;
     const size_t non_heap = last.stack_bytes + over + kLimitHeadroom;
     const size_t limit_goal = size_t(limit) > non_heap ? size_t(limit) - non_heap : 0;

@@ -69,6 +69,9 @@ class Pacer {
   size_t trigger() const;
   // The scan work the next cycle should expect (heap, stacks, roots).
   int64_t expected_scan_work() const;
+  // How many bytes the runtime holds beyond GOMEMLIMIT now (0: none, or no
+  // limit): what the scavenger must give back at once.
+  size_t over_memory_limit() const;
   // Whether allocation pays assists now (false while the CPU limiter is on).
   bool assists_enabled() const;
   // An allocation waited ns for a cycle to end (past the goal, with nothing

@@ -74,10 +74,4 @@ ChildResult run_child(const std::string& test_name, const std::map<std::string, 
   return r;
 }
 
-__attribute__((noinline)) void scrub_stack() {
-  char below[16 << 10];
-  std::memset(below, 0, sizeof below);
-  asm volatile("" : : "r"(below) : "memory");
-}
-
 }  // namespace gort_test

@@ -53,13 +53,6 @@ struct ChildResult {
 // something that used to hang fails instead of hanging the suite.
 ChildResult run_child(const std::string& test_name, const std::map<std::string, std::string>& env);
 
-// Zeroes 16 KiB of stack below the caller's frame (bdwgc's GC_clear_stack,
-// for the same reason): a goroutine that made
-// garbage calls it before it exits, so that the next goroutine given its
-// stack slot finds no stale pointer to that garbage in its frames' unwritten
-// slots (conservative scanning would keep it alive).
-void scrub_stack();
-
 // True inside such a child.
 bool in_child();
 
