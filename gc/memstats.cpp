@@ -1,6 +1,9 @@
 #include "gc/memstats.hpp"
 
+#include <new>
+
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/sysmem.hpp"
 
 namespace gort::gc {
 
@@ -18,7 +21,8 @@ AllocCounts* take_alloc_counts() {
     free_counts = c->next_free;
     return c;
   }
-  auto* c = new AllocCounts;
+  // Off malloc, as everything made under a runtime lock (raw_vector.hpp).
+  auto* c = ::new (internal::map_memory(sizeof(AllocCounts), "the allocation counters")) AllocCounts;
   c->next_made = all_counts.load(std::memory_order_relaxed);
   // Release: a reader that finds the record finds it initialised.
   all_counts.store(c, std::memory_order_release);
