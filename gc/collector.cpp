@@ -237,6 +237,43 @@ int current_node() { return sched::current_m()->p->node; }
 // left, the next goal, the sweep. Returns the pause so far.
 void complete_cycle_stopped(int64_t stopped_at);
 
+// Stops the world for one of the cycle's pauses (`why` names it in the
+// trace), with the caller never stopped by signal until restart_world.
+// Returns when it stopped, or 0 when the runtime is shutting down (nothing
+// stopped, the cycle over as far as the trace goes).
+int64_t stop_world(const char* why) {
+  namespace trace = sched::trace;
+  if (trace::on()) trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>(why));
+  internal::add_locks_held(1);
+  const sched::StwStats stw = sched::stop_the_world();
+  if (!stw.stopped) {
+    internal::add_locks_held(-1);
+    if (trace::on()) {
+      trace::gc_event(trace::Ev::kStwEnd);
+      trace::gc_event(trace::Ev::kGcEnd);
+    }
+    return 0;
+  }
+  if (trace::on())
+    trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
+                    uint64_t(stw.stopped_by_signal + stw.blocking_threads));
+  return internal::nanotime();
+}
+
+// Restarts what stop_world stopped; `next` is the trace's next phase (mark,
+// or the cycle's end). Returns when the world restarted.
+int64_t restart_world(sched::trace::Ev next) {
+  namespace trace = sched::trace;
+  sched::start_the_world();
+  const int64_t restarted = internal::nanotime();
+  internal::add_locks_held(-1);
+  if (trace::on()) {
+    trace::gc_event(trace::Ev::kStwEnd);
+    trace::gc_event(next);
+  }
+  return restarted;
+}
+
 // Sweep termination (phase 1). The caller holds `collecting`. False when
 // the runtime is shutting down.
 bool start_cycle(bool forced) {
@@ -256,24 +293,10 @@ bool start_cycle(bool forced) {
   if (trace::on()) {
     trace::gc_event(trace::Ev::kGcBegin, num_gc.load(std::memory_order_relaxed) + 1);
     trace::gc_event(trace::Ev::kHeap, t.heap_start, t.heap_goal);
-    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC sweep termination"));
   }
-  // Runtime code from here to the restart: never stopped by signal.
-  internal::add_locks_held(1);
   t.sweep_term_start = internal::nanotime();
-  const sched::StwStats stw = sched::stop_the_world();
-  if (!stw.stopped) {
-    internal::add_locks_held(-1);
-    if (trace::on()) {
-      trace::gc_event(trace::Ev::kStwEnd);
-      trace::gc_event(trace::Ev::kGcEnd);
-    }
-    return false;
-  }
-  const int64_t stopped = internal::nanotime();
-  if (trace::on())
-    trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
-                    uint64_t(stw.stopped_by_signal + stw.blocking_threads));
+  const int64_t stopped = stop_world("GC sweep termination");
+  if (!stopped) return false;
   assert_all_swept();
   cycles_started.fetch_add(1, std::memory_order_acq_rel);
   mark_totals.reset();
@@ -311,13 +334,7 @@ bool start_cycle(bool forced) {
   cycle.first_pause_ns = internal::nanotime() - stopped;
   t.stopped = stopped;
   Pacer::get().trace_start(t.heap_start, dedicated_mark_workers(), fractional_mark_goal());
-  sched::start_the_world();
-  t.mark_start = internal::nanotime();
-  internal::add_locks_held(-1);
-  if (trace::on()) {
-    trace::gc_event(trace::Ev::kStwEnd);
-    trace::gc_event(trace::Ev::kMarkBegin);
-  }
+  t.mark_start = restart_world(trace::Ev::kMarkBegin);
   wake_mark_workers();
   return true;
 }
@@ -386,13 +403,7 @@ void complete_cycle_stopped(int64_t stopped_at) {
     t.number = num_gc.fetch_add(1, std::memory_order_release) + 1;
   }
   if (trace::on()) trace::gc_event(trace::Ev::kHeap, live, goal);
-  sched::start_the_world();
-  t.end = internal::nanotime();
-  internal::add_locks_held(-1);
-  if (trace::on()) {
-    trace::gc_event(trace::Ev::kStwEnd);
-    trace::gc_event(trace::Ev::kGcEnd);
-  }
+  t.end = restart_world(trace::Ev::kGcEnd);
   after_cycle();
 }
 
@@ -433,25 +444,9 @@ void finish_marking() {
   namespace trace = sched::trace;
   CycleTrace& t = cycle.trace;
   t.mark_term_start = internal::nanotime();
-  if (trace::on()) {
-    trace::gc_event(trace::Ev::kMarkEnd);
-    trace::gc_event(trace::Ev::kStwBegin, 0, reinterpret_cast<uintptr_t>("GC mark termination"));
-  }
-  internal::add_locks_held(1);
-  const sched::StwStats stw = sched::stop_the_world();
-  if (!stw.stopped) {
-    // The runtime is ending; release_p abandons the cycle.
-    internal::add_locks_held(-1);
-    if (trace::on()) {
-      trace::gc_event(trace::Ev::kStwEnd);
-      trace::gc_event(trace::Ev::kGcEnd);
-    }
-    return;
-  }
-  const int64_t stopped = internal::nanotime();
-  if (trace::on())
-    trace::gc_event(trace::Ev::kStwStopped, uint64_t(stw.wait_ns),
-                    uint64_t(stw.stopped_by_signal + stw.blocking_threads));
+  if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);
+  const int64_t stopped = stop_world("GC mark termination");
+  if (!stopped) return;  // the runtime is ending; release_p abandons the cycle
   {
     Marker m(current_node());
     flush_barrier_markers();

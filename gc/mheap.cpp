@@ -293,7 +293,7 @@ Span* Heap::take_unreleased(size_t max_pages) {
         // Only the stretch leaves the free lists: the rest of the run stays
         // there for allocations to cut meanwhile.
         remove_free(s);
-        for (const auto [from, to] : {std::pair{first, begin}, std::pair{end, last}}) {
+        for (const auto& [from, to] : {std::pair{first, begin}, std::pair{end, last}}) {
           if (from == to) continue;
           Span* rest = new_span_record();
           rest->base = base_ + from * kHeapPageSize;
