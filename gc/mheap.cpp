@@ -318,17 +318,24 @@ Span* Heap::take_unreleased(size_t max_pages) {
 
 size_t Heap::scavenge(size_t bytes) {
   // A stretch is off the free lists while the kernel releases it: at most
-  // this much at a time.
-  constexpr size_t kMaxStretchPages = (size_t(64) << 20) / kHeapPageSize;
+  // this much at a time, since an allocation may wait for it.
+  constexpr size_t kMaxStretchPages = (size_t(4) << 20) / kHeapPageSize;
   const size_t want = bytes / kHeapPageSize + (bytes % kHeapPageSize != 0);
   size_t pages = 0;
   while (pages < want) {
+    // From taking a stretch to giving it back, never stopped by signal: an
+    // allocation that waits for the stretch (alloc_span) cannot be stopped
+    // either, and a stop of the world would wait for it for ever.
+    internal::add_locks_held(1);
     Span* s;
     {
       internal::LockGuard l(lock_);
       s = take_unreleased(std::min(want - pages, kMaxStretchPages));
     }
-    if (!s) break;
+    if (!s) {
+      internal::add_locks_held(-1);
+      break;
+    }
     const size_t n = s->npages;
     internal::release_memory(reinterpret_cast<void*>(s->base), n * kHeapPageSize);
     {
@@ -339,6 +346,7 @@ size_t Heap::scavenge(size_t bytes) {
       --stretches_out_;
       stretches_returned_.fetch_add(1, std::memory_order_release);
     }
+    internal::add_locks_held(-1);
     pages += n;
   }
   return pages * kHeapPageSize;

@@ -80,8 +80,9 @@ class Heap {
   // to whole pages), the highest pages of the largest free runs first (the
   // least likely to be cut soon); returns the bytes released, 0 when every
   // free page is released already. The system calls run without the heap
-  // lock: the stretch being released (at most 64 MiB) is cut out of its
-  // run and off the free lists meanwhile. From a goroutine; never in a
+  // lock: the stretch being released (at most 4 MiB) is cut out of its run
+  // and off the free lists meanwhile, and the caller is not stopped by
+  // signal until it is back (an allocation may be waiting for it). From a goroutine; never in a
   // pause.
   size_t scavenge(size_t bytes);
 

@@ -93,7 +93,12 @@ void background_scavenge() {
 
 }  // namespace
 
-size_t scavenge_now(size_t bytes) { return Heap::get().scavenge(bytes); }
+size_t scavenge_now(size_t bytes) {
+  // A safe point: releasing holds off the stop signal stretch by stretch,
+  // so a caller looping on it must still stop for the world.
+  gort::detail::safepoint();
+  return Heap::get().scavenge(bytes);
+}
 
 void wake_scavenger() {
   scavenger_lock.lock();

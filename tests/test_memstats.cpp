@@ -2,9 +2,12 @@
 // mgcscavenge.go): the counters agree with each other and with what the
 // test allocated, and free pages go back to the OS on request and on their
 // own.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "gc/scavenger.hpp"
@@ -253,4 +256,50 @@ TEST_CASE("scavenge_now releases what it is asked for and says how much", "[mems
     gc::free_os_memory();
     REQUIRE(gc::scavenge_now(asked) == 0);  // nothing committed is free any more
   });
+}
+
+namespace {
+
+// Releasing goroutines against allocating ones and collections: an
+// allocation waits (unstoppable) for a stretch a releaser holds, while the
+// world stops for a cycle. The releaser must not be stopped holding it, or
+// the stop waits for ever (a hang this child reports as a killed process).
+TEST_CASE("release against allocation child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const long made = gort::run([] {
+    std::atomic<bool> stop{false};
+    std::atomic<long> count{0};
+    gort::WaitGroup wg;
+    for (int w = 0; w < 3; ++w) {
+      wg.add(1);
+      gort::go([&, w] {
+        for (size_t k = 0; !stop.load(); ++k) {
+          gc::make_array<char>((w + 1) * 96 * 1024 + k % 7 * 8192)[0] = 1;
+          count.fetch_add(1);
+        }
+        wg.done();
+      });
+    }
+    wg.add(1);
+    gort::go([&] {
+      while (!stop.load()) gc::scavenge_now(size_t(64) << 20);
+      wg.done();
+    });
+    for (int i = 0; i < 40; ++i) gc::collect();
+    stop = true;
+    wg.wait();
+    return count.load();
+  });
+  std::printf("made=%ld\n", made);
+}
+
+}  // namespace
+
+TEST_CASE("releasing pages never holds up a stop of the world", "[memstats][scavenger]") {
+  for (const int n : gort_test::kProcCounts) {
+    const auto r = gort_test::run_child("release against allocation child", {{"GOMAXPROCS", std::to_string(n)}});
+    INFO("GOMAXPROCS " << n << "\n" << r.err);
+    REQUIRE(r.exit_status == 0);
+    REQUIRE(r.out.find("made=") != std::string::npos);
+  }
 }
