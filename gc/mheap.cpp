@@ -204,9 +204,11 @@ Span* Heap::alloc_span(size_t npages, int spanclass, size_t large_size, int node
   {
     lock_.lock();
     // A stretch the scavenger has out for release may be what would fit:
-    // wait for it to come back (microseconds) a few times before growing
-    // the heap, or a heap that shrinks and grows again grows for nothing.
-    for (int waits = 0; !(s = take_pages(npages, node, waits == kMaxScavengeWaits || stretches_out_ == 0)); ++waits) {
+    // wait for it to come back before growing the heap, or a heap that
+    // shrinks and grows again grows for nothing (without bound, against a
+    // caller that releases in a loop). The wait is short: whoever holds a
+    // stretch cannot be stopped until it is back (scavenge).
+    while (!(s = take_pages(npages, node, stretches_out_ == 0))) {
       const uint64_t returned = stretches_returned_.load(std::memory_order_relaxed);
       lock_.unlock();
       while (stretches_returned_.load(std::memory_order_acquire) == returned) sched_yield();

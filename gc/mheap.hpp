@@ -134,7 +134,6 @@ class Heap {
   std::atomic<size_t> released_bytes_{0};
   // Stretches the scavenger has off the free lists (under lock_), and how
   // many it has put back: alloc_span waits for one rather than grow.
-  static constexpr int kMaxScavengeWaits = 4;
   int stretches_out_ = 0;
   std::atomic<uint64_t> stretches_returned_{0};
   // One bit per page of the reservation (1 MiB, committed as touched):
