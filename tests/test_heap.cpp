@@ -163,10 +163,17 @@ struct Lcg {
 
 // ThreadSanitizer keeps several shadow bytes, all resident, for every byte
 // the program touches: under it RSS says nothing about the heap.
+// AddressSanitizer keeps one shadow byte per eight, and the heap poisons
+// every page it frees, so its shadow stays resident: an eighth more RSS.
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kRssTracksHeap = false;
+constexpr int64_t rss_for(int64_t heap_bytes) { return heap_bytes; }
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssTracksHeap = true;
+constexpr int64_t rss_for(int64_t heap_bytes) { return heap_bytes + heap_bytes / 8; }
 #else
 constexpr bool kRssTracksHeap = true;
+constexpr int64_t rss_for(int64_t heap_bytes) { return heap_bytes; }
 #endif
 
 }  // namespace
@@ -175,7 +182,17 @@ constexpr bool kRssTracksHeap = true;
 // previous one turns to garbage. No freed run is ever big enough for the
 // next request on its own, so a heap that does not merge adjacent free runs
 // (or give them back to the OS) takes fresh pages every time, and its RSS
-// grows with the sum of all the sizes instead of the largest one.
+// grows with the sum of all the sizes instead of the largest one (here
+// 1,853 steps: about 60 GB).
+//
+// The bound is what the pacer allows plus fragmentation, not the largest
+// buffer: with GOGC=100 each step's buffer is as big as the live heap, so
+// a cycle runs at nearly every step, and while it marks, three buffers are
+// in use (the one the last cycle saw live, which only this cycle's sweep
+// frees, the current one, and the new one allocated black). Go 1.19, given
+// the same loop over make([]byte, n KiB) with the same sizes, peaks at 5.8
+// to 7.0 times its largest buffer on this machine; gort's optimised build
+// at 4.0, its ASan build at up to 5.7. The bound is Go's best.
 TEST_CASE("RSS stays near the live heap while a buffer grows by small steps", "[heap][gc]") {
   if (!kRssTracksHeap) {
     WARN("skipped: RSS under ThreadSanitizer is mostly shadow memory");
@@ -198,14 +215,14 @@ TEST_CASE("RSS stays near the live heap while a buffer grows by small steps", "[
           peak = std::max(peak, gort_test::rss_bytes() - base);
           // Stop as soon as the bound is broken: today's heap would go on
           // to many gigabytes.
-          if (peak > 4 * int64_t(n) * 1024 + 64 * kMiB) break;
+          if (peak > rss_for(6 * int64_t(n) * 1024 + 64 * kMiB)) break;
         }
         return std::make_tuple(peak, int64_t(n) * 1024, steps);
       },
       procs(2));
   const auto [peak, largest, steps] = r;
   INFO("RSS growth " << peak / kMiB << " MiB, largest buffer " << largest / kMiB << " MiB after " << steps << " steps");
-  REQUIRE(peak <= 4 * largest + 64 * kMiB);
+  REQUIRE(peak <= rss_for(6 * largest + 64 * kMiB));
   REQUIRE(largest >= int64_t(kTargetKiB) * 1024);  // ran to the end
 }
 
@@ -244,7 +261,7 @@ TEST_CASE("RSS stays a small multiple of the live heap under random large alloca
           for (size_t s : size) live += int64_t(s) * 1024;
           live_max = std::max(live_max, live);
           peak = std::max(peak, gort_test::rss_bytes() - base);
-          if (peak > 6 * live_max) break;  // stop early: today's heap keeps growing
+          if (peak > rss_for(6 * live_max)) break;  // stop early: today's heap keeps growing
         }
         return std::make_tuple(peak, live_max, rounds);
       },
@@ -252,6 +269,6 @@ TEST_CASE("RSS stays a small multiple of the live heap under random large alloca
   const auto [peak, live_max, rounds] = r;
   INFO("RSS growth " << peak / kMiB << " MiB, live at most " << live_max / kMiB << " MiB, after " << rounds
                      << " rounds");
-  REQUIRE(peak <= 6 * live_max);
+  REQUIRE(peak <= rss_for(6 * live_max));
   REQUIRE(rounds == kRounds);  // ran to the end
 }
