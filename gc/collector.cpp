@@ -31,6 +31,7 @@
 
 #include "gc/barrier.hpp"
 #include "gc/checkmark.hpp"
+#include "gc/forcegc.hpp"
 #include "gc/collector.hpp"
 #include "gc/gctrace.hpp"
 #include "gc/marker.hpp"
@@ -221,6 +222,8 @@ void mark_constructed(void* obj) {
 
 void collect_now() { gc_cycle(AfterCycle::kFinishSweep); }
 
+void start_periodic_cycle() { gc_cycle(AfterCycle::kContinue); }
+
 namespace {
 
 // Checked builds: nothing may be marked before it was swept.
@@ -342,6 +345,7 @@ bool start_cycle(bool forced) {
 // After the restart that ends a cycle: its line, its waiters, its sweep.
 void after_cycle() {
   if (internal::knobs().gctrace > 0) print_gctrace(cycle.trace);
+  note_cycle_end_for_periodic_gc(internal::nanotime());
   collecting.store(false, std::memory_order_release);
   sched::notify_list_notify_all(&cycle_end_wait, &cycle_end_notify);
   start_background_sweeper();

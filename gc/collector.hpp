@@ -13,6 +13,9 @@ namespace gort::gc {
 
 // A full collection, from a goroutine; returns once its destructors ran.
 void collect_now();
+// Starts a cycle unless one is running, and returns at once: the periodic
+// collection's (forcegc.hpp), which is not forced in NumForcedGC's sense.
+void start_periodic_cycle();
 
 struct CollectorStats {
   uint64_t num_gc = 0;

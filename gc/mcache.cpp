@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "gc/finalizer.hpp"
+#include "gc/forcegc.hpp"
 #include "gc/mcentral.hpp"
 #include "gc/mheap.hpp"
 #include "gc/poison.hpp"
@@ -99,6 +100,7 @@ void release_p_cache(sched::P* p) {
   forget_buried_sweepers();
   forget_buried_scavenger();
   forget_buried_finalizer_goroutine();
+  forget_buried_periodic_gc_helper();
 }
 
 }  // namespace gort::gc

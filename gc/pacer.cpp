@@ -5,10 +5,14 @@
 #include <cstdio>
 #include <limits>
 
+#include "gc/memstats.hpp"
 #include "gc/mheap.hpp"
+#include "gc/sweeper.hpp"
 #include "runtime/internal/config.hpp"
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/nanotime.hpp"
+#include "runtime/internal/sysmem.hpp"
+#include "stack/pool.hpp"
 
 namespace gort::gc {
 
@@ -37,12 +41,15 @@ int64_t last_cycle_end_ns = 0;
 std::atomic<bool> limiting{false};
 std::atomic<int64_t> assist_wait_ns{0};  // since the last cycle's end
 
-// What the runtime holds from the OS, as the limit sees it: heap pages not
-// released by the scavenger, and the goroutine stacks (as scanned last
-// cycle).
+// What the runtime holds from the OS besides heap pages: the stacks'
+// committed slots (StackSys) and the runtime's own records.
+size_t non_heap_mapped_bytes() { return stack::Pool::get().usage().sys + internal::mapped_memory_bytes(); }
+
+// What the runtime holds from the OS, as the limit sees it (Go's
+// mappedReady): heap pages not released by the scavenger, and the rest.
 size_t mapped_bytes() {
   const Heap& h = Heap::get();
-  return h.bytes_in_spans() - std::min(h.bytes_in_spans(), h.bytes_released()) + last.stack_bytes;
+  return h.bytes_in_spans() - std::min(h.bytes_in_spans(), h.bytes_released()) + non_heap_mapped_bytes();
 }
 
 size_t heap_minimum() { return percent < 0 ? kHeapMinimum : kHeapMinimum * size_t(percent) / 100; }
@@ -117,12 +124,19 @@ void Pacer::recompute() {
     goal = std::max(marked + scannable * size_t(percent) / 100, heap_minimum());
   }
   if (have_limit) {
-    // Everything mapped that holds no heap object counts against the limit:
-    // the goroutine stacks (as scanned last cycle), and whatever the heap
-    // has mapped beyond the limit already.
+    // Everything mapped that holds no heap object counts against the limit
+    // (Go's nonHeapMemory = mappedReady - heapFree - heapAlloc): the
+    // goroutine stacks, the runtime's records, the unused slots of spans in
+    // use (fragmentation, which the goal's object bytes never see), and
+    // whatever the heap has mapped beyond the limit already. Free pages not
+    // yet released are not counted: the heap reuses them first.
     const size_t mapped = mapped_bytes();
     const size_t over = mapped > size_t(limit) ? mapped - size_t(limit) : 0;
-    const size_t non_heap = last.stack_bytes + over + kLimitHeadroom;
+    const uint64_t allocated = alloc_totals().bytes;
+    const uint64_t freed = std::min(swept_bytes_total(), allocated);
+    const size_t in_use = Heap::get().bytes_in_use();
+    const size_t unused_slots = in_use > allocated - freed ? in_use - size_t(allocated - freed) : 0;
+    const size_t non_heap = non_heap_mapped_bytes() + unused_slots + over + kLimitHeadroom;
     const size_t limit_goal = size_t(limit) > non_heap ? size_t(limit) - non_heap : 0;
     goal = std::min(goal, std::max(limit_goal, marked));
   }

@@ -14,7 +14,6 @@
 #include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "stack/pool.hpp"
-#include "stack/space.hpp"
 
 namespace gort::gc {
 
@@ -22,18 +21,6 @@ namespace {
 
 // Go's GCCPUFraction is over the time since the program started.
 const int64_t process_start_ns = internal::nanotime();
-
-void read_stack_stats(MemStats* m) {
-  const stack::Pool& pool = stack::Pool::get();
-  const stack::Space& space = stack::Space::get();
-  const uint64_t slot = space.slot_size();
-  const uint64_t dirty = pool.dirty(), warm = pool.warm(), cold = pool.cold();
-  const uint64_t carved = space.slots_carved();
-  const uint64_t pooled = std::min<uint64_t>(carved, dirty + warm + cold);
-  m->StackInuse = (carved - pooled) * slot;
-  // Dirty slots keep their pages, warm ones only their top page.
-  m->StackSys = m->StackInuse + dirty * slot + warm * stack::kPageSize;
-}
 
 }  // namespace
 
@@ -55,7 +42,9 @@ void read_mem_stats(MemStats* m) {
   m->HeapIdle = m->HeapSys - m->HeapInuse;
   m->HeapReleased = std::min<uint64_t>(heap.bytes_released(), m->HeapIdle);
 
-  read_stack_stats(m);
+  const stack::Pool::Usage stacks = stack::Pool::get().usage();
+  m->StackInuse = stacks.inuse;
+  m->StackSys = stacks.sys;
   m->Sys = m->HeapSys + m->StackSys;
 
   const CollectorStats c = collector_stats();

@@ -6,6 +6,7 @@
 
 #include "gc/barrier.hpp"
 #include "gc/collector.hpp"
+#include "gc/forcegc.hpp"
 #include "gc/roots.hpp"
 #include "gort/gc.hpp"
 #include "gort/runtime.hpp"
@@ -77,7 +78,7 @@ void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
     internal::log().warn("gort: max_stack {} ignored: stacks of {} bytes already exist in this process", s.max_stack,
                          stack::Space::get().slot_size());
   sched::set_hooks(
-      {&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack});
+      {&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack, &gc::periodic_gc});
   trace_from_knob();
   sched::run_main(fn, arg, s.gomaxprocs);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace gort::sched {
 
@@ -26,6 +27,10 @@ struct Hooks {
   // The running goroutine g was asked to scan its stack (request_stack_scan)
   // and reached a safe point.
   void (*scan_own_stack)(G* g) = nullptr;
+  // sysmon's round, at nanotime `now`: start a collection if one is due
+  // for time alone. Returns the nanoseconds until one may be due, 0 for
+  // none, so that sysmon's idle sleep does not outlast it.
+  int64_t (*periodic_gc)(int64_t now) = nullptr;
 };
 
 void set_hooks(const Hooks& hooks);

@@ -12,11 +12,17 @@
 //    ready() skipped for a channel hand-off, see sched/README.md);
 //  - netpoll: if nobody has polled the network for 10 ms, poll it;
 //  - deadlock: while every P is idle, Go's checkdead;
+//  - periodic collection: when no cycle ended for two minutes, ready the
+//    collector's helper that starts one (Hooks::periodic_gc, Go's forcegc),
+//    and while every P idles, sleep no longer than until it is due;
 //  - SIGQUIT: once one has arrived, start the goroutine that dumps every
 //    goroutine and exits (sched/sigquit.hpp).
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "runtime/internal/nanotime.hpp"
+#include "sched/hooks.hpp"
 #include "sched/netpoll.hpp"
 #include "sched/sched.hpp"
 #include "sched/sigquit.hpp"
@@ -104,6 +110,8 @@ void sysmon_main() {
     else if (idle > kIdleRoundsBeforeBackoff && delay < kMaxDelayUs) delay *= 2;
     usleep(useconds_t(delay));
     quit_if_signalled();
+    const int64_t now = internal::nanotime();
+    const int64_t gc_due_in = hooks().periodic_gc ? hooks().periodic_gc(now) : 0;
 
     if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs && netpoll_waiters() == 0) {
       // Nothing runs and nothing waits on the network: sleep until a P
@@ -114,7 +122,8 @@ void sysmon_main() {
       sched.sysmon_wait.store(true);  // seq_cst: ordered before the npidle re-check
       if (sched.npidle.load(std::memory_order_acquire) == sched.gomaxprocs &&
           !sched.shutdown.load(std::memory_order_acquire)) {
-        if (foreign) sched.sysmon_note.sleep_for(kForeignRecheckNs);
+        if (foreign) sched.sysmon_note.sleep_for(gc_due_in > 0 ? std::min(gc_due_in, kForeignRecheckNs) : kForeignRecheckNs);
+        else if (gc_due_in > 0) sched.sysmon_note.sleep_for(gc_due_in);
         else sched.sysmon_note.sleep();
       }
       sched.sysmon_note.clear();
@@ -122,7 +131,6 @@ void sysmon_main() {
       idle = 0;
       continue;
     }
-    const int64_t now = internal::nanotime();
     bool acted = retake(now);
     acted = wake_for_stranded_work() || acted;
     acted = poll_network(now) || acted;

@@ -96,6 +96,18 @@ size_t Pool::warm() const { return count(&Lists::warm); }
 
 size_t Pool::cold() const { return count(&Lists::cold); }
 
+Pool::Usage Pool::usage() const {
+  const Space& space = Space::get();
+  const uint64_t slot = space.slot_size();
+  const uint64_t dirty_n = dirty(), warm_n = warm(), cold_n = cold();
+  const uint64_t carved = space.slots_carved();
+  const uint64_t pooled = std::min<uint64_t>(carved, dirty_n + warm_n + cold_n);
+  Usage u;
+  u.inuse = (carved - pooled) * slot;
+  u.sys = u.inuse + dirty_n * slot + warm_n * kPageSize;
+  return u;
+}
+
 void Cache::refill() {
   Pool::get().take(slots_.data(), kCapacity / 2, node_);
   n_ = kCapacity / 2;

@@ -52,6 +52,16 @@ class Pool {
   size_t warm() const;
   size_t cold() const;
 
+  // What the stacks hold, counted as Go's MemStats does (a slot counts its
+  // whole size): inuse, slots held by goroutines and the Ps' caches; sys,
+  // those and the pooled slots still committed (dirty ones whole, warm
+  // ones their top page).
+  struct Usage {
+    uint64_t inuse = 0;
+    uint64_t sys = 0;
+  };
+  Usage usage() const;
+
  private:
   static constexpr size_t kMaxDirty = 512;
   static constexpr size_t kMaxWarm = 4096;

@@ -594,6 +594,14 @@ TEST_CASE("hostile: Go's deadlock is reported after timers / threads and blockin
     REQUIRE(r.exit_status == 2);
     REQUIRE(r.err.find("fatal error: all goroutines are asleep - deadlock!") != std::string::npos);
   }
+  // The periodic collection's helper (gc/forcegc.hpp) is readied by sysmon
+  // while everything else sleeps: it must neither hide the deadlock nor be
+  // taken for a goroutine that could still wake the others.
+  const auto r = gort_test::run_child("hostile deadlock child", {{"KIND", "after collections"}, {"GORTFORCEGCPERIOD", "5"}});
+  INFO("after collections, a periodic collection due every 5 ms:\n" << r.err);
+  REQUIRE(r.signal == 0);
+  REQUIRE(r.exit_status == 2);
+  REQUIRE(r.err.find("fatal error: all goroutines are asleep - deadlock!") != std::string::npos);
 }
 
 namespace {

@@ -4,8 +4,10 @@
 // own.
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -175,6 +177,90 @@ TEST_CASE("NumForcedGC counts gc::collect calls, NumGC every cycle", "[memstats]
     REQUIRE(after.NumForcedGC - churned.NumForcedGC == 3);
     REQUIRE(after.NumGC - churned.NumGC >= 3);
   });
+}
+
+namespace {
+
+std::atomic<int> periodic_finalized{0};
+
+// A finalizer-carrying object that is garbage once this returns, made on a
+// goroutine that exits so that no stack holds it.
+void drop_object_with_finalizer() {
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&wg] {
+    gc::set_finalizer(gc::make<Small>(), [](Small*) { periodic_finalized.fetch_add(1); });
+    wg.done();
+  });
+  wg.wait();
+}
+
+}  // namespace
+
+// GORTFORCEGCPERIOD is set by the parent; the program stops allocating
+// after its first cycle and only sleeps, each wait at most ROUNDS x 25 ms.
+TEST_CASE("periodic collection child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  const int rounds = std::atoi(std::getenv("ROUNDS"));
+  gort::run([rounds] {
+    drop_object_with_finalizer();
+    gc::collect();  // the period runs from a cycle's end, as in Go
+    const gc::MemStats before = mem_stats();
+    // Polled rather than slept for a fixed time: a loaded machine may take
+    // longer than the periods add up to.
+    for (int i = 0; i < rounds && mem_stats().NumGC - before.NumGC < 3; ++i)
+      gort::sleep(std::chrono::milliseconds(25));
+    drop_object_with_finalizer();
+    const uint32_t gcs_before_drop = mem_stats().NumGC;
+    for (int i = 0; i < rounds && (periodic_finalized.load() < 2 || mem_stats().NumGC - gcs_before_drop < 2); ++i)
+      gort::sleep(std::chrono::milliseconds(25));
+    const gc::MemStats after = mem_stats();
+    std::printf("periodic=%u forced=%u finalized=%d\n", after.NumGC - before.NumGC,
+                after.NumForcedGC - before.NumForcedGC, periodic_finalized.load());
+  });
+}
+
+namespace {
+
+// What the periodic collection child printed.
+struct PeriodicRun {
+  unsigned periodic = 0, forced = 0;
+  int finalized = 0;
+};
+PeriodicRun periodic_run(const gort_test::ChildResult& r) {
+  REQUIRE(r.exit_status == 0);
+  PeriodicRun run;
+  const size_t at = r.out.find("periodic=");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(std::sscanf(r.out.c_str() + at, "periodic=%u forced=%u finalized=%d", &run.periodic, &run.forced,
+                      &run.finalized) == 3);
+  return run;
+}
+
+}  // namespace
+
+// Go's sysmon starts a cycle when none ended for two minutes (forcegc), so
+// that a program that stopped allocating still frees its garbage and runs
+// its finalizers; gc::collect was not called, so none counts as forced.
+TEST_CASE("sysmon collects a program that stopped allocating", "[memstats][gc]") {
+  for (const int n : kProcCounts) {
+    const auto r = gort_test::run_child("periodic collection child",
+                                        {{"GOMAXPROCS", std::to_string(n)}, {"GORTFORCEGCPERIOD", "50"}, {"ROUNDS", "400"}});
+    INFO("GOMAXPROCS " << n << "\n" << r.out << r.err);
+    const PeriodicRun run = periodic_run(r);
+    REQUIRE(run.periodic >= 5);
+    REQUIRE(run.forced == 0);
+    REQUIRE(run.finalized == 2);
+  }
+}
+
+// As Go's gcTriggerTime: nothing is due without a heap goal.
+TEST_CASE("no periodic collection under GOGC=off", "[memstats][gc]") {
+  const auto r = gort_test::run_child("periodic collection child", {{"GOGC", "off"}, {"GORTFORCEGCPERIOD", "20"}, {"ROUNDS", "10"}});
+  INFO(r.out << r.err);
+  const PeriodicRun run = periodic_run(r);
+  REQUIRE(run.periodic == 0);
+  REQUIRE(run.forced == 0);
 }
 
 TEST_CASE("free_os_memory gives a dropped heap back to the OS", "[memstats][scavenger]") {

@@ -93,6 +93,12 @@ Knobs parse() {
     if (!parse_int(v, &n) || n < 0) malformed("GORTGCSTRESS", v, "a number of allocations (0: off)");
     k.gc_stress = uint64_t(n);
   }
+  if (const char* v = env("GORTFORCEGCPERIOD")) {
+    long long n = 0;
+    if (!parse_int(v, &n) || n <= 0)
+      malformed("GORTFORCEGCPERIOD", v, "a positive number of milliseconds (Go's period is 120000)");
+    k.force_gc_period_ms = n;
+  }
   k.stack_canary = env("GORTSTACKCANARY") != nullptr;
   if (const char* v = env("GORTLOG")) {
     const std::string_view name(v);

@@ -27,6 +27,9 @@ struct Knobs {
   int64_t memory_limit = INT64_MAX;
   size_t max_stack = 0;       // GORTMAXSTACK: a slot's size, >= 16k; 0 when unset
   uint64_t gc_stress = 0;     // GORTGCSTRESS: a collection every N allocations; 0 off
+  // GORTFORCEGCPERIOD: milliseconds without a cycle before sysmon starts
+  // one (gc/forcegc.hpp); 0: Go's two minutes
+  int64_t force_gc_period_ms = 0;
   bool stack_canary = false;  // GORTSTACKCANARY: set to anything
   // GORTLOG: debug, info, warn, error, off; quiet unless something is wrong
   LogLevel log_level = LogLevel::kWarn;

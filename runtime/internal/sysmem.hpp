@@ -24,6 +24,11 @@ void* map_memory(size_t bytes, const char* what);
 // rate that a page fault per 4 KiB would cost more than the writes.
 void* map_memory_now(size_t bytes, const char* what);
 void unmap_memory(void* p, size_t bytes);
+// Bytes mapped by the two above and not unmapped: the runtime's own
+// records (span records with their bitmaps, work lists, counters, trace
+// buffers), which a memory limit must count as Go counts its GCSys and
+// OtherSys.
+size_t mapped_memory_bytes();
 // Gives the pages of [p, p + bytes) back to the kernel (Go's sysUnused):
 // the range stays mapped and reads as zero, committed again as it is
 // touched. Page-aligned.

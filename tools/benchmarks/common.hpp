@@ -5,10 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,25 @@ __attribute__((format(printf, 1, 2))) inline void progress(const char* format, .
   std::fputc('\n', stderr);
 }
 
+// The pauses of cycles first..last (counting from 1) still in a ring of
+// the last 256 (gc::Stats::pause_ns, Go's MemStats.PauseNs), in ns, sorted.
+template <class Ring>
+std::vector<uint64_t> pauses_in_ring(const Ring& ring, uint64_t first, uint64_t last) {
+  std::vector<uint64_t> pauses;
+  for (uint64_t k = std::max<uint64_t>(first, last >= 256 ? last - 255 : 1); k <= last; ++k)
+    pauses.push_back(ring[(k - 1) % 256]);
+  std::sort(pauses.begin(), pauses.end());
+  return pauses;
+}
+
+// The p-th percentile (0..1) of sorted pauses, in microseconds. No cycle,
+// no pause to report: nan, not a zero that would read as a pause too short
+// to measure.
+inline double percentile_us(const std::vector<uint64_t>& sorted, double p) {
+  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
+  return double(sorted[size_t(p * double(sorted.size() - 1))]) / 1000.0;
+}
+
 struct Args {
   std::vector<std::string> rest;
   // The i-th argument after the benchmark's name, or fallback if absent.
@@ -57,5 +78,6 @@ int echo(const Args& a);
 int alloc(const Args& a);
 int gcbench(const Args& a);
 int gcpause(const Args& a);
+int gctune(const Args& a);
 
 }  // namespace bench

@@ -114,18 +114,10 @@ int gcpause(const Args& a) {
     finished.wait();
     if (sum(live) != expected_sum(live_nodes, 0)) bad.fetch_add(1);
 
-    Result res{after.num_gc - before.num_gc, {}, before.heap_live, bad.load()};
-    const uint64_t first = std::max(before.num_gc + 1, after.num_gc >= 256 ? after.num_gc - 255 : 1);
-    for (uint64_t k = first; k <= after.num_gc; ++k) res.pauses.push_back(after.pause_ns[(k - 1) % 256]);
-    return res;
+    return Result{after.num_gc - before.num_gc, pauses_in_ring(after.pause_ns, before.num_gc + 1, after.num_gc),
+                  before.heap_live, bad.load()};
   });
-  std::sort(r.pauses.begin(), r.pauses.end());
-  // No cycle in the window, no pause to report: nan, not a zero that
-  // would read as a pause too short to measure.
-  auto pct = [&](double p) {
-    if (r.pauses.empty()) return std::numeric_limits<double>::quiet_NaN();
-    return double(r.pauses[size_t(p * double(r.pauses.size() - 1))]) / 1000.0;
-  };
+  auto pct = [&](double p) { return percentile_us(r.pauses, p); };
   if (r.bad != 0) std::fprintf(stderr, "gcpause: %lld trees found damaged\n", (long long)r.bad);
   std::printf(
       "bench=gcpause impl=gort goroutines=%lld live_mb=%lld seconds=%lld gcs=%llu pause_p50_us=%.1f "

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
       {"gcbench", bench::gcbench, "Boehm's GCBench: stretch 18, long-lived 16, array 500,000, depths 4..16"},
       {"gcpause", bench::gcpause,
        "GC pauses: N parked goroutines holding trees (100,000), M MiB live (32), S s churn (5)"},
+      {"gctune", bench::gctune,
+       "GC frequency with a 32 MiB live heap: MODE none, ballast (200 MiB), memlimit (300 MiB) or tuner"},
       {"echo", bench::echo, "N loopback TCP clients (default 1,000), M 64-byte round trips each (default 100)"},
   };
   if (argc >= 2) {

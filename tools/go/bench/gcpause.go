@@ -8,11 +8,9 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"runtime/metrics"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,21 +114,8 @@ func gcpause() {
 		atomic.AddInt64(&bad, 1)
 	}
 
-	var pauses []uint64
-	first := uint64(before.NumGC + 1)
-	if after.NumGC >= 256 && uint64(after.NumGC)-255 > first {
-		first = uint64(after.NumGC) - 255
-	}
-	for k := first; k <= uint64(after.NumGC); k++ {
-		pauses = append(pauses, after.PauseNs[(k-1)%256])
-	}
-	sort.Slice(pauses, func(a, b int) bool { return pauses[a] < pauses[b] })
-	pct := func(p float64) float64 {
-		if len(pauses) == 0 {
-			return math.NaN()
-		}
-		return float64(pauses[int(p*float64(len(pauses)-1))]) / 1000
-	}
+	pauses := pausesInRing(&after, before.NumGC+1)
+	pct := func(p float64) float64 { return percentileUs(pauses, p) }
 	if bad != 0 {
 		fmt.Fprintf(os.Stderr, "gcpause: %d trees found damaged\n", bad)
 	}

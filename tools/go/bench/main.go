@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -43,6 +44,30 @@ func rssBytes() int64 {
 	var size, resident int64
 	fmt.Sscan(string(b), &size, &resident)
 	return resident * int64(os.Getpagesize())
+}
+
+// pausesInRing is the pauses of cycles first..NumGC (counting from 1) still
+// in MemStats.PauseNs, the ring of the last 256, in ns, sorted.
+func pausesInRing(m *runtime.MemStats, first uint32) []uint64 {
+	if m.NumGC >= 256 && m.NumGC-255 > first {
+		first = m.NumGC - 255
+	}
+	var pauses []uint64
+	for k := first; k <= m.NumGC; k++ {
+		pauses = append(pauses, m.PauseNs[(k-1)%256])
+	}
+	sort.Slice(pauses, func(i, j int) bool { return pauses[i] < pauses[j] })
+	return pauses
+}
+
+// percentileUs is the p-th percentile (0..1) of sorted pauses in
+// microseconds; NaN when there is none, not a zero that would read as a
+// pause too short to measure.
+func percentileUs(sorted []uint64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	return float64(sorted[int(p*float64(len(sorted)-1))]) / 1000
 }
 
 func spawn() {
@@ -286,9 +311,9 @@ func gcbench() {
 
 func main() {
 	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "echo": echo,
-		"alloc": alloc, "gcbench": gcbench, "gcpause": gcpause}
+		"alloc": alloc, "gcbench": gcbench, "gcpause": gcpause, "gctune": gctune}
 	if len(os.Args) < 2 || benches[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo|alloc|gcbench|gcpause [N] [M] [S]")
+		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo|alloc|gcbench|gcpause|gctune [N] [M] [S]")
 		os.Exit(2)
 	}
 	benches[os.Args[1]]()
