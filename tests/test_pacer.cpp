@@ -118,11 +118,12 @@ TEST_CASE("GOGC=off GOMEMLIMIT=256MiB: a churn stays under the limit, plus a sma
   REQUIRE(std::sscanf(r.out.c_str() + at, "base=%lld peak=%lld gcs=%llu", &base, &peak, &gcs) == 3);
   REQUIRE(gcs >= 3);  // the limit alone started collections
 #if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-  // The margin: 10%, for free page runs the heap has not yet given back
-  // (fragmentation between the 64 KiB chunks' spans), plus 16 MiB for what
-  // the process maps besides the runtime (the binary, the test framework,
-  // thread stacks). Go's target is 5%: gort measures 7-11% here.
-  REQUIRE(peak <= 256 * int64_t(kMiB) * 110 / 100 + 16 * int64_t(kMiB));
+  // The margin: Go's 5%, for what marking allocates past the goal and free
+  // page runs the heap has not yet given back, plus 16 MiB for what the
+  // process maps besides the runtime (the binary, the test framework,
+  // thread stacks). The peak measures 5.6-7.7% over the limit here, all
+  // of that included.
+  REQUIRE(peak <= 256 * int64_t(kMiB) * 105 / 100 + 16 * int64_t(kMiB));
 #endif
   // The same churn without the limit is not bounded by it (GOGC=off).
   const auto unlimited = gort_test::run_child("memory limit child", {{"GOGC", "off"}});
