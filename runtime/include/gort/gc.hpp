@@ -87,9 +87,7 @@ class ref {
 
  private:
   void store(T* old_value, T* new_value) {
-    if (detail::write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
-      detail::write_barrier_slow(old_value, new_value);
-    __atomic_store_n(&p_, new_value, __ATOMIC_RELAXED);
+    detail::barriered_store(&p_, old_value, new_value);
   }
   T* p_ = nullptr;
 };
@@ -135,9 +133,7 @@ class root {
   root& operator=(const root&) = delete;
   // Barriered as a ref is: the collector scans roots once per cycle.
   root& operator=(T* p) {
-    if (detail::write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
-      detail::write_barrier_slow(p_, p);
-    __atomic_store_n(&p_, p, __ATOMIC_RELAXED);
+    detail::barriered_store(&p_, p_, p);
     return *this;
   }
   T* get() const { return p_; }
