@@ -49,8 +49,6 @@ namespace detail {
 
 std::atomic<bool> write_barrier_enabled{false};
 
-void hold_off_stop_signal_call(int delta) { internal::add_locks_held(delta); }
-
 void write_barrier_slow(const void* old_value, const void* new_value) {
   // The flag may have been read just before the world stopped to end
   // marking.

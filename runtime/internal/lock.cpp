@@ -18,6 +18,16 @@ namespace gort::internal {
 
 __attribute__((noinline, noipa)) int& locks_held() { return gort_locks_held_tls; }
 
+}  // namespace gort::internal
+
+namespace gort::detail {
+
+void add_locks_held_call(int delta) { internal::locks_held() += delta; }
+
+}  // namespace gort::detail
+
+namespace gort::internal {
+
 void Lock::lock_slow() {
   for (int spin = 0; spin < 100; ++spin) {
     uint32_t expected = 0;

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "gort/detail/locks_held.hpp"
 #include "runtime/internal/check.hpp"
 
 namespace gort::internal {
@@ -33,22 +34,8 @@ namespace gort::internal {
 int& locks_held();
 
 // locks_held() += delta, for the hot paths (every lock, every switch, every
-// allocation). On x86-64 it is one instruction relative to %fs, the thread
-// pointer read at the moment it runs: an asm statement the compiler can
-// neither cache nor move, so it is as safe across parks as the call above
-// and costs no call. Elsewhere it is the call.
-inline void add_locks_held(int delta) {
-#if defined(__x86_64__)
-  asm volatile(
-      "movq gort_locks_held_tls@gottpoff(%%rip), %%rax\n\t"
-      "addl %0, %%fs:(%%rax)"
-      :
-      : "ir"(delta)
-      : "rax", "cc", "memory");
-#else
-  locks_held() += delta;
-#endif
-}
+// allocation): gort/detail/locks_held.hpp's one add relative to %fs.
+inline void add_locks_held(int delta) { detail::add_locks_held(delta); }
 
 class Lock {
  public:

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "gort/detail/locks_held.hpp"
+
 namespace gort::gc {
 
 class Visitor;
@@ -51,24 +53,6 @@ void set_finalizer(void* object, Finalizer* fin);
 extern std::atomic<bool> write_barrier_enabled;
 void write_barrier_slow(const void* old_value, const void* new_value);
 
-// Counts the running thread as holding a runtime lock (delta 1) or no
-// longer (-1): the stop signal then leaves it running and asks again
-// later (sched/stw.cpp). On x86-64 the add of runtime/internal/lock.hpp's
-// add_locks_held, one instruction relative to %fs; elsewhere a call.
-void hold_off_stop_signal_call(int delta);
-inline void hold_off_stop_signal(int delta) {
-#if defined(__x86_64__)
-  asm volatile(
-      "movq gort_locks_held_tls@gottpoff(%%rip), %%rax\n\t"
-      "addl %0, %%fs:(%%rax)"
-      :
-      : "ir"(delta)
-      : "rax", "cc", "memory");
-#else
-  hold_off_stop_signal_call(delta);
-#endif
-}
-
 // *slot = new_value through the write barrier; *slot held old_value. The
 // flag is read and the store made with the stop signal held off: a
 // goroutine stopped by signal between the two, for the pause that starts
@@ -76,14 +60,15 @@ inline void hold_off_stop_signal(int delta) {
 // unshaded, while the collector marks (a black object could end up holding
 // a white one, or the old value escape the deletion barrier). Go's
 // compiler makes its barrier sequences unsafe points for asynchronous
-// preemption for the same reason.
+// preemption for the same reason. The stop signal is held off as a
+// runtime lock holds it off (locks_held.hpp).
 template <class T>
 inline void barriered_store(T** slot, T* old_value, T* new_value) {
-  hold_off_stop_signal(1);
+  gort::detail::add_locks_held(1);
   if (write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
     write_barrier_slow(old_value, new_value);
   __atomic_store_n(slot, new_value, __ATOMIC_RELAXED);
-  hold_off_stop_signal(-1);
+  gort::detail::add_locks_held(-1);
 }
 
 template <class T>
