@@ -42,6 +42,7 @@
 #include "gc/pacer.hpp"
 #include "gc/roots.hpp"
 #include "gc/scavenger.hpp"
+#include "gc/sizeclass.hpp"
 #include "gc/sweeper.hpp"
 #include "gc/workbuf.hpp"
 #include "gort/detail/safepoint.hpp"
@@ -122,6 +123,12 @@ void gc_cycle(AfterCycle after);
 
 // The slow path of an allocation that reached collect_trigger.
 void collect_if_due() {
+  // A safe point, as Go's mallocgc is one: a goroutine that only allocates
+  // still stops for the world (a cycle that is starting, with the heap past
+  // its trigger, would otherwise wait while this goroutine allocates on
+  // without bound), scans its own stack when asked, and stops for mark
+  // termination.
+  gort::detail::safepoint();
   if (const uint64_t every = gc_stress_interval()) {
     if (stress_allocations.fetch_add(1, std::memory_order_relaxed) % every == every - 1)
       gc_cycle(AfterCycle::kWaitForEnd);
@@ -130,10 +137,6 @@ void collect_if_due() {
   const size_t heap = heap_alloc_now();
   if (sched::gcscan.marking.load(std::memory_order_acquire)) {
     collect_trigger.store(heap + kAssistQuantum, std::memory_order_relaxed);
-    // A safe point, as Go's mallocgc is one: a goroutine that only
-    // allocates still scans its own stack when asked, and stops for mark
-    // termination.
-    gort::detail::safepoint();
     // The growth since the last assist, whoever allocated it, is paid now.
     // The CPU limiter may have switched assists off (pacer.hpp).
     const size_t last = assisted_up_to.exchange(heap, std::memory_order_relaxed);
@@ -188,6 +191,13 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   if (size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= collect_trigger.load(std::memory_order_relaxed)) {
     collect_if_due();
     m = sched::current_m();  // the goroutine may have moved to another thread
+  } else if (bytes > kMaxSmallSize) {
+    // A large object takes the heap's lock and may wait there for pages
+    // the scavenger has out, all of it where the stop signal cannot stop
+    // it: a loop of large allocations would hold off a stop of the world
+    // for as long as it runs, so each one is a safe point.
+    gort::detail::safepoint();
+    m = sched::current_m();
   }
   if (!m->p->mcache) m->p->mcache = new MCache(m->p->node);  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the

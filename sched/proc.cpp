@@ -313,6 +313,7 @@ G* steal_work(M* m, bool* ran_timers) {
 
 // Go's findRunnable: local work, global work, stealing, and finally sleep.
 G* find_runnable(M* m) {
+  m->inherit_time = false;
 top:
   if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
   if (sched.gcwaiting.load(std::memory_order_acquire)) {
@@ -328,8 +329,11 @@ top:
     internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 1)) return g;
   }
-  bool from_next;
-  if (G* g = p->runq.pop(&from_next)) return g;
+  bool from_next = false;
+  if (G* g = p->runq.pop(&from_next)) {
+    m->inherit_time = from_next;
+    return g;
+  }
   if (sched.runqsize.load(std::memory_order_relaxed) > 0) {
     internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 0)) return g;

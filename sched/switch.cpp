@@ -58,7 +58,8 @@ void prepare_to_run(M* m, G* g) {
   else
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
   p->running.store(g, std::memory_order_release);
-  p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!m->inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  m->inherit_time = false;
   p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (!g->ctx) {
     g->stack = p->stacks.alloc();
@@ -78,8 +79,10 @@ G* next_direct(M* m) {
     return nullptr;
   const int64_t timer = p->timers.first_when();
   if (timer != 0 && timer <= internal::nanotime()) return nullptr;
-  bool from_next;
-  return p->runq.pop(&from_next);
+  bool from_next = false;
+  G* g = p->runq.pop(&from_next);
+  m->inherit_time = g && from_next;
+  return g;
 }
 
 }  // namespace

@@ -28,6 +28,19 @@ inline gort::Config procs(int n) {
 // tests at 0 to 64 workers for the same reason).
 inline constexpr int kProcCounts[] = {2, 4, 8};
 
+// Collections in a test whose goroutines sit in loops without safe points,
+// so that every stop of the world ends by signal: a stop then waits for the
+// signal's turn, ~100 ms under ASan and more under TSan, where the test
+// would otherwise take minutes. The windows those tests look for open on
+// most stops, so fewer stops still find them.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr int kSignalStopCollections = 40;
+#elif defined(__SANITIZE_ADDRESS__)
+inline constexpr int kSignalStopCollections = 100;
+#else
+inline constexpr int kSignalStopCollections = 300;
+#endif
+
 // Resident set size in bytes, from /proc/self/statm.
 int64_t rss_bytes();
 

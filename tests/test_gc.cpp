@@ -974,7 +974,9 @@ TEST_CASE("collections while other goroutines are stopped inside malloc", "[gc]"
           // Ms start late (a loaded machine), the collections could all be
           // over before any worker allocates, with nothing to stop.
           while (started.load() != 3) gort::yield();
-          for (int i = 0; i < 300; ++i) {
+          // Each stop finds the workers inside malloc most of the time: that
+          // is where they spend it.
+          for (int i = 0; i < gort_test::kSignalStopCollections; ++i) {
             for (int k = 0; k < 200; ++k) gc::make<Node>(k);  // grey objects: the marker's list grows
             gc::collect();
           }

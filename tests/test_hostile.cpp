@@ -403,7 +403,7 @@ TEST_CASE("hostile: loops without safe points hold pointers in registers while c
               wg.done();
             });
           }
-          for (int i = 0; i < 300; ++i) {
+          for (int i = 0; i < gort_test::kSignalStopCollections; ++i) {
             churn(3);
             gc::collect();
           }

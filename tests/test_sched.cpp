@@ -440,3 +440,55 @@ TEST_CASE("when main returns gort::run returns whatever other goroutines are doi
     }
   }
 }
+
+// Two goroutines that ready each other through runnext (a channel ping-pong
+// on one P) run in one shared time slice, as in Go (inheritTime): sysmon
+// preempts them when it ends, so a goroutine queued behind them on the
+// same P gets its turn. When every runnext pick started a new slice, the
+// pair never ran out of time and the queued goroutine waited for ever (an
+// allocation loop starved gc::collect's caller this way in test_memstats).
+TEST_CASE("runnext starvation child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  alarm(30);  // a starved goroutine never runs: the parent sees a signal
+  gort::run(
+      [] {
+        std::atomic<bool> stop{false};
+        auto ping = gort::make_chan<int>(), pong = gort::make_chan<int>();
+        gort::WaitGroup wg;
+        wg.add(3);
+        gort::go([&] {
+          for (int i = 0; !stop.load(); ++i) {
+            // Started once the pair is in full swing: the next hand-off
+            // takes runnext from it, and it waits in the run queue.
+            if (i == 100)
+              gort::go([&] {
+                stop = true;
+                wg.done();
+              });
+            ping.send(1);
+            pong.recv();
+          }
+          ping.close();
+          wg.done();
+        });
+        gort::go([&] {
+          for (;;) {
+            auto [v, ok] = ping.recv_ok();
+            if (!ok) break;
+            pong.send(v);
+          }
+          wg.done();
+        });
+        wg.wait();
+        std::printf("queued goroutine ran\n");
+      },
+      procs(1));
+}
+
+TEST_CASE("goroutines readying each other through runnext do not starve the run queue", "[sched]") {
+  const auto r = gort_test::run_child("runnext starvation child", {});
+  INFO(r.out << r.err);
+  REQUIRE(r.signal == 0);
+  REQUIRE(r.exit_status == 0);
+  REQUIRE(r.out.find("queued goroutine ran") != std::string::npos);
+}

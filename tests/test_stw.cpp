@@ -152,9 +152,9 @@ TEST_CASE("back-to-back collections beside allocating goroutines do not crash", 
         [] {
           constexpr int kWorkers = 4;
 #if defined(__SANITIZE_THREAD__)
-          constexpr int kCollections = 500;  // each one ~10x slower; the race shows long before
+          constexpr int kCollections = 200;  // each one ~10x slower; the race shows long before
 #else
-          constexpr int kCollections = 2000;
+          constexpr int kCollections = 1000;
 #endif
           std::atomic<bool> stop{false};
           std::atomic<long> bad{0}, rounds{0};
