@@ -64,11 +64,6 @@ struct M {
   P* p = nullptr;
   P* nextp = nullptr;             // handed over by whoever woke this M
   G* next_from_switch = nullptr;  // taken from the run queue by a switch, for g0 to start
-  // The goroutine about to run came from its P's runnext: it runs in the
-  // current time slice (Go's inheritTime), so that goroutines readying
-  // each other through runnext share one slice and sysmon preempts them
-  // when it ends, instead of starving the rest of the run queue for ever.
-  bool inherit_time = false;
   bool spinning = false;
   // Where the M stands with gort::blocking; read by stop_the_world and by
   // teardown on other threads. kReturning lasts from the end of the call

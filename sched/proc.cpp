@@ -313,7 +313,6 @@ G* steal_work(M* m, bool* ran_timers) {
 
 // Go's findRunnable: local work, global work, stealing, and finally sleep.
 G* find_runnable(M* m) {
-  m->inherit_time = false;
 top:
   if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
   if (sched.gcwaiting.load(std::memory_order_acquire)) {
@@ -324,16 +323,18 @@ top:
   check_timers(p);
 
   // Every 61st schedule, look at the global queue first so it cannot starve
-  // behind two goroutines that keep readying each other locally.
-  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 && sched.runqsize.load(std::memory_order_relaxed) > 0) {
+  // behind two goroutines that keep readying each other locally; then at
+  // the ring before runnext, for the same reason: such a pair hands runnext
+  // back and forth, and a goroutine queued in the ring behind it would
+  // wait for ever (gc::collect's caller did, behind allocating goroutines
+  // woken by each cycle's end, in test_memstats).
+  const bool fair_turn = p->schedtick.load(std::memory_order_relaxed) % 61 == 0;
+  if (fair_turn && sched.runqsize.load(std::memory_order_relaxed) > 0) {
     internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 1)) return g;
   }
-  bool from_next = false;
-  if (G* g = p->runq.pop(&from_next)) {
-    m->inherit_time = from_next;
-    return g;
-  }
+  bool from_next;
+  if (G* g = p->runq.pop(&from_next, fair_turn)) return g;
   if (sched.runqsize.load(std::memory_order_relaxed) > 0) {
     internal::LockGuard l(sched.lock);
     if (G* g = globrunqget(p, 0)) return g;

@@ -14,17 +14,20 @@ bool RunQueue::take_half(G** out) {
   return head_.compare_exchange_strong(expected, h + n, std::memory_order_release);
 }
 
-G* RunQueue::pop(bool* from_next) {
-  G* next = next_.load(std::memory_order_relaxed);
-  if (next && next_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) {
+G* RunQueue::pop(bool* from_next, bool ring_first) {
+  auto take_next = [this, from_next]() -> G* {
+    G* next = next_.load(std::memory_order_relaxed);
+    if (!next || !next_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) return nullptr;
     *from_next = true;
     return next;
-  }
+  };
+  if (!ring_first)
+    if (G* g = take_next()) return g;
   *from_next = false;
   for (;;) {
     uint32_t h = head_.load(std::memory_order_acquire);
     const uint32_t t = tail_.load(std::memory_order_relaxed);
-    if (t == h) return nullptr;
+    if (t == h) return ring_first ? take_next() : nullptr;
     G* g = ring_[h % kSize].load(std::memory_order_relaxed);
     if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release)) return g;
   }

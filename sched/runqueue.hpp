@@ -45,8 +45,9 @@ class RunQueue {
   // the ring meanwhile (then push may succeed again).
   bool take_half(G** out);
 
-  // Owner only. Next G to run, runnext first; *from_next tells which.
-  G* pop(bool* from_next);
+  // Owner only. Next G to run, runnext first (the ring first when
+  // ring_first); *from_next tells which.
+  G* pop(bool* from_next, bool ring_first = false);
 
   // Owner of *this: steals about half of victim's Gs into this ring and
   // returns one of them to run now. steal_next also takes victim's runnext

@@ -58,8 +58,7 @@ void prepare_to_run(M* m, G* g) {
   else
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
   p->running.store(g, std::memory_order_release);
-  if (!m->inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  m->inherit_time = false;
+  p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (!g->ctx) {
     g->stack = p->stacks.alloc();
@@ -74,15 +73,16 @@ void prepare_to_run(M* m, G* g) {
 // schedule), when this P has expired timers, or when the runtime stops.
 G* next_direct(M* m) {
   P* p = m->p;
-  if (!p || (p->schedtick.load(std::memory_order_relaxed) + 1) % 61 == 0 ||
+  // The same test as find_runnable's, on the same count: g0 must get the
+  // very schedule whose turn it is (one off, it never did for a pair of
+  // goroutines switching directly, and the queues behind them starved).
+  if (!p || p->schedtick.load(std::memory_order_relaxed) % 61 == 0 ||
       sched.shutdown.load(std::memory_order_relaxed) || sched.gcwaiting.load(std::memory_order_relaxed))
     return nullptr;
   const int64_t timer = p->timers.first_when();
   if (timer != 0 && timer <= internal::nanotime()) return nullptr;
-  bool from_next = false;
-  G* g = p->runq.pop(&from_next);
-  m->inherit_time = g && from_next;
-  return g;
+  bool from_next;
+  return p->runq.pop(&from_next);
 }
 
 }  // namespace

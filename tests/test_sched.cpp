@@ -442,11 +442,10 @@ TEST_CASE("when main returns gort::run returns whatever other goroutines are doi
 }
 
 // Two goroutines that ready each other through runnext (a channel ping-pong
-// on one P) run in one shared time slice, as in Go (inheritTime): sysmon
-// preempts them when it ends, so a goroutine queued behind them on the
-// same P gets its turn. When every runnext pick started a new slice, the
-// pair never ran out of time and the queued goroutine waited for ever (an
-// allocation loop starved gc::collect's caller this way in test_memstats).
+// on one P) must leave a turn to a goroutine queued behind them in the
+// P's ring: every 61st schedule takes the ring first. Without it the
+// queued goroutine waited for ever (allocating goroutines starved
+// gc::collect's caller this way in test_memstats).
 TEST_CASE("runnext starvation child", "[.child]") {
   if (!gort_test::in_child()) return;
   alarm(30);  // a starved goroutine never runs: the parent sees a signal
