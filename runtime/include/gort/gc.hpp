@@ -68,10 +68,10 @@ template <class T>
 class ref {
  public:
   ref() = default;
-  ref(T* p) { store(nullptr, p); }  // NOLINT: converting, like a pointer
-  ref(const ref& other) { store(nullptr, other.p_); }
+  ref(T* p) { detail::barriered_store(&p_, p); }  // NOLINT: converting, like a pointer
+  ref(const ref& other) { detail::barriered_store(&p_, other.p_); }
   ref& operator=(T* p) {
-    store(p_, p);
+    detail::barriered_store(&p_, p);
     return *this;
   }
   ref& operator=(const ref& other) { return *this = other.p_; }
@@ -86,9 +86,6 @@ class ref {
   void trace(Visitor& v) const { v.mark(__atomic_load_n(&p_, __ATOMIC_RELAXED)); }
 
  private:
-  void store(T* old_value, T* new_value) {
-    detail::barriered_store(&p_, old_value, new_value);
-  }
   T* p_ = nullptr;
 };
 
@@ -133,7 +130,7 @@ class root {
   root& operator=(const root&) = delete;
   // Barriered as a ref is: the collector scans roots once per cycle.
   root& operator=(T* p) {
-    detail::barriered_store(&p_, p_, p);
+    detail::barriered_store(&p_, p);
     return *this;
   }
   T* get() const { return p_; }

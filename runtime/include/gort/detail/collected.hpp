@@ -53,20 +53,22 @@ void set_finalizer(void* object, Finalizer* fin);
 extern std::atomic<bool> write_barrier_enabled;
 void write_barrier_slow(const void* old_value, const void* new_value);
 
-// *slot = new_value through the write barrier; *slot held old_value. The
-// flag is read and the store made with the stop signal held off: a
-// goroutine stopped by signal between the two, for the pause that starts
-// marking, would resume and store with the flag it read before the pause,
-// unshaded, while the collector marks (a black object could end up holding
-// a white one, or the old value escape the deletion barrier). Go's
-// compiler makes its barrier sequences unsafe points for asynchronous
-// preemption for the same reason. The stop signal is held off as a
-// runtime lock holds it off (locks_held.hpp).
+// *slot = new_value through the write barrier. The flag is read and the
+// store made with the stop signal held off: a goroutine stopped by signal
+// between the two, for the pause that starts marking, would resume and
+// store with the flag it read before the pause, unshaded, while the
+// collector marks (a black object could end up holding a white one, or the
+// old value escape the deletion barrier). Go's compiler makes its barrier
+// sequences unsafe points for asynchronous preemption for the same reason.
+// The stop signal is held off as a runtime lock holds it off
+// (locks_held.hpp). The old value is read only when the barrier is on: a
+// copy of it in the caller's frame would be a conservative root keeping
+// what was just unlinked alive through the next collection.
 template <class T>
-inline void barriered_store(T** slot, T* old_value, T* new_value) {
+inline void barriered_store(T** slot, T* new_value) {
   gort::detail::add_locks_held(1);
   if (write_barrier_enabled.load(std::memory_order_relaxed)) [[unlikely]]
-    write_barrier_slow(old_value, new_value);
+    write_barrier_slow(__atomic_load_n(slot, __ATOMIC_RELAXED), new_value);
   __atomic_store_n(slot, new_value, __ATOMIC_RELAXED);
   gort::detail::add_locks_held(-1);
 }
