@@ -142,9 +142,9 @@ struct Link {
 
 // A limit far below the live heap: the collector cannot meet it, and
 // marking is real work (a million linked objects) every cycle. 2.5 GiB of
-// 64 KiB chunks; a quarter under TSan, whose marking is ~10x slower.
+// 64 KiB chunks; half under TSan, whose marking is ~10x slower.
 #if defined(__SANITIZE_THREAD__)
-constexpr int kTooLowChunks = 10000;
+constexpr int kTooLowChunks = 20000;
 #else
 constexpr int kTooLowChunks = 40000;
 #endif
