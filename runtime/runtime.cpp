@@ -77,8 +77,15 @@ void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
   if (s.max_stack && !stack::Space::get().set_slot_size(s.max_stack))
     internal::log().warn("gort: max_stack {} ignored: stacks of {} bytes already exist in this process", s.max_stack,
                          stack::Space::get().slot_size());
-  sched::set_hooks(
-      {&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack, &gc::periodic_gc});
+  // Once per process: the functions never change, and sysmon reads them
+  // without a lock while a runtime runs (a gort::run nested in another's
+  // goroutine would otherwise write them under it).
+  static const bool hooks_installed = [] {
+    sched::set_hooks(
+        {&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack, &gc::periodic_gc});
+    return true;
+  }();
+  (void)hooks_installed;
   trace_from_knob();
   sched::run_main(fn, arg, s.gomaxprocs);
 }

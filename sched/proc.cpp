@@ -28,16 +28,7 @@ namespace {
 Hooks installed_hooks;
 }  // namespace
 
-void set_hooks(const Hooks& h) {
-  // Every gort::run installs the same functions, and sysmon reads them
-  // without a lock while a runtime runs (a gort::run nested in another's
-  // goroutine installs them again): write only what differs.
-  auto same = [](const Hooks& a, const Hooks& b) {
-    return a.release_p == b.release_p && a.forget_stacks == b.forget_stacks && a.shade_range == b.shade_range &&
-           a.scan_own_stack == b.scan_own_stack && a.periodic_gc == b.periodic_gc;
-  };
-  if (!same(installed_hooks, h)) installed_hooks = h;
-}
+void set_hooks(const Hooks& h) { installed_hooks = h; }
 const Hooks& hooks() { return installed_hooks; }
 
 namespace {
