@@ -19,6 +19,7 @@
 #include "sched/gcscan.hpp"
 #include "sched/sched.hpp"
 #include "sched/stw.hpp"
+#include "stack/shrink.hpp"
 #include "stack/space.hpp"
 
 namespace gort::gc {
@@ -146,25 +147,85 @@ void defer_goroutine(G* g) {
   deferred.push_back(g);
 }
 
-// Scans g unless it runs; true if g needs nothing more.
-bool try_scan(Marker& m, G* g) {
+// Claimed goroutines whose stacks hold far more than they use
+// (stack/shrink.hpp). Each stays claimed, so it cannot run, until the pages
+// of the whole batch have gone back to the kernel in one call: one TLB
+// shoot-down per batch, not per stack.
+std::atomic<uint64_t> shrunk_beside_program{0};
+std::atomic<uint64_t> shrunk_in_pause{0};
+
+class ShrinkBatch {
+ public:
+  explicit ShrinkBatch(std::atomic<uint64_t>* count) : count_(count) {}
+  ShrinkBatch(const ShrinkBatch&) = delete;
+  ShrinkBatch& operator=(const ShrinkBatch&) = delete;
+  ~ShrinkBatch() { flush(); }
+
+  // g is claimed and live. True if the batch keeps it, claim included.
+  bool offer(G* g) {
+    if (!g->stack || !g->ctx || !g->ran_since_shrink_check.exchange(false, std::memory_order_relaxed)) return false;
+    if (!stack::shrinkable(g->stack, reinterpret_cast<uintptr_t>(g->ctx), &ranges_[n_])) return false;
+    gs_[n_++] = g;
+    if (n_ == kCapacity) flush();
+    return true;
+  }
+
+  void flush() {
+    stack::release(ranges_, n_);
+    for (size_t i = 0; i < n_; ++i) sched::release_stack(gs_[i]);
+    count_->fetch_add(n_, std::memory_order_relaxed);
+    n_ = 0;
+  }
+
+ private:
+  static constexpr size_t kCapacity = kGoroutinesPerJob;
+  G* gs_[kCapacity];
+  iovec ranges_[kCapacity];
+  size_t n_ = 0;
+  std::atomic<uint64_t>* count_;
+};
+
+// Scans g unless it runs; true if g needs nothing more. With a batch, a
+// stack worth shrinking is handed to it, still claimed.
+bool try_scan(Marker& m, G* g, ShrinkBatch* shrink = nullptr) {
   if (sched::stack_scanned(g) || !is_live(g->status.load(std::memory_order_acquire))) return true;
   if (!sched::try_claim_stack(g)) return false;
   // Claimed: it stays as it is (alive or not) until released.
   if (!sched::stack_scanned(g) && is_live(g->status.load(std::memory_order_acquire))) {
     scan_switched_out(m, g);
     sched::set_stack_scanned(g);
+    if (shrink && shrink->offer(g)) return true;
   }
   sched::release_stack(g);
   return true;
 }
 
+bool shrink_beside_program() {
+  const internal::Knobs& k = internal::knobs();
+  return !k.gcshrinkstackoff && !k.gcshrinkstack_pause;
+}
+
 void scan_goroutine_block(Marker& m, size_t first) {
   const sched::GArena& gs = sched::GArena::get();
   const size_t end = std::min(first + kGoroutinesPerJob, goroutines_at_start);
+  ShrinkBatch shrink(&shrunk_beside_program);
+  ShrinkBatch* batch = shrink_beside_program() ? &shrink : nullptr;
   for (size_t i = first; i < end; ++i) {
     G* g = gs.at(i);
-    if (!try_scan(m, g)) defer_goroutine(g);
+    if (!try_scan(m, g, batch)) defer_goroutine(g);
+  }
+}
+
+// GODEBUG=gcshrinkstack=pause: every goroutine's stack looked at in mark
+// termination, the pause growing with their number (Go before 1.7).
+void shrink_stacks_in_pause() {
+  const sched::GArena& gs = sched::GArena::get();
+  ShrinkBatch batch(&shrunk_in_pause);
+  for (size_t i = 0, n = gs.count(); i < n; ++i) {
+    G* g = gs.at(i);
+    if (g == sched::current_g() || !is_live(g->status.load(std::memory_order_acquire))) continue;
+    if (!sched::try_claim_stack(g)) continue;  // stopped by signal mid-run
+    if (!batch.offer(g)) sched::release_stack(g);
   }
 }
 
@@ -325,9 +386,14 @@ void scan_owed_in_pause(Marker& m) {
   }
   scan_runner_stack(m);
   if (internal::knobs().gcfinalizers_pause) scan_all_finalizers(m);
+  if (internal::knobs().gcshrinkstack_pause && !internal::knobs().gcshrinkstackoff) shrink_stacks_in_pause();
 }
 
 size_t goroutines_seen_in_pause() { return seen_in_pause; }
+
+StackShrinks stack_shrinks() {
+  return {shrunk_beside_program.load(std::memory_order_relaxed), shrunk_in_pause.load(std::memory_order_relaxed)};
+}
 
 void mark_all_roots_stopped(Marker& m) {
   sched::assert_world_stopped();

@@ -19,6 +19,11 @@
 // may write to it without a barrier). That is O(threads + what is left on
 // the lists), not O(goroutines) - unless GODEBUG=gcrescan=pause, which
 // walks every goroutine in the pause, as Go 1.5 and 1.6 did.
+//
+// A parked stack found holding four times the pages it uses is shrunk
+// while still claimed from its scan (Go 1.7 moved shrinking out of the
+// pause; GODEBUG=gcshrinkstack=pause puts it back, gcshrinkstackoff=1
+// turns it off).
 #pragma once
 
 #include <cstddef>
@@ -55,6 +60,15 @@ void scan_owed_in_pause(Marker& m);
 // How many goroutine records the last mark termination looked at: what
 // makes that pause grow with goroutines, or not.
 size_t goroutines_seen_in_pause();
+
+// Stacks whose unused pages were given back (stack/shrink.hpp) since the
+// process began: while scanned beside the program, and in mark termination
+// (GODEBUG=gcshrinkstack=pause).
+struct StackShrinks {
+  uint64_t beside_program = 0;
+  uint64_t in_pause = 0;
+};
+StackShrinks stack_shrinks();
 
 // Checkmark (checkmark.hpp), world stopped: every root, all at once; root
 // ranges and channel buffers as precise sources, stacks as conservative.

@@ -65,6 +65,11 @@ struct G {
   std::atomic<bool> gcscan_request{false};
   std::atomic<bool> on_rescan_list{false};
   G* rescan_link = nullptr;
+  // Set each time it starts running: only a goroutine that ran since the
+  // collector last looked at its stack can hold pages to give back
+  // (stack/shrink.hpp); read and cleared by whoever holds gcscan_lock or
+  // with the world stopped.
+  std::atomic<bool> ran_since_shrink_check{false};
 
   // Readied while tracing: its next start draws the arrow from the wake-up.
   bool trace_unblocked = false;

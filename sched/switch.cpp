@@ -57,6 +57,7 @@ void prepare_to_run(M* m, G* g) {
     before_run_while_marking(g);
   else
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  g->ran_since_shrink_check.store(true, std::memory_order_relaxed);
   p->running.store(g, std::memory_order_release);
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->executed.store(p->executed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

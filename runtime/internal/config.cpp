@@ -53,9 +53,16 @@ void parse_godebug(std::string_view list, Knobs* k) {
       if (value == "pause") k->gcfinalizers_pause = true;
       else if (value == "concurrent") k->gcfinalizers_pause = false;
       else malformed("GODEBUG", item, "gcfinalizers=pause or gcfinalizers=concurrent");
-    } else if (name == "gccheckmark" || name == "gcstoptheworld") {
+    } else if (name == "gcshrinkstack") {
+      if (value == "pause") k->gcshrinkstack_pause = true;
+      else if (value == "concurrent") k->gcshrinkstack_pause = false;
+      else malformed("GODEBUG", item, "gcshrinkstack=pause or gcshrinkstack=concurrent");
+    } else if (name == "gccheckmark" || name == "gcstoptheworld" || name == "gcshrinkstackoff") {
       if (value != "0" && value != "1") malformed("GODEBUG", item, "0 or 1");
-      (name == "gccheckmark" ? k->gccheckmark : k->gcstoptheworld) = value == "1";
+      bool Knobs::*flag = name == "gccheckmark"      ? &Knobs::gccheckmark
+                          : name == "gcstoptheworld" ? &Knobs::gcstoptheworld
+                                                     : &Knobs::gcshrinkstackoff;
+      k->*flag = value == "1";
     }
   }
 }

@@ -50,6 +50,13 @@ struct Knobs {
   // termination (Go 1.5) instead of in root jobs beside the program
   // (unset or `concurrent`, Go 1.6 on).
   bool gcfinalizers_pause = false;
+  // GODEBUG=gcshrinkstackoff=1 (Go's name): the collector leaves parked
+  // goroutines' unused stack pages committed (stack/shrink.hpp).
+  bool gcshrinkstackoff = false;
+  // GODEBUG=gcshrinkstack=pause: shrink in mark termination, walking every
+  // goroutine (Twitch's Go 1.6); unset or `concurrent`: while each stack is
+  // scanned beside the program (Go 1.7 on).
+  bool gcshrinkstack_pause = false;
   // GODEBUG=gcstoptheworld=1: mark inside the pause, as before Go 1.5.
   bool gcstoptheworld = false;
   // GODEBUG=gcpacertrace=1: the pacer's lines on stderr, as Go's.

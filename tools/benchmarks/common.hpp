@@ -73,6 +73,7 @@ struct Args {
 int spawn(const Args& a);
 int idle(const Args& a);
 int idlewg(const Args& a);
+int deepidle(const Args& a);
 int pingpong(const Args& a);
 int echo(const Args& a);
 int alloc(const Args& a);

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       {"spawn", bench::spawn, "start N goroutines (default 1,000,000) that bump a counter; wait for all"},
       {"idle", bench::idle, "park N goroutines on a channel receive; RSS per goroutine, time to park"},
       {"idlewg", bench::idlewg, "park N goroutines on a WaitGroup; RSS per goroutine, time to park"},
+      {"deepidle", bench::deepidle,
+       "N goroutines (default 100,000) recurse 64 KiB, park; RSS before and after collections, their pauses"},
       {"pingpong", bench::pingpong, "N round trips (default 2,000,000) over two unbuffered channels"},
       {"alloc", bench::alloc, "N small collected allocations (default 10,000,000), collections included"},
       {"gcbench", bench::gcbench, "Boehm's GCBench: stretch 18, long-lived 16, array 500,000, depths 4..16"},

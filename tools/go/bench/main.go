@@ -310,10 +310,10 @@ func gcbench() {
 }
 
 func main() {
-	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "echo": echo,
+	benches := map[string]func(){"spawn": spawn, "pingpong": pingpong, "idle": idle, "idlewg": idlewg, "deepidle": deepidle, "echo": echo,
 		"alloc": alloc, "gcbench": gcbench, "gcpause": gcpause, "gctune": gctune}
 	if len(os.Args) < 2 || benches[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|echo|alloc|gcbench|gcpause|gctune [N] [M] [S]")
+		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|deepidle|echo|alloc|gcbench|gcpause|gctune [N] [M] [S]")
 		os.Exit(2)
 	}
 	benches[os.Args[1]]()
