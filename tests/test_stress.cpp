@@ -47,14 +47,14 @@ namespace {
 // after run than one long run would; these sizes keep the three builds'
 // runs, at 2, 4 and 8 Ps and under GORTGCSTRESS, to a few minutes in all.
 #if defined(__SANITIZE_THREAD__)
-constexpr int kCycles = 100;
-constexpr long kInFlight = 600;
+constexpr int kCycles = 60;
+constexpr long kInFlight = 400;
 #elif defined(__SANITIZE_ADDRESS__)
-constexpr int kCycles = 600;
-constexpr long kInFlight = 6000;
+constexpr int kCycles = 300;
+constexpr long kInFlight = 3000;
 #else
-constexpr int kCycles = 1000;
-constexpr long kInFlight = 8000;
+constexpr int kCycles = 500;
+constexpr long kInFlight = 4000;
 #endif
 
 constexpr int kProgressEvery = kCycles / 4;  // a line on stderr every quarter of the cycles

@@ -151,11 +151,9 @@ TEST_CASE("back-to-back collections beside allocating goroutines do not crash", 
     const auto r = gort::run(
         [] {
           constexpr int kWorkers = 4;
-#if defined(__SANITIZE_THREAD__)
-          constexpr int kCollections = 200;  // each one ~10x slower; the race shows long before
-#else
-          constexpr int kCollections = 1000;
-#endif
+          // Twice the other signal-stop tests' count (tests/support.hpp): the
+          // race this once found showed within a hundred collections.
+          constexpr int kCollections = 2 * gort_test::kSignalStopCollections;
           std::atomic<bool> stop{false};
           std::atomic<long> bad{0}, rounds{0};
           std::atomic<int> started{0};
