@@ -12,6 +12,7 @@
 #include "gc/marker.hpp"
 #include "runtime/internal/config.hpp"
 #include "runtime/internal/lock.hpp"
+#include "runtime/internal/nanotime.hpp"
 #include "runtime/internal/raw_vector.hpp"
 #include "runtime/internal/stack_pointer.hpp"
 #include "sched/chan.hpp"
@@ -150,7 +151,20 @@ void defer_goroutine(G* g) {
 // Claimed goroutines whose stacks hold far more than they use
 // (stack/shrink.hpp). Each stays claimed, so it cannot run, until the pages
 // of the whole batch have gone back to the kernel in one call: one TLB
-// shoot-down per batch, not per stack.
+// shoot-down per batch, not per stack. A goroutine readied meanwhile makes
+// its M spin until the batch is released, so batches are short.
+//
+// Only goroutines parked since before this cycle began are looked at, and
+// only once after each time they ran: a runnable one is about to run (it
+// would spin on its claim, then fault back the pages it just lost), one that
+// parked mid-cycle is most likely about to be woken (gc::collect's caller,
+// a channel partner), and each look costs a system call (mincore), which on
+// a machine with more busy threads than cores hands the core away and
+// stretched concurrent mark fivefold in test_gc's stopped-in-malloc case.
+// The runtime's own goroutines are left alone: their depth is the runtime's.
+// When this cycle's marking began (coarse clock, as G::waitsince).
+int64_t cycle_began = 0;
+
 std::atomic<uint64_t> shrunk_beside_program{0};
 std::atomic<uint64_t> shrunk_in_pause{0};
 
@@ -163,7 +177,10 @@ class ShrinkBatch {
 
   // g is claimed and live. True if the batch keeps it, claim included.
   bool offer(G* g) {
-    if (!g->stack || !g->ctx || !g->ran_since_shrink_check.exchange(false, std::memory_order_relaxed)) return false;
+    if (!g->stack || !g->ctx || g->is_system || g->status.load(std::memory_order_acquire) != GStatus::kWaiting ||
+        g->waitsince >= cycle_began)
+      return false;
+    if (!g->ran_since_shrink_check.exchange(false, std::memory_order_relaxed)) return false;
     if (!stack::shrinkable(g->stack, reinterpret_cast<uintptr_t>(g->ctx), &ranges_[n_])) return false;
     gs_[n_++] = g;
     if (n_ == kCapacity) flush();
@@ -178,7 +195,7 @@ class ShrinkBatch {
   }
 
  private:
-  static constexpr size_t kCapacity = kGoroutinesPerJob;
+  static constexpr size_t kCapacity = 32;
   G* gs_[kCapacity];
   iovec ranges_[kCapacity];
   size_t n_ = 0;
@@ -292,6 +309,7 @@ void scan_in_pause(Marker& m, G* g) {
 void prepare_root_jobs() {
   sched::assert_world_stopped();
   goroutines_at_start = sched::GArena::get().count();
+  cycle_began = internal::coarse_nanotime();
   first_goroutine_job = kFirstFinalizerJob + (internal::knobs().gcfinalizers_pause ? 0 : finalizer_span_blocks());
   job_count = first_goroutine_job + (goroutines_at_start + kGoroutinesPerJob - 1) / kGoroutinesPerJob;
   next_job.store(0, std::memory_order_relaxed);
