@@ -34,6 +34,10 @@ struct FastRand {
 
 enum class BlockingState : uint32_t {
   kNone,
+  // Entering the call: counts as in it for the stop signal, but the thread
+  // still writes its P, so a shutdown must not yet leave it behind (and free
+  // the P, as teardown does).
+  kEntering,
   kInCall,     // running the blocking function
   kReturning,  // back from it, getting a P again
   kAbandoned,  // the runtime shut down during the call: leave at once

@@ -14,11 +14,16 @@ void entersyscall() {
   M* m = g->m;
   P* p = m->p;
   m->blocking_g.store(g, std::memory_order_relaxed);
-  m->blocking.store(BlockingState::kInCall, std::memory_order_release);
+  // In a call before p says kSyscall: whoever takes p then (a stop of the
+  // world) finds this thread in a call and stops it by signal.
+  m->blocking.store(BlockingState::kEntering, std::memory_order_release);
   p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // While p says kSyscall it may go to another M: the last event on it.
   if (trace::on()) trace::syscall_enter(m, p, g);
   p->status.store(PStatus::kSyscall, std::memory_order_release);
+  // Done with p: from here a shutdown may leave this thread in its call and
+  // free p (TSan saw teardown delete p under the store above).
+  m->blocking.store(BlockingState::kInCall, std::memory_order_release);
 }
 
 namespace {
