@@ -91,7 +91,6 @@ namespace {
 using sched::G;
 using sched::GStatus;
 
-constexpr uintptr_t kRedZone = 128;  // System V x86-64 ABI
 constexpr size_t kGoroutinesPerJob = 256;
 
 // This cycle's jobs: root ranges, channel buffers, the runner's stack,
@@ -148,6 +147,12 @@ void defer_goroutine(G* g) {
   deferred.push_back(g);
 }
 
+// When this cycle's marking began (coarse clock, as G::waitsince).
+int64_t cycle_began = 0;
+
+std::atomic<uint64_t> shrunk_beside_program{0};
+std::atomic<uint64_t> shrunk_in_pause{0};
+
 // Claimed goroutines whose stacks hold far more than they use
 // (stack/shrink.hpp). Each stays claimed, so it cannot run, until the pages
 // of the whole batch have gone back to the kernel in one call: one TLB
@@ -162,12 +167,6 @@ void defer_goroutine(G* g) {
 // a machine with more busy threads than cores hands the core away and
 // stretched concurrent mark fivefold in test_gc's stopped-in-malloc case.
 // The runtime's own goroutines are left alone: their depth is the runtime's.
-// When this cycle's marking began (coarse clock, as G::waitsince).
-int64_t cycle_began = 0;
-
-std::atomic<uint64_t> shrunk_beside_program{0};
-std::atomic<uint64_t> shrunk_in_pause{0};
-
 class ShrinkBatch {
  public:
   explicit ShrinkBatch(std::atomic<uint64_t>* count) : count_(count) {}
@@ -284,7 +283,7 @@ void scan_signal_stopped(Marker& m) {
     // Below the stack pointer, a leaf function may keep values in the red
     // zone, which the signal (on the alternate stack) left alone.
     const uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
-    uintptr_t from = sp - kRedZone;
+    uintptr_t from = sp - stack::kRedZone;
     if (const uintptr_t handler_sp = thread->signal_scan_from.load(std::memory_order_relaxed)) from = handler_sp;
     // A blocking function may run on a stack of its own: then its
     // goroutine's stack is live from where the call was entered.

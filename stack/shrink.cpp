@@ -8,8 +8,6 @@ namespace gort::stack {
 
 namespace {
 
-constexpr uintptr_t kRedZone = 128;  // System V x86-64 ABI
-
 uintptr_t page_down(uintptr_t a) { return a & ~uintptr_t(kPageSize - 1); }
 
 bool committed(uintptr_t page) {

@@ -13,6 +13,9 @@ namespace gort::stack {
 
 inline constexpr size_t kPageSize = 4096;
 inline constexpr size_t kDefaultSlotSize = 256 * 1024;
+// Below the stack pointer a leaf function may keep values (System V x86-64
+// ABI): live to a stack scan, never given back by a shrink.
+inline constexpr uintptr_t kRedZone = 128;
 
 struct Stack {
   uintptr_t lo = 0;  // lowest usable byte, just above the guard page
