@@ -151,9 +151,9 @@ TEST_CASE("back-to-back collections beside allocating goroutines do not crash", 
     const auto r = gort::run(
         [] {
           constexpr int kWorkers = 4;
-          // Twice the other signal-stop tests' count (tests/support.hpp): the
-          // race this once found showed within a hundred collections.
-          constexpr int kCollections = 2 * gort_test::kSignalStopCollections;
+          // The signal-stop tests' count (tests/support.hpp): the race this
+          // once found showed within a hundred collections.
+          constexpr int kCollections = gort_test::kSignalStopCollections;
           std::atomic<bool> stop{false};
           std::atomic<long> bad{0}, rounds{0};
           std::atomic<int> started{0};
