@@ -229,6 +229,7 @@ void teardown() {
     trace::retire_p(p);
     delete p;
   }
+  stack::Pool::get().release_all();
   sched.allp.clear();
   sched.allm.clear();
   sched.runq.clear();

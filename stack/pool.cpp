@@ -56,10 +56,24 @@ void Pool::trim_all() {
   }
 }
 
-void Pool::trim(internal::RawVector<Stack>& batch, Lists& to) {
+void Pool::release_all() {
+  for (Lists& lists : nodes_) {
+    internal::RawVector<Stack> batch;
+    {
+      internal::LockGuard g(lock_);
+      batch.append(lists.dirty.begin(), lists.dirty.size());
+      batch.append(lists.warm.begin(), lists.warm.size());
+      lists.dirty.clear();
+      lists.warm.clear();
+    }
+    trim(batch, lists, false);
+  }
+}
+
+void Pool::trim(internal::RawVector<Stack>& batch, Lists& to, bool keep_top_pages) {
   if (batch.empty()) return;
-  size_t nwarm;
-  {
+  size_t nwarm = 0;
+  if (keep_top_pages) {
     internal::LockGuard g(lock_);
     nwarm = to.warm.size() < kMaxWarm ? std::min(kMaxWarm - to.warm.size(), batch.size()) : 0;
   }

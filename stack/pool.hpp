@@ -47,6 +47,13 @@ class Pool {
   void give(const Stack* in, size_t n);
   // Returns the memory of every dirty slot to the OS now.
   void trim_all();
+  // Returns the memory of every pooled slot to the OS, top pages included,
+  // once the runtime has gone: the goroutines of the next gort::run start
+  // on zeroed stacks. A frame leaves some slots unwritten (padding, a
+  // sanitizer's red zones), and what a goroutine of the last run left
+  // there, scanned conservatively, would keep alive whatever object the
+  // heap has since put at that address.
+  void release_all();
 
   size_t dirty() const;
   size_t warm() const;
@@ -72,7 +79,9 @@ class Pool {
     internal::RawVector<Stack> cold;
   };
 
-  void trim(internal::RawVector<Stack>& batch, Lists& to);
+  // keep_top_pages: the first slots of the batch, up to kMaxWarm in all,
+  // keep their top page (warm); the rest go cold.
+  void trim(internal::RawVector<Stack>& batch, Lists& to, bool keep_top_pages = true);
   size_t count(internal::RawVector<Stack> Lists::*list) const;
 
   // Off malloc: stacks are taken and given back in the middle of goroutine

@@ -1307,8 +1307,13 @@ TEST_CASE("hostile: RSS stays bounded for a fragmenting mix of large objects fro
   REQUIRE(overwritten == 0);
   INFO("RSS after warm-up " << at_warm << ", peak " << peak);
   // Live at most ~4 x 64 x 1.3 MiB = 330 MiB at a collection; garbage per
-  // round ~4 x 128 x 0.65 MiB = 330 MiB.
+  // round ~4 x 128 x 0.65 MiB = 330 MiB. Not under ThreadSanitizer, as in
+  // test_heap: there RSS is mostly shadow memory (2.0 GiB after warm-up
+  // here), which grows with every address the heap ever touched and never
+  // shrinks, so a bound on it says nothing of the heap.
+#if !defined(__SANITIZE_THREAD__)
   REQUIRE(peak <= at_warm + (256 << 20));
+#endif
 }
 
 // The closure of a goroutine left inside gort::blocking when main returned
