@@ -95,6 +95,35 @@ std::pair<gc::MemStats, gc::MemStats> allocate_kept_objects() {
   return r;
 }
 
+namespace {
+
+// Three pointers: 24 bytes, the size of a tree node or a list cell.
+struct ThreeRefs {
+  gc::ref<ThreeRefs> a, b, c;
+  void trace(gc::Visitor& v) const {
+    v(a);
+    v(b);
+    v(c);
+  }
+};
+static_assert(sizeof(ThreeRefs) == 24);
+
+}  // namespace
+
+// With its 16-byte header a three-pointer object needs 40 bytes; Go's size
+// classes would round it to 48 (a fifth of a heap of such objects).
+TEST_CASE("a three-pointer object takes a 40-byte slot", "[memstats]") {
+  const uint64_t bytes = gort::run([] {
+    constexpr uint64_t kCount = 1000;
+    const gc::MemStats before = mem_stats();
+    for (uint64_t i = 0; i < kCount; ++i) gc::make<ThreeRefs>();
+    const gc::MemStats after = mem_stats();
+    REQUIRE(after.Mallocs - before.Mallocs == kCount);
+    return (after.TotalAlloc - before.TotalAlloc) / kCount;
+  });
+  REQUIRE(bytes == 40);
+}
+
 TEST_CASE("read_mem_stats counts the objects a goroutine allocates", "[memstats]") {
   for (const int n : kProcCounts) {
     INFO("GOMAXPROCS " << n);

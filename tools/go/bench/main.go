@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/trace"
 	"sort"
 	"strconv"
 	"sync"
@@ -315,6 +316,22 @@ func main() {
 	if len(os.Args) < 2 || benches[os.Args[1]] == nil {
 		fmt.Fprintln(os.Stderr, "usage: go-bench spawn|pingpong|idle|idlewg|deepidle|echo|alloc|gcbench|gcpause|gctune [N] [M] [S]")
 		os.Exit(2)
+	}
+	// GOBENCHTRACE=FILE records Go's execution trace of the run into FILE,
+	// as GORTTRACE does for gort-bench, so tools/trace-overhead can put the
+	// two tracers' costs side by side.
+	if path := os.Getenv("GOBENCHTRACE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "go-bench:", err)
+			os.Exit(2)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(os.Stderr, "go-bench:", err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		defer trace.Stop()
 	}
 	benches[os.Args[1]]()
 }
