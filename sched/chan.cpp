@@ -1,5 +1,7 @@
 #include "sched/chan.hpp"
 
+#include <algorithm>
+
 #include "gort/detail/panic.hpp"
 #include "gort/detail/safepoint.hpp"
 #include "sched/gcscan.hpp"
@@ -56,7 +58,7 @@ void for_each_channel_buffer(void (*fn)(const void* base, size_t size, void* arg
   for (ChanCore* c = registry_head; c; c = c->registry_next) {
     if (!c->buf || !c->ops->may_hold_pointers) continue;
     internal::LockGuard cl(c->lock);
-    fn(c->buf, c->cap * c->ops->elem_size, arg);
+    fn(c->buf, c->slots * c->ops->elem_size, arg);
   }
 }
 
@@ -115,7 +117,7 @@ G* recv_direct(ChanCore* c, Sudog* sender, void* elem) {
     if (elem) c->ops->move_assign(elem, head);
     c->ops->move_assign(head, sender->elem);
     shade_value(c, head);
-    c->recvx = (c->recvx + 1) % c->cap;
+    c->recvx = c->next(c->recvx);
     c->sendx = c->recvx;
   }
   sender->success = true;
@@ -123,10 +125,37 @@ G* recv_direct(ChanCore* c, Sudog* sender, void* elem) {
   return sender->g;
 }
 
+namespace {
+
+// A ring starts with this many bytes' worth of slots (at least one).
+constexpr size_t kFirstRingBytes = 256;
+
+size_t first_ring_slots(const detail::ChanOps* ops, size_t cap) {
+  return std::min(cap, std::max<size_t>(1, kFirstRingBytes / ops->elem_size));
+}
+
+// The ring is full below cap: double it, the values in order from slot 0.
+// The collector scans channel buffers under this lock, so it sees the old
+// ring or the new one whole, holding the same values.
+void grow_ring(ChanCore* c) {
+  const size_t slots = std::min(c->cap, 2 * c->slots);
+  void* buf = c->ops->new_buffer(slots);
+  for (size_t i = 0, x = c->recvx; i < c->count; ++i, x = c->next(x))
+    c->ops->move_assign(static_cast<char*>(buf) + i * c->ops->elem_size, c->slot(x));
+  c->ops->delete_buffer(c->buf);
+  c->buf = buf;
+  c->recvx = 0;
+  c->sendx = c->count;
+  c->slots = slots;
+}
+
+}  // namespace
+
 void buffer_put(ChanCore* c, void* elem) {
+  if (c->count == c->slots) grow_ring(c);
   c->ops->move_assign(c->slot(c->sendx), elem);
   shade_value(c, c->slot(c->sendx));
-  c->sendx = (c->sendx + 1) % c->cap;
+  c->sendx = c->next(c->sendx);
   ++c->count;
 }
 
@@ -135,7 +164,7 @@ void buffer_take(ChanCore* c, void* elem) {
   shade_value(c, slot);
   if (elem) c->ops->move_assign(elem, slot);
   c->ops->reset(slot);  // release what the value owned now, not at overwrite
-  c->recvx = (c->recvx + 1) % c->cap;
+  c->recvx = c->next(c->recvx);
   --c->count;
 }
 
@@ -151,7 +180,10 @@ std::shared_ptr<Channel> chan_make(const ChanOps* ops, size_t cap) {
   auto* c = new ChanCore;
   c->ops = ops;
   c->cap = cap;
-  if (cap > 0) c->buf = ops->new_buffer(cap);
+  if (cap > 0) {
+    c->slots = sched::first_ring_slots(ops, cap);
+    c->buf = ops->new_buffer(c->slots);
+  }
   sched::register_channel(c);
   return std::shared_ptr<Channel>(c, [](Channel* ch) {
     ChanCore* c = sched::core_of(ch);

@@ -1,7 +1,9 @@
 // Channel internals (Go's hchan, runtime/chan.go).
 //
 // One runtime lock guards everything. A buffered channel keeps a ring of
-// `cap` slots; both kinds keep a queue of parked senders and one of parked
+// slots that grows toward `cap` as values pile up (Go allocates all `cap` at
+// make; a chat server's per-client send queue of 1,024 lines would then cost
+// 32 KB per connection however few lines ever wait in it). Both kinds keep a queue of parked senders and one of parked
 // receivers. When a receiver is already parked, a sender moves its value
 // straight into the receiver's variable on the receiver's stack and readies
 // it: no buffer copy, and the receiver runs next on the sender's P. A parked
@@ -21,6 +23,7 @@ struct ChanCore : detail::Channel {
   const detail::ChanOps* ops = nullptr;
   void* buf = nullptr;
   size_t cap = 0;
+  size_t slots = 0;  // allocated ring slots: count <= slots <= cap
   size_t count = 0;
   size_t sendx = 0;
   size_t recvx = 0;
@@ -33,6 +36,7 @@ struct ChanCore : detail::Channel {
 
   void* slot(size_t i) const { return static_cast<char*>(buf) + i * ops->elem_size; }
   bool full() const { return count == cap; }
+  size_t next(size_t i) const { return i + 1 == slots ? 0 : i + 1; }
 };
 
 inline ChanCore* core_of(detail::Channel* c) { return static_cast<ChanCore*>(c); }

@@ -251,6 +251,69 @@ TEST_CASE("a buffered value is released when it is received", "[chan]") {
   });
 }
 
+// A channel's ring grows toward its capacity as values wait in it (Go
+// allocates all of it at make). Slots are counted by constructing them.
+struct CountedSlot {
+  static inline std::atomic<long> constructed{0};
+  CountedSlot() { constructed.fetch_add(1, std::memory_order_relaxed); }
+  explicit CountedSlot(int v) : value(v) { constructed.fetch_add(1, std::memory_order_relaxed); }
+  int value = -1;
+  char payload[56] = {};
+};
+
+TEST_CASE("a buffered channel holds slots for the values waiting in it, not for its capacity", "[chan]") {
+  gort::run([] {
+    CountedSlot::constructed = 0;
+    std::vector<gort::chan<CountedSlot>> queues;
+    for (int i = 0; i < 100; ++i) queues.push_back(gort::make_chan<CountedSlot>(1024));
+    // At most 256 bytes of ring each (four 64-byte slots), not 1,024 slots.
+    REQUIRE(CountedSlot::constructed.load() <= 100 * 4);
+    const long before = CountedSlot::constructed.load();
+    for (int i = 0; i < 100; ++i) queues[0].send(CountedSlot(i));
+    // 100 values: the ring doubled to 128 slots (4+8+...+128 constructed),
+    // plus the 100 values themselves.
+    REQUIRE(CountedSlot::constructed.load() - before <= 100 + 256);
+    REQUIRE(queues[0].len() == 100);
+    REQUIRE(queues[0].cap() == 1024);
+    for (int i = 0; i < 100; ++i) REQUIRE(queues[0].recv().value == i);
+  });
+}
+
+TEST_CASE("a growing ring keeps FIFO order across wrap-around and blocks at exactly cap", "[chan]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    gort::run(
+        [] {
+          constexpr int kCap = 300;
+          auto ch = gort::make_chan<std::shared_ptr<int>>(kCap);
+          auto witness = std::make_shared<int>(0);
+          int sent = 0, received = 0;
+          // Interleave so that the ring wraps before each time it grows.
+          for (int round = 0; round < 40; ++round) {
+            for (int i = 0; i < 9 && ch.len() < kCap; ++i) ch.send(std::make_shared<int>(sent++));
+            for (int i = 0; i < 2; ++i) REQUIRE(*ch.recv() == received++);
+          }
+          while (ch.len() < kCap) ch.send(std::make_shared<int>(sent++));
+          bool refused = false;
+          gort::select(gort::send(ch, witness, [] {}), gort::otherwise([&] { refused = true; }));
+          REQUIRE(refused);
+          REQUIRE(witness.use_count() == 1);
+          // A sender parked on the full ring is served as a receiver takes the head.
+          auto done = gort::make_chan<bool>();
+          gort::go([ch, witness, done] {
+            ch.send(witness);
+            done.close();
+          });
+          while (received < sent) REQUIRE(*ch.recv() == received++);
+          done.recv();
+          REQUIRE(ch.recv() == witness);
+          REQUIRE(ch.len() == 0);
+          REQUIRE(witness.use_count() == 1);
+        },
+        procs(n));
+  }
+}
+
 TEST_CASE("panic child", "[.child]") {
   if (!gort_test::in_child()) return;
   // stdout is a file here, so this line sits in stdio's buffer until the

@@ -13,18 +13,19 @@
 
 #include "conn.hpp"
 #include "gort/chan.hpp"
+#include "message.hpp"
 
 namespace chat {
 
 struct Client {
   Client(ConnPtr c, size_t sendq_lines)
-      : conn(std::move(c)), host(conn->host()), sendq(gort::make_chan<std::string>(sendq_lines)) {}
+      : conn(std::move(c)), host(conn->host()), sendq(gort::make_chan<OutLine>(sendq_lines)) {}
 
   ConnPtr conn;
   const std::string host;
   // Lines for the writer goroutine. Bounded: a client that stops reading
   // fills it, and is dropped instead of holding up whoever sends to it.
-  const gort::chan<std::string> sendq;
+  const gort::chan<OutLine> sendq;
 
   // The rest is guarded by the hub's mutex.
   uint32_t slot = 0;  // index in the hub's client table

@@ -72,7 +72,7 @@ void Hub::remove(Client* c, const std::string& reason) {
 
 // The hub's lock is held: the only sends on a send queue happen here, and
 // remove() closes it under the same lock, so no send meets a closed queue.
-void Hub::deliver(Client* c, const std::string& line) {
+void Hub::deliver(Client* c, OutLine line) {
   if (c->killed) return;
   bool queued = false;
   gort::select(gort::send(c->sendq, line, [&] { queued = true; }), gort::otherwise([] {}));
@@ -84,12 +84,14 @@ void Hub::deliver(Client* c, const std::string& line) {
   c->conn->close();
 }
 
-void Hub::deliver_channel(const Channel& ch, const std::string& line, const Client* except) {
+void Hub::deliver_channel(const Channel& ch, const std::string& text, const Client* except) {
+  const OutLine line = share(text);
   for (uint32_t m : ch.members)
     if (client(m) != except) deliver(client(m), line);
 }
 
-void Hub::deliver_neighbours(Client* c, const std::string& line, bool to_self) {
+void Hub::deliver_neighbours(Client* c, const std::string& text, bool to_self) {
+  const OutLine line = share(text);
   std::vector<uint32_t> told{c->slot};
   if (to_self) deliver(c, line);
   for (const std::string& name : c->channels) {

@@ -86,7 +86,8 @@ class Hub {
 
   // hub.cpp: delivery and the tables.
   Client* client(uint32_t slot) const { return slots_.get()[slot].get(); }
-  void deliver(Client* c, const std::string& line);
+  void deliver(Client* c, OutLine line);
+  void deliver(Client* c, const std::string& line) { deliver(c, share(line)); }
   void deliver_channel(const Channel& ch, const std::string& line, const Client* except);
   // To every client sharing a channel with c, once each (and to c itself).
   void deliver_neighbours(Client* c, const std::string& line, bool to_self);

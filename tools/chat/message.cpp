@@ -1,6 +1,9 @@
 #include "message.hpp"
 
 #include <cctype>
+#include <cstring>
+
+#include "gort/gc.hpp"
 
 namespace chat {
 
@@ -84,6 +87,12 @@ std::string irc_lower(std::string_view s) {
     else if (ch == '~') ch = '^';
   }
   return out;
+}
+
+OutLine share(std::string_view line) {
+  char* bytes = gort::gc::make_array<char>(line.size());
+  std::memcpy(bytes, line.data(), line.size());
+  return {bytes, static_cast<uint32_t>(line.size())};
 }
 
 }  // namespace chat

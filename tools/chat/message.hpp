@@ -6,6 +6,7 @@
 // space, starts with ':').
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,20 @@ std::optional<Message> parse(std::string_view line);
 
 // A line ready to send, CR LF included, cut to kMaxLine.
 std::string format(std::string_view prefix, std::string_view command, const std::vector<std::string>& params);
+
+// A line on its way out, formatted once and shared by every send queue it
+// is delivered to (a channel message goes to each member): the bytes live
+// in one collected, pointer-free array, kept alive by the queues and the
+// writers holding it, so a send queue slot is 16 bytes, not a string.
+struct OutLine {
+  const char* data = nullptr;
+  uint32_t size = 0;
+
+  std::string_view view() const { return {data, size}; }
+};
+
+// Copies line into the collected heap (from a goroutine only).
+OutLine share(std::string_view line);
 
 // IRC's case mapping (rfc1459): {}|^ are the lower case of []\~.
 std::string irc_lower(std::string_view s);

@@ -31,7 +31,7 @@ class PipeEnd final : public Conn {
     std::memcpy(buf, pending_.data() + offset_, k);
     offset_ += k;
     if (offset_ == pending_.size()) {
-      pending_.clear();
+      pending_ = std::string();  // a burst's chunk is not kept for the next
       offset_ = 0;
     }
     return k;

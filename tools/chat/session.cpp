@@ -27,7 +27,10 @@ void read_lines(ConnPtr conn, gort::chan<Line> inbox, gort::chan<bool> done) {
   };
   std::string line;
   bool discarding = false;  // inside a line already known to be too long
-  char buf[4096];
+  // One line's worth: a bigger buffer would take the reader's stack past one
+  // page, and a page per connection is worth more than a few extra reads
+  // from a client that pipelines.
+  char buf[kMaxLine];
   try {
     for (;;) {
       const size_t n = conn->read(buf, sizeof buf);
@@ -55,16 +58,17 @@ void read_lines(ConnPtr conn, gort::chan<Line> inbox, gort::chan<bool> done) {
   inbox.close();
 }
 
-void write_lines(ConnPtr conn, gort::chan<std::string> sendq, gort::chan<bool> written) {
+void write_lines(ConnPtr conn, gort::chan<OutLine> sendq, gort::chan<bool> written) {
   bool broken = false;
-  for (std::string batch : sendq) {
+  for (const OutLine first : sendq) {
+    std::string batch(first.view());
     // Whatever else is queued already goes in the same write.
     while (batch.size() < kWriteBatch) {
       bool more = false;
       gort::select(gort::recv(sendq,
-                              [&](std::string l, bool ok) {
+                              [&](OutLine l, bool ok) {
                                 more = ok;
-                                batch += l;
+                                batch += l.view();
                               }),
                    gort::otherwise([] {}));
       if (!more) break;
