@@ -60,6 +60,7 @@ int gcbench(const Args&) {
   struct Result {
     int64_t ns;
     gc::Stats stats;
+    double gc_cpu_fraction;
     bool ok;
   };
   const Result r = gort::run([] {
@@ -71,11 +72,14 @@ int gcbench(const Args&) {
     for (int i = 0; i < kArraySize / 2; ++i) array[i] = 1.0 / i;
     for (int d = kMinTreeDepth; d <= kMaxTreeDepth; d += 2) time_construction(d);
     const bool ok = long_lived && array[1000] == 1.0 / 1000;
-    return Result{now_ns() - start, gc::stats(), ok};
+    const int64_t ns = now_ns() - start;
+    gc::MemStats m;
+    gc::read_mem_stats(&m);
+    return Result{ns, gc::stats(), m.GCCPUFraction, ok};
   });
   if (!r.ok) std::fprintf(stderr, "gcbench: long-lived data was lost\n");
-  std::printf("bench=gcbench impl=gort ms=%.0f num_gc=%llu pause_total_ms=%.1f\n", double(r.ns) / 1e6,
-              (unsigned long long)r.stats.num_gc, double(r.stats.total_pause_ns) / 1e6);
+  std::printf("bench=gcbench impl=gort ms=%.0f num_gc=%llu pause_total_ms=%.1f gc_cpu_fraction=%.4f\n", double(r.ns) / 1e6,
+              (unsigned long long)r.stats.num_gc, double(r.stats.total_pause_ns) / 1e6, r.gc_cpu_fraction);
   return r.ok ? 0 : 1;
 }
 

@@ -54,6 +54,7 @@ struct Result {
   uint64_t gcs;
   std::vector<uint64_t> pauses;
   size_t heap_live;
+  double gc_cpu_fraction;  // since the program started, as Go's MemStats
   int64_t bad;
 };
 
@@ -109,21 +110,23 @@ int gcpause(const Args& a) {
     }
     churned.wait();
     const gc::Stats after = gc::stats();
+    gc::MemStats mem;
+    gc::read_mem_stats(&mem);
 
     gate.close();
     finished.wait();
     if (sum(live) != expected_sum(live_nodes, 0)) bad.fetch_add(1);
 
     return Result{after.num_gc - before.num_gc, pauses_in_ring(after.pause_ns, before.num_gc + 1, after.num_gc),
-                  before.heap_live, bad.load()};
+                  before.heap_live, mem.GCCPUFraction, bad.load()};
   });
   auto pct = [&](double p) { return percentile_us(r.pauses, p); };
   if (r.bad != 0) std::fprintf(stderr, "gcpause: %lld trees found damaged\n", (long long)r.bad);
   std::printf(
       "bench=gcpause impl=gort goroutines=%lld live_mb=%lld seconds=%lld gcs=%llu pause_p50_us=%.1f "
-      "pause_p99_us=%.1f pause_max_us=%.1f heap_mb=%.1f bad=%lld\n",
+      "pause_p99_us=%.1f pause_max_us=%.1f heap_mb=%.1f gc_cpu_fraction=%.4f bad=%lld\n",
       (long long)goroutines, (long long)live_mb, (long long)seconds, (unsigned long long)r.gcs, pct(0.50), pct(0.99),
-      pct(1.0), double(r.heap_live) / double(1 << 20), (long long)r.bad);
+      pct(1.0), double(r.heap_live) / double(1 << 20), r.gc_cpu_fraction, (long long)r.bad);
   return r.bad == 0 ? 0 : 1;
 }
 

@@ -120,9 +120,9 @@ func gcpause() {
 		fmt.Fprintf(os.Stderr, "gcpause: %d trees found damaged\n", bad)
 	}
 	fmt.Printf("bench=gcpause impl=go goroutines=%d live_mb=%d seconds=%d gcs=%d pause_p50_us=%.1f "+
-		"pause_p99_us=%.1f pause_max_us=%.1f heap_mb=%.1f bad=%d\n",
+		"pause_p99_us=%.1f pause_max_us=%.1f heap_mb=%.1f gc_cpu_fraction=%.4f bad=%d\n",
 		goroutines, liveMB, seconds, after.NumGC-before.NumGC, pct(0.50), pct(0.99), pct(1.0),
-		float64(before.HeapAlloc)/float64(1<<20), bad)
+		float64(before.HeapAlloc)/float64(1<<20), after.GCCPUFraction, bad)
 	if bad != 0 {
 		os.Exit(1)
 	}

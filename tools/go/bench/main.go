@@ -306,8 +306,8 @@ func gcbench() {
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	fmt.Printf("bench=gcbench impl=go ms=%.0f num_gc=%d pause_total_ms=%.1f\n", float64(elapsed.Milliseconds()),
-		after.NumGC-before.NumGC, float64(after.PauseTotalNs-before.PauseTotalNs)/1e6)
+	fmt.Printf("bench=gcbench impl=go ms=%.0f num_gc=%d pause_total_ms=%.1f gc_cpu_fraction=%.4f\n", float64(elapsed.Milliseconds()),
+		after.NumGC-before.NumGC, float64(after.PauseTotalNs-before.PauseTotalNs)/1e6, after.GCCPUFraction)
 }
 
 func main() {
