@@ -157,16 +157,6 @@ void collect_if_due() {
 
 }  // namespace
 
-// The two bytes right before an object always hold its offset: they are the
-// header's own `offset` field when it is 0, and a copy of it in the padding
-// otherwise. So the owner of an object finds its header without a lookup
-// (find_object reads allocation bits that other Ps are writing).
-Header* Header::of(void* object) {
-  uint16_t offset;
-  std::memcpy(&offset, static_cast<char*>(object) - sizeof offset, sizeof offset);
-  return reinterpret_cast<Header*>(static_cast<char*>(object) - offset - sizeof(Header));
-}
-
 namespace detail {
 
 void* alloc_object(const TypeInfo* type, size_t count) {
@@ -179,14 +169,19 @@ void* alloc_object(const TypeInfo* type, size_t count) {
         "allocate collected objects from goroutines only");
   if (m->in_blocking_call())
     internal::fatal("gc::make inside gort::blocking: allocate before or after the blocking call");
+  // An array, or a type aligned beyond the header, needs the long form
+  // (object.hpp); an over-aligned one also room to move up in its slot,
+  // whose start is only sure to be 8-aligned.
   const size_t align = std::max<size_t>(type->elem_align, alignof(Header));
-  const size_t slack = align - alignof(Header);  // room to move an over-aligned object up
+  const bool long_form = count != 1 || align > alignof(Header);
+  const size_t head_bytes = long_form ? kLongHeaderBytes : kShortHeaderBytes;
+  const size_t slack = align - alignof(Header);
   constexpr size_t kMaxBytes = std::numeric_limits<size_t>::max() / 2;
   size_t payload;  // a multiply that reports overflow: a division here costs more than the rest
   if (count > std::numeric_limits<uint32_t>::max() || __builtin_mul_overflow(type->elem_size, count, &payload) ||
-      payload > kMaxBytes - sizeof(Header) - slack)
+      payload > kMaxBytes - head_bytes - slack)
     throw std::bad_array_new_length();
-  const size_t bytes = sizeof(Header) + slack + payload;
+  const size_t bytes = head_bytes + slack + payload;
 
   if (size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= collect_trigger.load(std::memory_order_relaxed)) {
     collect_if_due();
@@ -204,25 +199,25 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   // collector is about to take its cached spans.
   internal::add_locks_held(1);
   size_t dirty_from;
-  auto* h = static_cast<Header*>(mallocgc_on(m, bytes, type->trace == nullptr, &dirty_from));
-  const uintptr_t natural = reinterpret_cast<uintptr_t>(h) + sizeof(Header);
+  const auto slot = reinterpret_cast<uintptr_t>(mallocgc_on(m, bytes, type->trace == nullptr, &dirty_from));
+  const uintptr_t natural = slot + head_bytes;
+  const uintptr_t object = (natural + align - 1) & ~(align - 1);
+  auto* h = reinterpret_cast<Header*>(object) - 1;
   // Pointer-free bytes to a marker until zeroed and typed (marker.cpp reads
-  // the type first).
-  __atomic_store_n(&h->type, nullptr, __ATOMIC_RELAXED);
-  h->count = uint32_t(count);
-  h->flags.store(0, std::memory_order_relaxed);
-  h->offset = uint16_t(((natural + align - 1) & ~(align - 1)) - natural);
+  // the type last): the first word says the layout, the header no type yet.
+  if (long_form)
+    reinterpret_cast<std::atomic<uint64_t>*>(slot)->store(Extent::encode(uint32_t(count), uint16_t(object - natural)),
+                                                          std::memory_order_relaxed);
+  h->word.store(0, std::memory_order_relaxed);
   internal::add_locks_held(-1);
-  if (dirty_from < bytes) std::memset(reinterpret_cast<char*>(h) + dirty_from, 0, bytes - dirty_from);
-  void* object = h->object();
-  if (h->offset != 0) std::memcpy(static_cast<char*>(object) - sizeof h->offset, &h->offset, sizeof h->offset);
-  __atomic_store_n(&h->type, type, __ATOMIC_RELEASE);
-  return object;
+  if (dirty_from < bytes) std::memset(reinterpret_cast<char*>(slot) + dirty_from, 0, bytes - dirty_from);
+  h->word.store(reinterpret_cast<uint64_t>(type), std::memory_order_release);
+  return reinterpret_cast<void*>(object);
 }
 
 void mark_constructed(void* obj) {
   Header* h = Header::of(obj);
-  h->flags.fetch_or(Header::kConstructed, std::memory_order_release);
+  h->word.fetch_or(Header::kConstructed, std::memory_order_release);
   Span* s = Heap::get().span_of(reinterpret_cast<uintptr_t>(h));
   if (!s->may_owe_destructors.load(std::memory_order_relaxed))
     s->may_owe_destructors.store(true, std::memory_order_relaxed);

@@ -174,7 +174,7 @@ void set_finalizer(void* object, Finalizer* fin) {
   Heap& heap = Heap::get();
   const uintptr_t slot = heap.find_object(reinterpret_cast<uintptr_t>(object));
   if (!slot) internal::fatal("runtime.SetFinalizer: pointer not in allocated block");
-  if (reinterpret_cast<Header*>(slot)->object() != object)
+  if (view_slot(slot).start != object)
     internal::fatal("runtime.SetFinalizer: pointer not at beginning of allocated block");
   Span* s = heap.span_of(slot);
   if (!fin) {

@@ -68,18 +68,17 @@ bool Marker::has_local_work() const {
 }
 
 // The type is published last by the allocator (release), so a non-null one
-// comes with its count and offset. Null: allocated but not yet built, its
+// comes with its extent (count and offset). Null: allocated but not yet built, its
 // memory zero or about to be; its refs, once set, are shaded by the write
 // barrier.
 inline void Marker::blacken(uintptr_t object, Visitor& v) {
-  auto* h = reinterpret_cast<Header*>(object);
-  const detail::TypeInfo* type = __atomic_load_n(&h->type, __ATOMIC_ACQUIRE);
+  const ObjectView o = view_slot(object);
+  const detail::TypeInfo* type = o.type();
   Span* s = Heap::get().span_of(object);
   scan_work_ += int64_t(s->elemsize);
   if (!type || !type->trace) return;
   if (on_unmarked_) set_precise_source(s->is_marked_object(object), object);
-  auto* elem = static_cast<const char*>(h->object());
-  for (uint32_t i = 0; i < h->count; ++i) type->trace(elem + size_t(i) * type->elem_size, v);
+  for (uint32_t i = 0; i < o.count; ++i) type->trace(o.start + size_t(i) * type->elem_size, v);
 }
 
 void Marker::trace_object(uintptr_t slot) {

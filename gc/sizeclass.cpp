@@ -7,10 +7,10 @@ namespace {
 // Go's small size classes (runtime/sizeclasses.go, Go 1.19) and one more,
 // 40 bytes: object size and pages (8 KiB) per span. Class 0, "large", is
 // implicit. Go's sizes fit Go's objects, which carry no header; each of
-// gort's carries a 16-byte one (gc/object.hpp), so the commonest small
-// object, three pointers, needs 40 bytes, which Go's table rounds up to 48:
-// a fifth of such a heap was rounding. With the 40-byte class it is none
-// (204 slots to a page, 32 bytes of it left over).
+// gort's carries an 8-byte one (gc/object.hpp), so a four-pointer object
+// (or one std::string) needs 40 bytes, which Go's table rounds up to 48:
+// a sixth of such a heap would be rounding. With the 40-byte class it is
+// none (204 slots to a page, 32 bytes of it left over).
 struct Class {
   uint32_t size;
   uint32_t pages;

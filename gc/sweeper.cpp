@@ -58,10 +58,10 @@ bool run_destructor_batch() {
     due = std::move(due_destructors);
   }
   for (uintptr_t addr : due) {
-    auto* h = reinterpret_cast<Header*>(addr);
-    auto* elem = static_cast<char*>(h->object());
-    for (uint32_t i = 0; i < h->count; ++i) h->type->destroy(elem + size_t(i) * h->type->elem_size);
-    h->flags.fetch_or(Header::kDestroyed, std::memory_order_release);
+    const ObjectView o = view_slot(addr);
+    const detail::TypeInfo* type = o.type();
+    for (uint32_t i = 0; i < o.count; ++i) type->destroy(o.start + size_t(i) * type->elem_size);
+    o.header->word.fetch_or(Header::kDestroyed, std::memory_order_release);
   }
   return due.size() != 0;
 }
@@ -90,8 +90,9 @@ class SweepInFlight {
 // Is the dead object at h owed a destructor? Only a fully constructed one
 // (a constructor that threw leaves a slot that was never an object), and
 // only once.
-bool owes_destructor(const Header* h, uint16_t flags) {
-  return h->type && h->type->destroy && (flags & Header::kConstructed) && !(flags & Header::kDestroyed);
+bool owes_destructor(uint64_t word) {
+  const detail::TypeInfo* type = Header::type_of(word);
+  return type && type->destroy && (word & Header::kConstructed) && !(word & Header::kDestroyed);
 }
 
 enum class SweepFor { kFile, kCache };
@@ -115,11 +116,10 @@ SweepOutcome sweep_span(Span* s, SweepFor why) {
     for (uint64_t unmarked = alloc & ~marked; unmarked != 0; unmarked &= unmarked - 1) {
       const int b = __builtin_ctzll(unmarked);
       const uintptr_t slot = s->base + (w * 64 + size_t(b)) * s->elemsize;
-      auto* h = reinterpret_cast<Header*>(slot);
-      const uint16_t flags = owing ? h->flags.load(std::memory_order_acquire) : 0;
-      if (owing && owes_destructor(h, flags)) {
-        if (!(flags & Header::kDestroyListed)) {
-          h->flags.store(flags | Header::kDestroyListed, std::memory_order_relaxed);
+      const ObjectView o = owing ? view_slot(slot) : ObjectView{};
+      if (owing && owes_destructor(o.word)) {
+        if (!(o.word & Header::kDestroyListed)) {
+          o.header->word.fetch_or(Header::kDestroyListed, std::memory_order_relaxed);
           internal::LockGuard l(due_lock);
           due_destructors.push_back(slot);
         }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <tuple>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
@@ -568,6 +569,62 @@ TEST_CASE("gc::make honours alignof(T) as new does", "[gc]") {
     return bad + destroyed_protected.load() + (c->n->value == v ? 0 : 1);
   });
   REQUIRE(misaligned == 0);
+}
+
+namespace {
+// One of each header layout (gc/object.hpp): a single object (one word),
+// arrays and over-aligned types (an extent word first), with destructors.
+std::atomic<int> shapes_built{0};
+std::atomic<int> shapes_destroyed{0};
+struct Plain {
+  Plain() { shapes_built.fetch_add(1); }
+  ~Plain() { shapes_destroyed.fetch_add(1); }
+  int64_t v = 0;
+};
+struct alignas(16) Wide {
+  Wide() { shapes_built.fetch_add(1); }
+  ~Wide() { shapes_destroyed.fetch_add(1); }
+  long double v = 0;
+};
+struct alignas(64) Line {
+  Line() { shapes_built.fetch_add(1); }
+  ~Line() { shapes_destroyed.fetch_add(1); }
+  char v[24] = {};
+};
+}  // namespace
+
+TEST_CASE("every header layout is aligned, found by the sweeper and destroyed exactly once", "[gc]") {
+  for (const int n : kProcCounts) {
+    INFO("GOMAXPROCS " << n);
+    const auto [built, destroyed_after, misaligned] = gort::run(
+        [] {
+          settle();
+          shapes_built = 0;
+          shapes_destroyed = 0;
+          int bad = 0;
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go([&] {
+            for (int i = 0; i < 300; ++i) {
+              gc::make<Plain>();
+              gc::make_array<Plain>(size_t(i % 4));  // 0, 1, 2, 3 elements
+              bad += reinterpret_cast<uintptr_t>(gc::make<Wide>()) % 16 != 0;
+              Wide* w = gc::make_array<Wide>(size_t(1 + i % 3));
+              for (int k = 0; k < 1 + i % 3; ++k) bad += reinterpret_cast<uintptr_t>(&w[k]) % 16 != 0;
+              bad += reinterpret_cast<uintptr_t>(gc::make<Line>()) % 64 != 0;
+            }
+            gort_test::scrub_stack();
+            wg.done();
+          });
+          wg.wait();
+          settle();
+          return std::make_tuple(shapes_built.load(), shapes_destroyed.load(), bad);
+        },
+        procs(n));
+    REQUIRE(misaligned == 0);
+    REQUIRE(built == 300 * 3 + (0 + 1 + 2 + 3) * 75 + (1 + 2 + 3) * 100);
+    REQUIRE(destroyed_after == built);
+  }
 }
 
 TEST_CASE("make_array refuses a size that overflows", "[gc]") {
