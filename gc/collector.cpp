@@ -160,6 +160,10 @@ void collect_if_due() {
 namespace detail {
 
 void* alloc_object(const TypeInfo* type, size_t count) {
+  // A safe point, as Go's mallocgc is (its prologue checks for preemption):
+  // a goroutine that only allocates would otherwise hold off a stop of the
+  // world until the preempt signal, 100 us later, in every pause.
+  gort::detail::safepoint();
   sched::M* m = sched::current_m();
   // The collector stops and scans goroutines only; an allocation anywhere
   // else would race with it from a cache it does not own.
@@ -186,13 +190,6 @@ void* alloc_object(const TypeInfo* type, size_t count) {
   if (size_t(heap_alloc_bytes.load(std::memory_order_relaxed)) >= collect_trigger.load(std::memory_order_relaxed)) {
     collect_if_due();
     m = sched::current_m();  // the goroutine may have moved to another thread
-  } else if (bytes > kMaxSmallSize) {
-    // A large object takes the heap's lock and may wait there for pages
-    // the scavenger has out, all of it where the stop signal cannot stop
-    // it: a loop of large allocations would hold off a stop of the world
-    // for as long as it runs, so each one is a safe point.
-    gort::detail::safepoint();
-    m = sched::current_m();
   }
   if (!m->p->mcache) m->p->mcache = new MCache(m->p->node);  // here, where malloc may run
   // The allocator must not be stopped halfway by the stop signal: the
@@ -242,8 +239,8 @@ void assert_all_swept() {
 int current_node() { return sched::current_m()->p->node; }
 
 // Mark termination's work once the world is stopped: the marking that is
-// left, the next goal, the sweep. Returns the pause so far.
-void complete_cycle_stopped(int64_t stopped_at);
+// left, the next goal, the sweep. pause_began: when the stop was asked for.
+void complete_cycle_stopped(int64_t pause_began);
 
 // Stops the world for one of the cycle's pauses (`why` names it in the
 // trace), with the caller never stopped by signal until restart_world.
@@ -335,14 +332,15 @@ bool start_cycle(bool forced) {
       m.drain(-1);
     }
     if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);
-    t.mark_start = t.mark_term_start = stopped;
-    complete_cycle_stopped(stopped);
+    t.mark_start = t.mark_term_start = t.sweep_term_start;
+    cycle.first_pause_ns = 0;
+    complete_cycle_stopped(t.sweep_term_start);
     return true;
   }
-  cycle.first_pause_ns = internal::nanotime() - stopped;
-  t.stopped = stopped;
   Pacer::get().trace_start(t.heap_start, dedicated_mark_workers(), fractional_mark_goal());
   t.mark_start = restart_world(trace::Ev::kMarkBegin);
+  // As Go's pauseNS: from the request to stop to the world running again.
+  cycle.first_pause_ns = t.mark_start - t.sweep_term_start;
   wake_mark_workers();
   return true;
 }
@@ -359,7 +357,7 @@ void after_cycle() {
   if (const size_t over = Pacer::get().over_memory_limit()) scavenge_now(over);
 }
 
-void complete_cycle_stopped(int64_t stopped_at) {
+void complete_cycle_stopped(int64_t pause_began) {
   namespace trace = sched::trace;
   CycleTrace& t = cycle.trace;
   if (internal::knobs().gccheckmark) verify_marking();
@@ -381,10 +379,12 @@ void complete_cycle_stopped(int64_t stopped_at) {
   t.procs = int(sched::sched.allp.size());
   t.assist_ns = assist_cpu_ns();
   t.worker_ns = worker_cpu_ns();
+  t.idle_ns = idle_mark_cpu_ns();
   heap_alloc_bytes.store(int64_t(live), std::memory_order_relaxed);
   heap_live.store(live, std::memory_order_relaxed);
   begin_sweep_cycle();
-  const int64_t pause = cycle.first_pause_ns + (internal::nanotime() - stopped_at);
+  // Go ends the second pause here too, before the world restarts.
+  const int64_t pause = cycle.first_pause_ns + (internal::nanotime() - pause_began);
   CycleMeasure measure;
   measure.marked = live;
   measure.stack_bytes = t.stack_bytes;
@@ -392,7 +392,7 @@ void complete_cycle_stopped(int64_t stopped_at) {
   measure.heap_at_trigger = t.heap_start;
   measure.heap_at_mark_end = t.heap_marked_end;
   measure.scan_work = mark_totals.scan_work.load() + mark_totals.stack_bytes.load() + mark_totals.root_bytes.load();
-  measure.mark_cpu_ns = t.assist_ns + t.worker_ns;
+  measure.mark_cpu_ns = t.assist_ns + t.worker_ns + t.idle_ns;
   measure.mark_wall_ns = t.mark_term_start - t.mark_start;
   measure.pause_ns = pause;
   measure.procs = t.procs;
@@ -405,7 +405,6 @@ void complete_cycle_stopped(int64_t stopped_at) {
     const size_t slot = num_gc.load(std::memory_order_relaxed) % CollectorStats::kPauseRing;
     cycles.last_pause_ns = pause;
     cycles.total_pause_ns += pause;
-    cycles.mark_cpu_ns += t.assist_ns + t.worker_ns + (internal::nanotime() - stopped_at);
     cycles.pause_ns[slot] = uint64_t(pause);
     cycles.pause_end_ns[slot] = uint64_t(internal::walltime());
     if (t.forced) ++cycles.num_forced_gc;
@@ -413,6 +412,12 @@ void complete_cycle_stopped(int64_t stopped_at) {
   }
   if (trace::on()) trace::gc_event(trace::Ev::kHeap, live, goal);
   t.end = restart_world(trace::Ev::kGcEnd);
+  {
+    // Go's work.totaltime: each pause once per P, assists and background
+    // marking; idle marking is free.
+    internal::LockGuard l(stats_lock);
+    cycles.mark_cpu_ns += cycle_cpu_ns(t);
+  }
   after_cycle();
 }
 
@@ -462,7 +467,7 @@ void finish_marking() {
     scan_owed_in_pause(m);
     m.drain(-1);
   }
-  complete_cycle_stopped(stopped);
+  complete_cycle_stopped(t.mark_term_start);
 }
 
 void release_p(sched::P* p) {

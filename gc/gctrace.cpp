@@ -59,16 +59,17 @@ int64_t cycle_cpu_ns(const CycleTrace& t) {
 }
 
 size_t format_gctrace(const CycleTrace& t, int64_t since_start_ns, int cpu_percent, char* buf, size_t size) {
-  char at[24], c1[24], c2[24], c3[24], u1[24], ua[24], uw[24], u3[24];
+  char at[24], c1[24], c2[24], c3[24], u1[24], ua[24], uw[24], ui[24], u3[24];
   constexpr size_t kMiB = size_t(1) << 20;
   const int n = std::snprintf(
       buf, size,
-      "gc %" PRIu64 " @%ss %d%%: %s+%s+%s ms clock, %s+%s/%s/0+%s ms cpu, %zu->%zu->%zu MB, %zu MB goal, "
+      "gc %" PRIu64 " @%ss %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, %zu->%zu->%zu MB, %zu MB goal, "
       "%zu MB stacks, %zu MB globals, %d P%s\n",
       t.number, decimal(at, sizeof at, uint64_t(since_start_ns < 0 ? 0 : since_start_ns) / 1'000'000, 3), cpu_percent,
       ms(c1, sizeof c1, t.mark_start - t.sweep_term_start), ms(c2, sizeof c2, t.mark_term_start - t.mark_start),
       ms(c3, sizeof c3, t.end - t.mark_term_start), ms(u1, sizeof u1, sweep_term_cpu_ns(t)),
-      ms(ua, sizeof ua, t.assist_ns), ms(uw, sizeof uw, t.worker_ns), ms(u3, sizeof u3, mark_term_cpu_ns(t)),
+      ms(ua, sizeof ua, t.assist_ns), ms(uw, sizeof uw, t.worker_ns), ms(ui, sizeof ui, t.idle_ns),
+      ms(u3, sizeof u3, mark_term_cpu_ns(t)),
       t.heap_start / kMiB,
       t.heap_marked_end / kMiB, t.heap_live / kMiB, t.heap_goal / kMiB, t.stack_bytes / kMiB, t.global_bytes / kMiB,
       t.procs, t.forced ? " (forced)" : "");

@@ -24,10 +24,13 @@ namespace gort::gc {
 struct CycleTrace {
   uint64_t number = 0;  // 1 for the first cycle, as Go's numgc
   // nanotime() at: the stop request (sweep termination), the world
-  // stopped, the world restarted (marking begins), the stop request (mark
-  // termination), the world restarted (the cycle's end).
-  int64_t sweep_term_start = 0, stopped = 0, mark_start = 0, mark_term_start = 0, end = 0;
+  // restarted (marking begins), the stop request (mark termination), the
+  // world restarted (the cycle's end).
+  int64_t sweep_term_start = 0, mark_start = 0, mark_term_start = 0, end = 0;
   int64_t assist_ns = 0, worker_ns = 0;  // CPU time marking beside the program
+  // Beside those, marking on Ps that were otherwise idle (Go's idle
+  // marking): printed, but not counted in cycle_cpu_ns or GCCPUFraction.
+  int64_t idle_ns = 0;
   size_t heap_start = 0, heap_marked_end = 0, heap_live = 0, heap_goal = 0;
   size_t stack_bytes = 0, global_bytes = 0;
   int procs = 0;

@@ -41,6 +41,7 @@ std::atomic<int> busy_markers{0};
 std::atomic<bool> terminating{false};
 std::atomic<int64_t> assist_ns{0};
 std::atomic<int64_t> worker_ns{0};
+std::atomic<int64_t> idle_ns{0};
 int64_t mark_began_ns = 0;
 
 // One slice of marking: a root job, or up to budget bytes of grey
@@ -84,6 +85,23 @@ bool ready_to_terminate(size_t owed, int idle_rounds) {
   return owed == 0 || idle_rounds >= kOwedWaitRounds;
 }
 
+// A dedicated worker's time is background marking. The fractional one's
+// is up to its fraction of the time since marking began; beyond that it
+// marked only because a P was idle, which Go counts as idle marking: shown
+// apart in gctrace and left out of GCCPUFraction, since that P had nothing
+// else to do.
+void count_worker_time(bool dedicated, int64_t slice, int64_t began, int64_t* within_fraction) {
+  if (dedicated) {
+    worker_ns.fetch_add(slice, std::memory_order_relaxed);
+    return;
+  }
+  const auto allowed = int64_t(fractional_goal * double(internal::nanotime() - began));
+  const int64_t background = std::clamp<int64_t>(allowed - *within_fraction, 0, slice);
+  *within_fraction += background;
+  worker_ns.fetch_add(background, std::memory_order_relaxed);
+  idle_ns.fetch_add(slice - background, std::memory_order_relaxed);
+}
+
 void mark_worker() {
   sched::G* self = sched::current_g();
   self->holds_no_roots = true;  // its stack holds only work blocks and stale addresses
@@ -93,6 +111,7 @@ void mark_worker() {
     const uint32_t cycle = sched::gcscan.cycle.load(std::memory_order_acquire);
     const bool dedicated = index < dedicated_workers;
     int64_t worked = 0;
+    int64_t within_fraction = 0;  // of worked: the fractional worker's share
     const int64_t began = mark_began_ns;
     int idle_rounds = 0;
     auto marking = [&] {
@@ -103,7 +122,7 @@ void mark_worker() {
     while (marking()) {
       const int64_t worked_before = worked;
       const bool did = mark_slice(kSliceWork, &worked);
-      worker_ns.fetch_add(worked - worked_before, std::memory_order_relaxed);
+      count_worker_time(dedicated, worked - worked_before, began, &within_fraction);
       if (!did) {
         const size_t owed = retry_owed_scans();
         if (ready_to_terminate(owed, idle_rounds)) {
@@ -138,6 +157,7 @@ void prepare_mark_workers(int gomaxprocs) {
   terminating.store(false, std::memory_order_relaxed);
   assist_ns.store(0, std::memory_order_relaxed);
   worker_ns.store(0, std::memory_order_relaxed);
+  idle_ns.store(0, std::memory_order_relaxed);
   mark_began_ns = internal::nanotime();
 }
 
@@ -173,6 +193,7 @@ bool mark_assist(size_t grown, size_t heap_now, size_t heap_goal, int64_t expect
 
 int64_t assist_cpu_ns() { return assist_ns.load(std::memory_order_relaxed); }
 int64_t worker_cpu_ns() { return worker_ns.load(std::memory_order_relaxed); }
+int64_t idle_mark_cpu_ns() { return idle_ns.load(std::memory_order_relaxed); }
 
 void forget_buried_mark_workers() {
   workers_started = 0;

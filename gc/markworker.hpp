@@ -50,6 +50,8 @@ bool mark_assist(size_t grown, size_t heap_now, size_t heap_goal, int64_t expect
 // CPU spent this cycle by assists and by background workers (gctrace).
 int64_t assist_cpu_ns();
 int64_t worker_cpu_ns();
+// The fractional worker's time beyond its fraction, on a P that was idle.
+int64_t idle_mark_cpu_ns();
 
 // At teardown, once no goroutine runs: workers buried mid-cycle are gone.
 void forget_buried_mark_workers();

@@ -627,6 +627,34 @@ TEST_CASE("every header layout is aligned, found by the sweeper and destroyed ex
   }
 }
 
+// Go's PauseNs counts a stop from the moment it is asked for: the wait for
+// every P is pause too. gort counted from the world stopped, so a pause
+// that waited for a goroutine to be stopped by signal looked short.
+TEST_CASE("a cycle's pause includes the wait for the world to stop", "[gc]") {
+  const uint64_t pause = gort::run(
+      [] {
+        std::atomic<bool> quit{false}, started{false};
+        std::atomic<uint64_t> spins{0};
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&] {
+          started = true;
+          // No runtime call: each stop waits 100 us, then signals it.
+          while (!quit.load(std::memory_order_relaxed)) spins.fetch_add(1, std::memory_order_relaxed);
+          wg.done();
+        });
+        while (!started) gort::yield();
+        gc::collect();
+        const gc::Stats st = gc::stats();
+        quit = true;
+        wg.wait();
+        return st.pause_ns[(st.num_gc + 255) % 256];
+      },
+      procs(2));
+  // Two stops, each waiting out the 100 us before the preempt signal.
+  REQUIRE(pause >= 200'000);
+}
+
 TEST_CASE("make_array refuses a size that overflows", "[gc]") {
   gort::run([] {
     // Sizes the compiler cannot see, as they would be in a program.
@@ -867,6 +895,7 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   t.end = t.mark_term_start + 18'400'000;  // from 10 ms up, whole milliseconds
   t.assist_ns = 250'000;
   t.worker_ns = 1'720'000;
+  t.idle_ns = 480'000;
   t.heap_start = size_t(18) << 20;
   t.heap_marked_end = (size_t(18) << 20) + 1000;
   t.heap_live = size_t(9) << 20;
@@ -877,7 +906,7 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   gc::format_gctrace(t, 734'000'000, 4, line, sizeof line);
   REQUIRE(
       std::string(line) ==
-      "gc 7 @0.734s 4%: 0.021+3.4+18 ms clock, 0.042+0.25/1.7/0+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
+      "gc 7 @0.734s 4%: 0.021+3.4+18 ms clock, 0.042+0.25/1.7/0.48+36 ms cpu, 18->18->9 MB, 19 MB goal, 0 MB stacks, 0 MB "
       "globals, 2 P (forced)\n");
 
   // Below 10 ms two significant digits; below a microsecond "0"; a stop
@@ -886,7 +915,7 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   t.mark_start = t.sweep_term_start + 1'250'000;
   t.mark_term_start = t.mark_start;
   t.end = t.mark_term_start + 999;
-  t.assist_ns = t.worker_ns = 0;
+  t.assist_ns = t.worker_ns = t.idle_ns = 0;
   t.heap_live = 0;
   t.stack_bytes = size_t(3) << 20;
   t.procs = 8;
@@ -898,6 +927,7 @@ TEST_CASE("gctrace lines are Go 1.19's, field for field", "[gc][gctrace]") {
   REQUIRE(gc::cycle_cpu_ns(t) == 8 * 1'250'000 + 8 * 999);
   t.assist_ns = 5;
   t.worker_ns = 7;
+  t.idle_ns = 11;  // free, as in Go: not the collector's cost
   REQUIRE(gc::cycle_cpu_ns(t) == 8 * 1'250'000 + 5 + 7 + 8 * 999);
 }
 

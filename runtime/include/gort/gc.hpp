@@ -203,10 +203,16 @@ struct Stats {
   int64_t total_pause_ns = 0;
   // The last 256 cycles, as Go's MemStats.PauseNs and PauseEnd: cycle k
   // (counting from 1) at (k - 1) % 256, the newest at (num_gc + 255) % 256.
-  // A cycle's pause is the sum of its stops; its end is Unix time in ns.
+  // A cycle's pause is the sum of its stops, each from the request to stop
+  // the world (waiting for every P included) to the world running again,
+  // the last one to just before it restarts, as Go measures PauseNs; its
+  // end is Unix time in ns.
   std::array<uint64_t, 256> pause_ns{};
   std::array<uint64_t, 256> pause_end_ns{};
-  int64_t mark_cpu_ns = 0;  // CPU time spent marking, over all cycles
+  // The collector's CPU time over all cycles, as Go's GCCPUFraction counts
+  // it: each pause once per P, assists and background marking; marking on
+  // a P that was otherwise idle is free and left out.
+  int64_t mark_cpu_ns = 0;
 };
 Stats stats();
 
