@@ -21,8 +21,15 @@ bool hybrid = true;
 internal::Lock orphan_lock;
 Marker* orphan_marker = nullptr;
 
+// A barrier's grey objects go to the shared lists in blocks of this many,
+// where mark workers take them; what is left in the blocks when marking
+// ends is drained inside the pause, so this bounds that drain per P.
+constexpr size_t kBarrierHandOff = 64;
+
 Marker* new_marker(int node) {
-  return ::new (internal::map_memory(sizeof(Marker), "the write barrier's work list")) Marker(node);
+  auto* m = ::new (internal::map_memory(sizeof(Marker), "the write barrier's work list")) Marker(node);
+  m->hand_off_every(kBarrierHandOff);
+  return m;
 }
 
 // Runs shade(marker) on this thread's marker. Not stopped by signal
@@ -34,7 +41,15 @@ void with_marker(Fn&& shade) {
   sched::P* p = m ? m->p : nullptr;
   if (p && !m->in_blocking_call()) {
     if (!p->gcw) p->gcw = new_marker(p->node);
-    shade(*p->gcw);
+    Marker& mine = *p->gcw;
+    shade(mine);
+    if (p->gcw_hand_over.load(std::memory_order_relaxed)) [[unlikely]] {
+      mine.flush();
+      p->gcw_hand_over.store(false, std::memory_order_relaxed);
+    }
+    const bool holds = mine.has_local_work();
+    if (holds != p->gcw_holds_work.load(std::memory_order_relaxed))
+      p->gcw_holds_work.store(holds, std::memory_order_release);
   } else {
     internal::LockGuard l(orphan_lock);
     if (!orphan_marker) orphan_marker = new_marker(0);
@@ -72,9 +87,22 @@ void shade_words(const void* base, size_t size) {
   });
 }
 
+bool barrier_work_handed_over() {
+  bool all = true;
+  for (sched::P* p : sched::sched.allp) {
+    if (!p->gcw_holds_work.load(std::memory_order_acquire)) continue;
+    p->gcw_hand_over.store(true, std::memory_order_relaxed);
+    all = false;
+  }
+  return all;
+}
+
 void flush_barrier_markers() {
-  for (sched::P* p : sched::sched.allp)
+  for (sched::P* p : sched::sched.allp) {
+    p->gcw_hand_over.store(false, std::memory_order_relaxed);
+    p->gcw_holds_work.store(false, std::memory_order_relaxed);
     if (p->gcw) p->gcw->flush();
+  }
   internal::LockGuard l(orphan_lock);
   if (orphan_marker) orphan_marker->flush();
 }

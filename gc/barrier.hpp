@@ -31,6 +31,12 @@ bool barrier_is_hybrid();
 // marking).
 void shade_words(const void* base, size_t size);
 
+// Before mark termination (Go's ragged flush in gcMarkDone): true when no
+// P's barrier holds grey objects; otherwise asks each that does to hand
+// them to the shared lists at its next barrier, where the mark workers
+// blacken them beside the program instead of in the pause.
+bool barrier_work_handed_over();
+
 // Mark termination, world stopped: every P's barrier work goes to the
 // shared lists.
 void flush_barrier_markers();

@@ -269,8 +269,7 @@ int64_t stop_world(const char* why) {
 // or the cycle's end). Returns when the world restarted.
 int64_t restart_world(sched::trace::Ev next) {
   namespace trace = sched::trace;
-  sched::start_the_world();
-  const int64_t restarted = internal::nanotime();
+  const int64_t restarted = sched::start_the_world();
   internal::add_locks_held(-1);
   if (trace::on()) {
     trace::gc_event(trace::Ev::kStwEnd);

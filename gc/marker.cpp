@@ -2,6 +2,7 @@
 
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
+#include "sched/sched.hpp"
 
 namespace gort::gc {
 
@@ -31,7 +32,7 @@ void Marker::push(uintptr_t object, int node) {
   Workbuf*& b = local_[node];
   if (!b) {
     b = workbufs::get_empty();
-  } else if (b->full()) {
+  } else if (b->count >= hand_off_at_) {
     workbufs::put_full(b, node);
     b = workbufs::get_empty();
   }
@@ -100,7 +101,14 @@ int64_t Marker::drain(int64_t budget) {
   Visitor v = detail::VisitorAccess::make(this);
   const int64_t start = scan_work_;
   uintptr_t object;
-  while ((budget < 0 || scan_work_ - start < budget) && pop(&object)) blacken(object, v);
+  while ((budget < 0 || scan_work_ - start < budget) && pop(&object)) {
+    blacken(object, v);
+    // A bounded drain gives way as soon as its goroutine is asked to yield
+    // (Go's gcDrain checks gp.preempt per object): a stop of the world
+    // would otherwise wait out the rest of the slice, inside the pause.
+    if (budget >= 0 && sched::yield_requested()) [[unlikely]]
+      break;
+  }
   return scan_work_ - start;
 }
 

@@ -68,13 +68,18 @@ class Marker {
   // unmarked for the sweep to find it unreachable.
   void trace_object(uintptr_t slot);
   // Blackens grey objects, the local ones first, then the shared ones,
-  // until budget bytes were blackened (budget < 0: until none is left
-  // anywhere). Returns the bytes blackened.
+  // until budget bytes were blackened or its goroutine is asked to yield
+  // (budget < 0: until none is left anywhere, never giving way). Returns
+  // the bytes blackened.
   int64_t drain(int64_t budget);
   // Hands the local grey objects to the shared lists and adds the local
   // counts to mark_totals.
   void flush();
   bool has_local_work() const;
+  // Shares a local block once it holds n grey objects, not only when full:
+  // a write barrier's marker, whose blocks would otherwise wait for mark
+  // termination to drain them inside the pause.
+  void hand_off_every(size_t n) { hand_off_at_ = n; }
 
   // Check mode (checkmark.hpp): marks into Span::check_bits and calls
   // on_unmarked(object) for an object reached from a precise source (a
@@ -93,6 +98,7 @@ class Marker {
   void blacken(uintptr_t object, Visitor& v);
 
   int node_;
+  size_t hand_off_at_ = Workbuf::kEntries;
   Workbuf* local_[internal::numa::kMaxNodes] = {};
   int64_t marked_bytes_ = 0;
   int64_t scan_work_ = 0;

@@ -32,6 +32,8 @@ constexpr int kLazySweepBudget = 100;
 
 }  // namespace
 
+int Central::swept_set() { return int(current_sweepgen() / 2 % 2); }
+
 Central& Central::of(int spanclass) {
   static Central all[kNumSpanClasses];
   return all[spanclass];
@@ -40,7 +42,7 @@ Central& Central::of(int spanclass) {
 Span* Central::cache_span(int spanclass, int node) {
   {
     internal::LockGuard l(lock_);
-    if (Span* s = pop(partial_[swept_set(sweepgen_)][node])) return s;
+    if (Span* s = pop(partial_[swept_set()][node])) return s;
   }
   if (Span* s = sweep_for_cache(*this, kLazySweepBudget)) return s;
   const int sizeclass = spanclass >> 1;
@@ -49,13 +51,13 @@ Span* Central::cache_span(int spanclass, int node) {
 
 void Central::uncache_span(Span* s) {
   internal::LockGuard l(lock_);
-  const int set = swept_set(sweepgen_);
+  const int set = swept_set();
   push(s->full() ? full_[set][s->node] : partial_[set][s->node], s);
 }
 
 Span* Central::take_unswept() {
   internal::LockGuard l(lock_);
-  const int set = 1 - swept_set(sweepgen_);
+  const int set = 1 - swept_set();
   for (int node = 0; node < internal::numa::kMaxNodes; ++node) {
     if (Span* s = pop(partial_[set][node])) return s;
     if (Span* s = pop(full_[set][node])) return s;
@@ -63,12 +65,12 @@ Span* Central::take_unswept() {
   return nullptr;
 }
 
-void Central::begin_sweep_cycle(uint32_t sweepgen) {
+bool Central::all_swept() {
   internal::LockGuard l(lock_);
-  const int next_swept = swept_set(sweepgen);
+  const int set = 1 - swept_set();
   for (int node = 0; node < internal::numa::kMaxNodes; ++node)
-    GORT_CHECK(!partial_[next_swept][node] && !full_[next_swept][node], "every span was swept before the next cycle");
-  sweepgen_ = sweepgen;
+    if (partial_[set][node] || full_[set][node]) return false;
+  return true;
 }
 
 }  // namespace gort::gc

@@ -36,14 +36,14 @@ class Central {
 
   static Central& of(int spanclass);
 
-  // In the pause, with every list swept: all of them become unswept.
-  void begin_sweep_cycle(uint32_t sweepgen);
+  // Whether no unswept span is left: when the collector advances the
+  // sweep generation (sweeper.hpp), every list turns unswept at once.
+  bool all_swept();
 
  private:
-  // Which set is which for the current generation (Go: sweepgen/2 % 2).
-  static int swept_set(uint32_t sweepgen) { return int(sweepgen / 2 % 2); }
+  // Which set is swept in the current generation (Go: sweepgen/2 % 2).
+  static int swept_set();
   internal::Lock lock_;
-  uint32_t sweepgen_ = 0;
   // By set, then node:
   Span* partial_[2][internal::numa::kMaxNodes] = {};  // have free slots
   Span* full_[2][internal::numa::kMaxNodes] = {};     // no free slots, or a large object

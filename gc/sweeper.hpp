@@ -41,18 +41,19 @@ void begin_sweep_cycle();
 class Central;
 // The allocator's lazy sweep: sweeps up to `budget` unswept spans of
 // central's class and returns the first with a free slot, for the caller's
-// cache; null if none had one.
+// cache; null if none had one, or once a stop of the world is pending.
 Span* sweep_for_cache(Central& central, int budget);
 
 // Sweeps one unswept span of any class; false when none was left.
 bool sweep_one();
 
 // A new span of node's memory from the heap, swept by birth; sweeps first
-// until npages pages came back to the heap, or nothing is left unswept
-// (Go's reclaim).
+// until npages pages came back to the heap, nothing is left unswept, or a
+// stop of the world is pending (Go's reclaim).
 Span* new_swept_span(size_t npages, int spanclass, size_t large_size, int node);
 
-// Sweeps everything left, and waits for sweeps under way elsewhere.
+// Sweeps everything left, with a safe point between spans, and waits for
+// sweeps under way elsewhere. From a goroutine.
 void finish_sweep();
 
 // Wakes the finalizer goroutine for what sweeping queued, then runs the

@@ -25,7 +25,6 @@ struct Workbuf {
   size_t count = 0;
   uintptr_t objects[kEntries];
 
-  bool full() const { return count == kEntries; }
   bool empty() const { return count == 0; }
 };
 

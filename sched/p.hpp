@@ -72,8 +72,12 @@ struct P {
   // allocation here and given back through Hooks::release_p.
   gc::MCache* mcache = nullptr;
   // The write barrier's grey objects while the collector marks (Go's
-  // p.gcw), used only by the M holding the P.
+  // p.gcw), used only by the M holding the P. Whether it holds any, for the
+  // mark workers to see, and their request that it hand them over (Go's
+  // ragged flush before mark termination): taken up by the next barrier.
   gc::Marker* gcw = nullptr;
+  std::atomic<bool> gcw_holds_work{false};
+  std::atomic<bool> gcw_hand_over{false};
   GList gfree;  // dead G records ready for reuse
   uint64_t goid_next = 0;
   uint64_t goid_end = 0;

@@ -18,6 +18,11 @@ void request_preempt(G* g) {
   if (!g->preempt.exchange(true)) detail::preempt_requests.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool running_goroutine_asked_to_yield() {
+  const G* g = current_g();
+  return g && g->preempt.load(std::memory_order_relaxed);
+}
+
 void preempt_check_slow() {
   G* g = current_g();
   if (!g || g->m->in_blocking_call()) return;

@@ -9,6 +9,7 @@
 #include <exception>
 #include <vector>
 
+#include "gort/detail/safepoint.hpp"
 #include "runtime/internal/lock.hpp"
 #include "runtime/internal/note.hpp"
 #include "runtime/internal/raw_vector.hpp"
@@ -196,6 +197,15 @@ void exitsyscall();
 // on a non-zero value looks at its own goroutine.
 void request_preempt(G* g);
 void preempt_check_slow();
+// Whether the running goroutine has been asked to yield (by sysmon, or by a
+// stop of the world, which asks every running one): a long loop of the
+// runtime's that cannot reach a safe point (marking, sweeping inside the
+// allocator) ends early on it, as Go's gcDrain checks gp.preempt. One load
+// while no goroutine at all has been asked.
+bool running_goroutine_asked_to_yield();
+inline bool yield_requested() {
+  return detail::preempt_requests.load(std::memory_order_relaxed) != 0 && running_goroutine_asked_to_yield();
+}
 void handoffp(P* p);
 // Queues goroutines readied by the netpoller (marked runnable already).
 void inject(GList& list);

@@ -23,6 +23,14 @@ namespace {
 
 constexpr int64_t kSignalAfterNs = 100000;  // give a running goroutine this long to reach a safe point
 constexpr int64_t kRecheckNs = 20000;
+// For the first kStopSpinNs of a stop the stopper waits for the Ps
+// spinning, not in a futex sleep: a P at a safe point stops within
+// microseconds, and a futex wake-up would add the kernel's latency (10-50
+// us on a virtual machine) to the pause. It yields its CPU as it spins
+// (internal::Note::sleep_for), since the thread it waits for may be queued
+// behind it. A stop that takes longer (a goroutine to be stopped by signal)
+// sleeps between its rechecks.
+constexpr int64_t kStopSpinNs = 200000;
 
 // Bumped by every start_the_world; threads parked in the handler wait for it.
 std::atomic<uint32_t> world_generation{0};
@@ -222,7 +230,7 @@ StwStats stop_the_world() {
     const int64_t waited = internal::nanotime() - start;
     const bool ps = ps_stopped(mine, waited, stats);
     if (ps && blocking_threads_stopped(self)) break;
-    sched.stop_note.sleep_for(kRecheckNs);
+    sched.stop_note.sleep_for(kRecheckNs, waited < kStopSpinNs ? kRecheckNs : 0);
     sched.stop_note.clear();
   }
   for (P* p : sched.allp) {
@@ -236,7 +244,7 @@ StwStats stop_the_world() {
   return stats;
 }
 
-void start_the_world() {
+int64_t start_the_world() {
   M* self = current_m();
   P* mine = self->p;
   internal::RawVector<P*> to_start;  // off malloc: the world is still stopped
@@ -266,7 +274,9 @@ void start_the_world() {
   self->stopping_world = false;
   stopper.store(nullptr, std::memory_order_release);
   for (P* p : to_start) startm(p, false);
+  const int64_t running = internal::nanotime();
   wakep();
+  return running;
 }
 
 }  // namespace gort::sched

@@ -45,7 +45,11 @@ struct StwStats {
 // Called from a goroutine. When the runtime starts shutting down (main has
 // returned) it gives up, restarts what it stopped and returns stopped=false.
 StwStats stop_the_world();
-void start_the_world();
+// Returns when the world was running again (internal::nanotime()): every
+// stopped P back and its thread woken, before the extra spinning M that
+// looks for work (Go's startTheWorldWithSema takes its time there too,
+// so a pause measured to it is Go's PauseNs).
+int64_t start_the_world();
 
 // Checked builds: the calling goroutine has stopped the world.
 void assert_world_stopped();

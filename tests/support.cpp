@@ -9,7 +9,24 @@
 #include <cstring>
 #include <vector>
 
+#include "gort/gort.hpp"
+
 namespace gort_test {
+
+SpinningGoroutine::SpinningGoroutine() {
+  done_.add(1);
+  gort::go([this] {
+    started_ = true;
+    while (!quit_.load(std::memory_order_relaxed)) spins_.fetch_add(1, std::memory_order_relaxed);
+    done_.done();
+  });
+  while (!started_) gort::yield();
+}
+
+SpinningGoroutine::~SpinningGoroutine() {
+  quit_ = true;
+  done_.wait();
+}
 
 __attribute__((noinline)) void scrub_stack() {
   char below[16 << 10];

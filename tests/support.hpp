@@ -6,11 +6,13 @@
 // decided anew).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
 
 #include "gort/runtime.hpp"
+#include "gort/waitgroup.hpp"
 
 namespace gort_test {
 
@@ -50,6 +52,24 @@ int64_t rss_bytes();
 // keep what they point to alive (bdwgc's GC_clear_stack, for the same
 // reason).
 void scrub_stack();
+
+// A goroutine in a loop with no runtime call, which only the preempt signal
+// can stop: it spins from construction (which returns once it does) until
+// destruction. Made and destroyed on a goroutine.
+class SpinningGoroutine {
+ public:
+  SpinningGoroutine();
+  ~SpinningGoroutine();
+  SpinningGoroutine(const SpinningGoroutine&) = delete;
+  SpinningGoroutine& operator=(const SpinningGoroutine&) = delete;
+  uint64_t spins() const { return spins_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> quit_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<uint64_t> spins_{0};
+  gort::WaitGroup done_;
+};
 
 // Raises the soft open-file limit to the hard one.
 void raise_fd_limit();

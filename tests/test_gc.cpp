@@ -633,21 +633,10 @@ TEST_CASE("every header layout is aligned, found by the sweeper and destroyed ex
 TEST_CASE("a cycle's pause includes the wait for the world to stop", "[gc]") {
   const uint64_t pause = gort::run(
       [] {
-        std::atomic<bool> quit{false}, started{false};
-        std::atomic<uint64_t> spins{0};
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go([&] {
-          started = true;
-          // No runtime call: each stop waits 100 us, then signals it.
-          while (!quit.load(std::memory_order_relaxed)) spins.fetch_add(1, std::memory_order_relaxed);
-          wg.done();
-        });
-        while (!started) gort::yield();
+        // Each stop waits 100 us for it, then signals it.
+        const gort_test::SpinningGoroutine spinner;
         gc::collect();
         const gc::Stats st = gc::stats();
-        quit = true;
-        wg.wait();
         return st.pause_ns[(st.num_gc + 255) % 256];
       },
       procs(2));

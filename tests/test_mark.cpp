@@ -11,16 +11,24 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "gc/barrier.hpp"
+#include "gc/marker.hpp"
 #include "gc/mheap.hpp"
 #include "gc/object.hpp"
 #include "gc/roots.hpp"
+#include "gc/workbuf.hpp"
+#include "gort/detail/safepoint.hpp"
 #include "gort/gort.hpp"
 #include "sched/gcscan.hpp"
+#include "sched/sched.hpp"
 #include "support.hpp"
 
 namespace gc = gort::gc;
+namespace sched = gort::sched;
 using gort_test::kProcCounts;
 using gort_test::procs;
 
@@ -455,4 +463,115 @@ TEST_CASE("GODEBUG=gcstoptheworld=1 marks inside one pause and loses nothing", "
     REQUIRE(r.exit_status == 0);
     REQUIRE(r.out.find("corrupt=0 ") != std::string::npos);
   }
+}
+
+namespace {
+
+// Grey objects a marker holds, outside any cycle (GOGC=off): the marker is
+// driven by hand.
+constexpr int kGrey = 100;
+
+// Scan work counts whole slots.
+int64_t slot_bytes(const Node* n) { return int64_t(gc::Heap::get().span_of(reinterpret_cast<uintptr_t>(n))->elemsize); }
+
+std::vector<Node*> make_nodes(int n) {
+  std::vector<Node*> nodes;
+  for (int i = 0; i < n; ++i) nodes.push_back(gc::make<Node>(uint64_t(i)));
+  return nodes;
+}
+
+TEST_CASE("barrier hand-off child", "[.child]") {
+  const auto [before, at_limit, past_limit, left] = gort::run([] {
+    const std::vector<Node*> nodes = make_nodes(kGrey);
+    gc::Marker m(0);
+    m.hand_off_every(64);
+    const bool shared_before = gc::workbufs::any_full();
+    for (int i = 0; i < 64; ++i) m.mark(reinterpret_cast<uintptr_t>(nodes[size_t(i)]));
+    const bool shared_at_limit = gc::workbufs::any_full();
+    m.mark(reinterpret_cast<uintptr_t>(nodes[64]));
+    const bool shared_past_limit = gc::workbufs::any_full();
+    const int64_t drained = m.drain(-1);
+    return std::tuple{shared_before, shared_at_limit, shared_past_limit, drained / slot_bytes(nodes[0])};
+  });
+  std::printf("before=%d at_limit=%d past_limit=%d drained=%lld\n", int(before), int(at_limit), int(past_limit),
+              (long long)left);
+}
+
+TEST_CASE("bounded drain child", "[.child]") {
+  const auto [others, own, rest] = gort::run([] {
+    const std::vector<Node*> nodes = make_nodes(kGrey);
+    gc::Marker m(0);
+    for (Node* n : nodes) m.mark(reinterpret_cast<uintptr_t>(n));
+    constexpr int64_t kUnbounded = int64_t(1) << 40;
+    // Another goroutine asked to scan its stack or to yield: not this one's
+    // business (the counter every safe point reads is up).
+    gort::detail::preempt_requests.fetch_add(1);
+    const int64_t first = m.drain(2 * slot_bytes(nodes[0]));
+    gort::detail::preempt_requests.fetch_sub(1);
+    // This goroutine asked to yield, as a stop of the world asks.
+    sched::request_preempt(sched::current_g());
+    const int64_t bounded = m.drain(kUnbounded);
+    const int64_t unbounded = m.drain(-1);
+    gort::detail::safepoint();  // yields, and the request is spent
+    return std::tuple{first / slot_bytes(nodes[0]), bounded / slot_bytes(nodes[0]), unbounded / slot_bytes(nodes[0])};
+  });
+  std::printf("others=%lld bounded=%lld unbounded=%lld\n", (long long)others, (long long)own, (long long)rest);
+}
+
+// Marking switched on by hand, with one P and no cycle (GOGC=off): the
+// barrier of this goroutine's P is the only marker.
+TEST_CASE("barrier hand-over child", "[.child]") {
+  const auto steps = gort::run([] {
+    const std::vector<Node*> nodes = make_nodes(3);  // white: made before marking
+    Node* holder = nodes[0];
+    sched::gcscan.marking.store(true);
+    gort::gc::detail::write_barrier_enabled.store(true);
+    std::string seen;
+    auto note = [&seen](const char* what, bool value) { seen += std::string(what) + "=" + (value ? "1 " : "0 "); };
+    note("quiet", gc::barrier_work_handed_over());
+    holder->next[0] = gc::ref<Node>(nodes[1]);  // greys nodes[1] into the P's barrier block
+    note("asked", gc::barrier_work_handed_over());
+    note("shared_before", gc::workbufs::any_full());
+    holder->next[1] = gc::ref<Node>(nodes[2]);  // the next barrier hands the block over
+    note("shared_after", gc::workbufs::any_full());
+    note("handed", gc::barrier_work_handed_over());
+    gort::gc::detail::write_barrier_enabled.store(false);
+    sched::gcscan.marking.store(false);
+    gc::Marker m(0);
+    note("drained", m.drain(-1) == 2 * slot_bytes(nodes[0]));
+    return seen;
+  }, gort_test::procs(1));
+  std::printf("%s\n", steps.c_str());
+}
+
+}  // namespace
+
+TEST_CASE("a write barrier's marker shares its grey objects in blocks of 64", "[mark]") {
+  const auto r = gort_test::run_child("barrier hand-off child", {{"GOGC", "off"}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_status == 0);
+  // Held back until the 65th, then all 65 drained (the shared block too:
+  // a marker takes shared blocks when its own is empty).
+  REQUIRE(r.out.find("before=0 at_limit=0 past_limit=1 ") != std::string::npos);
+  REQUIRE(r.out.find("drained=65\n") != std::string::npos);
+}
+
+TEST_CASE("a bounded drain gives way within one object when its goroutine is asked to yield", "[mark]") {
+  const auto r = gort_test::run_child("bounded drain child", {{"GOGC", "off"}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_status == 0);
+  // Two objects, as budgeted, while only others were asked; one, then the
+  // drain returns, once its own goroutine is; the pause's unbounded drain
+  // never gives way.
+  REQUIRE(r.out.find("others=2 bounded=1 unbounded=" + std::to_string(kGrey - 3) + "\n") != std::string::npos);
+}
+
+TEST_CASE("before mark termination the write barriers hand their grey objects to the workers", "[mark]") {
+  const auto r = gort_test::run_child("barrier hand-over child", {{"GOGC", "off"}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_status == 0);
+  // Nothing held: ready. A P holding work is asked and not ready; its next
+  // barrier shares the block; then it is ready, and both objects are there
+  // for the workers.
+  REQUIRE(r.out.find("quiet=1 asked=0 shared_before=0 shared_after=1 handed=1 drained=1 ") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "gort/gort.hpp"
 #include "sched/stw.hpp"
@@ -19,27 +20,14 @@ namespace sched = gort::sched;
 TEST_CASE("a loop without safe points is stopped by signal, and really stops", "[stw]") {
   const auto r = gort::run(
       [] {
-        std::atomic<bool> quit{false};
-        std::atomic<uint64_t> spins{0};
-        std::atomic<bool> started{false};
-        gort::WaitGroup wg;
-        wg.add(1);
-        gort::go([&] {
-          started = true;
-          // No runtime call in this loop: only a signal can stop it.
-          while (!quit.load(std::memory_order_relaxed)) spins.fetch_add(1, std::memory_order_relaxed);
-          wg.done();
-        });
-        while (!started) gort::yield();
+        gort_test::SpinningGoroutine spinner;
         const sched::StwStats st = sched::stop_the_world();
-        const uint64_t a = spins.load();
+        const uint64_t a = spinner.spins();
         std::this_thread::sleep_for(20ms);  // the world is stopped: block the thread itself
-        const uint64_t b = spins.load();
+        const uint64_t b = spinner.spins();
         sched::start_the_world();
-        const uint64_t c0 = spins.load();
-        while (spins.load() == c0) gort::yield();  // it runs again
-        quit = true;
-        wg.wait();
+        const uint64_t c0 = spinner.spins();
+        while (spinner.spins() == c0) gort::yield();  // it runs again
         return std::make_tuple(st.stopped_by_signal, a == b, st.stopped_at_safepoint);
       },
       procs(2));
@@ -53,13 +41,11 @@ struct Small {
   int64_t v = 0;
 };
 Small* volatile allocated;
-}  // namespace
 
-// Regression: gc::make was a safe point only for large objects, so a
-// goroutine allocating small ones held off every stop of the world until
-// the preempt signal, 100 us later: a third of each collection's pause.
-TEST_CASE("a goroutine that only allocates is stopped at a safe point, not by signal", "[stw][gc]") {
-  const auto r = gort::run(
+// Stops the world 20 times while a goroutine on the other P allocates;
+// returns how many of its stops were by signal and how many at a safe point.
+std::pair<int, int> stop_an_allocating_goroutine() {
+  return gort::run(
       [] {
         std::atomic<bool> quit{false};
         std::atomic<uint64_t> made{0};
@@ -86,10 +72,20 @@ TEST_CASE("a goroutine that only allocates is stopped at a safe point, not by si
         return std::make_pair(by_signal, at_safepoint);
       },
       procs(2));
-  REQUIRE(r.first == 0);
-  // It was running, not descheduled, at least once (sysmon may preempt it).
-  REQUIRE(r.second >= 1);
 }
+
+}  // namespace
+
+// Regression: gc::make was a safe point only for large objects, so a
+// goroutine allocating small ones held off every stop of the world until
+// the preempt signal, 100 us later: a third of each collection's pause.
+TEST_CASE("a goroutine that only allocates is stopped at a safe point, not by signal", "[stw][gc]") {
+  const auto [by_signal, at_safepoint] = stop_an_allocating_goroutine();
+  REQUIRE(by_signal == 0);
+  // It was running, not descheduled, at least once (sysmon may preempt it).
+  REQUIRE(at_safepoint >= 1);
+}
+
 
 TEST_CASE("stop_the_world takes idle Ps, Ps in blocking calls, and goroutines at safe points", "[stw]") {
   const auto st = gort::run(
