@@ -207,6 +207,12 @@ inline bool yield_requested() {
   return detail::preempt_requests.load(std::memory_order_relaxed) != 0 && running_goroutine_asked_to_yield();
 }
 void handoffp(P* p);
+// Whether a goroutine waits to run on p or in the global queue (Go's
+// pollWork): work a P would otherwise be idle for gives way to it. A hint
+// (thieves and other Ps change the queues), read without a lock.
+inline bool work_waiting(const P* p) {
+  return !p->runq.empty() || sched.runqsize.load(std::memory_order_relaxed) != 0;
+}
 // Queues goroutines readied by the netpoller (marked runnable already).
 void inject(GList& list);
 

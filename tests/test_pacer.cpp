@@ -198,6 +198,66 @@ TEST_CASE("a memory limit far too low costs at most about half the CPU, and the 
 
 namespace {
 
+// One goroutine allocates with a live list to mark; the other P has
+// nothing to run but the mark worker.
+TEST_CASE("one allocator child", "[.child]") {
+  if (!gort_test::in_child()) return;
+  gort::run([] {
+    gc::root<Link> live(nullptr);
+    for (int i = 0; i < 300'000; ++i) {
+      Link* l = gc::make<Link>();
+      l->next = live.get();
+      live = l;
+    }
+    for (int i = 0; i < 6000; ++i) gc::make<Chunk>()->bytes[0] = 1;
+  });
+}
+
+// gctrace's cpu field, d+e/f/g+h: the assists, background and idle marking.
+struct MarkCpu {
+  double assist = 0, background = 0, idle = 0;
+  int cycles = 0;
+};
+MarkCpu sum_mark_cpu(const std::string& gctrace) {
+  MarkCpu sum;
+  size_t from = 0;
+  while (from < gctrace.size()) {
+    const size_t nl = gctrace.find('\n', from);
+    const std::string line = gctrace.substr(from, nl - from);
+    from = nl == std::string::npos ? gctrace.size() : nl + 1;
+    const size_t clock = line.find(" ms clock, ");
+    if (line.rfind("gc ", 0) != 0 || clock == std::string::npos) continue;
+    double stop, assist, background, idle;
+    if (std::sscanf(line.c_str() + clock + 11, "%lf+%lf/%lf/%lf+", &stop, &assist, &background, &idle) != 4) continue;
+    sum.assist += assist;
+    sum.background += background;
+    sum.idle += idle;
+    ++sum.cycles;
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("the fractional worker marks on while its P has nothing else to run, and that is idle marking",
+          "[pacer]") {
+  // Go's idle marking: with GOMAXPROCS=2 the one worker keeps to half a P
+  // only while goroutines wait for its P; here none does, so it marks all
+  // the time and GCCPUFraction does not charge it. Before, it slept past its
+  // half, the P idled, and half its time counted as background.
+  const auto r = gort_test::run_child("one allocator child", {{"GODEBUG", "gctrace=1"}, {"GOMAXPROCS", "2"}});
+  INFO(r.err);
+  REQUIRE(r.exit_status == 0);
+  const MarkCpu cpu = sum_mark_cpu(r.err);
+  INFO("cycles " << cpu.cycles << " assist " << cpu.assist << " background " << cpu.background << " idle "
+                 << cpu.idle);
+  REQUIRE(cpu.cycles >= 5);
+  REQUIRE(cpu.idle > 0);
+  REQUIRE(cpu.background * 4 <= cpu.idle);
+}
+
+namespace {
+
 TEST_CASE("pacer trace child", "[.child]") {
   if (!gort_test::in_child()) return;
   gort::run([] {
