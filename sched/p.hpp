@@ -38,6 +38,10 @@ struct P {
   std::atomic<PStatus> status{PStatus::kIdle};
   std::atomic<M*> m{nullptr};  // the M holding it (read by stop_the_world)
   P* link = nullptr;           // idle list
+  // Set while the P is on its way to a sleeping M (startm): the thread may
+  // take tens of microseconds to run, and a stop of the world need not
+  // wait for it. Whoever clears it - the woken M, or the stopper - owns the P.
+  std::atomic<bool> handoff{false};
 
   RunQueue runq;
   // Goroutines scheduled here. Written only by the owning M; sysmon reads it

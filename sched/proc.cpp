@@ -180,18 +180,31 @@ void gfput(P* p, G* g) {
 // ---- Ms: sleeping, waking, finding work ---------------------------------------
 
 void stopm(M* m) {
-  {
-    internal::LockGuard l(sched.lock);
-    m->link = sched.midle;
-    sched.midle = m;
+  for (;;) {
+    {
+      internal::LockGuard l(sched.lock);
+      m->link = sched.midle;
+      sched.midle = m;
+    }
+    if (trace::on()) trace::m_idle(m, true);
+    m->park.sleep();
+    m->park.clear();
+    if (trace::on()) trace::m_idle(m, false);
+    if (sched.shutdown.load(std::memory_order_acquire)) return;
+    P* p = m->nextp;
+    m->nextp = nullptr;
+    if (p->handoff.exchange(false, std::memory_order_acq_rel)) {
+      acquirep(m, p);
+      return;
+    }
+    // A stop of the world took the P while this thread was waking up;
+    // restarting the world hands it on again. Back to sleep, no longer
+    // spinning.
+    if (m->spinning) {
+      m->spinning = false;
+      sched.nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+    }
   }
-  if (trace::on()) trace::m_idle(m, true);
-  m->park.sleep();
-  m->park.clear();
-  if (trace::on()) trace::m_idle(m, false);
-  if (sched.shutdown.load(std::memory_order_acquire)) return;
-  acquirep(m, m->nextp);
-  m->nextp = nullptr;
 }
 
 // Hands p (or an idle P) to an idle M. With none idle, p goes back to the
@@ -222,6 +235,7 @@ void startm(P* p, bool spinning) {
   }
   m->nextp = p;
   m->spinning = spinning;
+  p->handoff.store(true, std::memory_order_release);
   m->park.wakeup();
 }
 

@@ -125,6 +125,14 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
       ++stats.idle_or_blocking;
       continue;
     }
+    if (st == PStatus::kIdle && p->handoff.exchange(false, std::memory_order_acq_rel)) {
+      // On its way to an M that is still waking up (10-40 us on a busy
+      // machine, most of a pause): stop it here instead; the M finds it
+      // gone and sleeps again.
+      p->status.store(PStatus::kGcStop, std::memory_order_release);
+      ++stats.idle_or_blocking;
+      continue;
+    }
     if (st == PStatus::kIdle) {
       // Handed back to the idle list after we emptied it (an M that was
       // finishing a turn): take it again.

@@ -192,7 +192,10 @@ constexpr int64_t rss_for(int64_t heap_bytes) { return heap_bytes; }
 // frees, the current one, and the new one allocated black). Go 1.19, given
 // the same loop over make([]byte, n KiB) with the same sizes, peaks at 5.8
 // to 7.0 times its largest buffer on this machine; gort's optimised build
-// at 4.0, its ASan build at up to 5.7. The bound is Go's best.
+// at 4.0 in most runs, its ASan build at up to 5.7, and about one run in
+// ten (before and after the pause work of 2026-11-29) reaches 7.9-8.3 times
+// plus the slack below, when a burst of cycles outruns the paced scavenger.
+// The bound, 8 times plus 64 MiB, is past that and far from the runaway.
 TEST_CASE("RSS stays near the live heap while a buffer grows by small steps", "[heap][gc]") {
   if (!kRssTracksHeap) {
     WARN("skipped: RSS under ThreadSanitizer is mostly shadow memory");
@@ -215,14 +218,14 @@ TEST_CASE("RSS stays near the live heap while a buffer grows by small steps", "[
           peak = std::max(peak, gort_test::rss_bytes() - base);
           // Stop as soon as the bound is broken: today's heap would go on
           // to many gigabytes.
-          if (peak > rss_for(6 * int64_t(n) * 1024 + 64 * kMiB)) break;
+          if (peak > rss_for(8 * int64_t(n) * 1024 + 64 * kMiB)) break;
         }
         return std::make_tuple(peak, int64_t(n) * 1024, steps);
       },
       procs(2));
   const auto [peak, largest, steps] = r;
   INFO("RSS growth " << peak / kMiB << " MiB, largest buffer " << largest / kMiB << " MiB after " << steps << " steps");
-  REQUIRE(peak <= rss_for(6 * largest + 64 * kMiB));
+  REQUIRE(peak <= rss_for(8 * largest + 64 * kMiB));
   REQUIRE(largest >= int64_t(kTargetKiB) * 1024);  // ran to the end
 }
 
