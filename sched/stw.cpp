@@ -115,6 +115,11 @@ void take_idle_ps(StwStats& stats) {
   }
 }
 
+bool timers_due(const P* p) {
+  const int64_t first = p->timers.first_when();
+  return first != 0 && first <= internal::nanotime();
+}
+
 // Every P but mine stopped? Asks the running ones to stop on the way.
 bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
   bool all = true;
@@ -125,10 +130,16 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
       ++stats.idle_or_blocking;
       continue;
     }
-    if (st == PStatus::kIdle && p->handoff.exchange(false, std::memory_order_acq_rel)) {
+    if (st == PStatus::kIdle && p->runq.empty() && !timers_due(p) &&
+        p->handoff.exchange(false, std::memory_order_acq_rel)) {
       // On its way to an M that is still waking up (10-40 us on a busy
-      // machine, most of a pause): stop it here instead; the M finds it
-      // gone and sleeps again.
+      // machine, most of a pause) to look for work elsewhere: stop it here
+      // instead; the M finds it gone and sleeps again. Not a P with work of
+      // its own, goroutines queued or timers due: under stops closer together
+      // than a thread takes to wake (a goroutine calling gc::collect in a
+      // loop), each restart would hand it on and each stop take it back,
+      // and that work would never run (test_hostile's after_func case hung
+      // so, about one run in 200 at three runs on two cores).
       p->status.store(PStatus::kGcStop, std::memory_order_release);
       ++stats.idle_or_blocking;
       continue;
