@@ -139,7 +139,7 @@ bool ps_stopped(P* mine, int64_t waited, StwStats& stats) {
       // than a thread takes to wake (a goroutine calling gc::collect in a
       // loop), each restart would hand it on and each stop take it back,
       // and that work would never run (test_hostile's after_func case hung
-      // so, about one run in 200 at three runs on two cores).
+      // so, about one run in 300 with three copies on two cores).
       p->status.store(PStatus::kGcStop, std::memory_order_release);
       ++stats.idle_or_blocking;
       continue;
