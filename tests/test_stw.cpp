@@ -173,32 +173,54 @@ TEST_CASE("queued handoff child", "[.child]") {
   gort::run(
       [] {
         pin_every_thread_to_this_cpu();
-        std::atomic<bool> queued{false}, release{false};
-        gort::go([&] {
-          gort::go([] {});  // queued behind the spinner on its P
-          queued = true;
-          while (!release.load()) gort::safepoint();
-        });
-        while (!queued.load()) gort::yield();
-        // The spinner stops at its safe point, the goroutine it made stays
-        // queued on the stopped P, and that P's M goes to sleep.
-        sched::stop_the_world();
-        ::usleep(2000);
-        if (!real_time(true)) {
+        // The goroutine made below must still be queued when the world
+        // stops. On a slow machine (TSan in CI) sysmon can preempt the
+        // spinner first, and its P then runs the queued one: such a try
+        // proves nothing and is made again.
+        for (int attempt = 0; attempt < 100; ++attempt) {
+          std::atomic<bool> queued{false}, ran{false}, release{false};
+          gort::WaitGroup done;
+          done.add(2);
+          gort::go([&] {
+            gort::go([&] {  // queued behind the spinner on its P
+              ran = true;
+              done.done();
+            });
+            queued = true;
+            while (!release.load()) gort::safepoint();
+            done.done();
+          });
+          while (!queued.load()) gort::yield();
+          // The spinner stops at its safe point, the goroutine it made stays
+          // queued on the stopped P, and that P's M goes to sleep.
+          sched::stop_the_world();
+          if (ran.load()) {
+            sched::start_the_world();
+            release = true;
+            done.wait();
+            continue;
+          }
+          ::usleep(2000);
+          if (!real_time(true)) {
+            sched::start_the_world();
+            release = true;
+            done.wait();
+            std::printf("fifo=0\n");
+            return;
+          }
+          // The restart hands the P, goroutine queued, to a sleeping M, which
+          // cannot run yet; the next stop must wait for the M, not take the P.
           sched::start_the_world();
+          const sched::StwStats st = sched::stop_the_world();
+          sched::start_the_world();
+          real_time(false);
           release = true;
-          std::printf("fifo=0\n");
+          done.wait();
+          std::printf("fifo=1 safepoint=%d signal=%d idle=%d\n", st.stopped_at_safepoint, st.stopped_by_signal,
+                      st.idle_or_blocking);
           return;
         }
-        // The restart hands the P, goroutine queued, to a sleeping M, which
-        // cannot run yet; the next stop must wait for the M, not take the P.
-        sched::start_the_world();
-        const sched::StwStats st = sched::stop_the_world();
-        sched::start_the_world();
-        real_time(false);
-        release = true;
-        std::printf("fifo=1 safepoint=%d signal=%d idle=%d\n", st.stopped_at_safepoint, st.stopped_by_signal,
-                    st.idle_or_blocking);
+        std::printf("queued goroutine ran before every stop\n");
       },
       procs(2));
 }
