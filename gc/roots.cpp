@@ -275,11 +275,17 @@ void scan_signal_stopped(Marker& m) {
     G* g = thread->curg;
     if (!uc || !g) return;
     ++seen_in_pause;
-    scan_signal_registers(m, thread, uc);
     if (g->fn.captures) {
       const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
       m.scan_stack(c, c + g->fn.captures_size);
     }
+    if (g->holds_no_roots) {
+      // Its registers and stack hold stale addresses only (a mark worker's
+      // of what it blackened): scanned, they would keep those objects alive.
+      sched::set_stack_scanned(g);
+      return;
+    }
+    scan_signal_registers(m, thread, uc);
     // Below the stack pointer, a leaf function may keep values in the red
     // zone, which the signal (on the alternate stack) left alone.
     const uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
@@ -379,7 +385,7 @@ __attribute__((noinline)) void scan_own_stack(G* g) {
       const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
       m.scan_stack(c, c + g->fn.captures_size);
     }
-    m.scan_stack(std::max(from, g->stack.lo), g->stack.hi);
+    if (!g->holds_no_roots) m.scan_stack(std::max(from, g->stack.lo), g->stack.hi);
   }
   sched::set_stack_scanned(g);
   internal::add_locks_held(-1);

@@ -244,6 +244,8 @@ TEST_CASE("periodic collection child", "[.child]") {
     for (int i = 0; i < rounds && (periodic_finalized.load() < 2 || mem_stats().NumGC - gcs_before_drop < 2); ++i)
       gort::sleep(std::chrono::milliseconds(25));
     const gc::MemStats after = mem_stats();
+    // Where the finalizer goroutine and the sweeper wait, should one not run.
+    if (periodic_finalized.load() < 2) gort::dump_goroutines(stderr);
     std::printf("periodic=%u forced=%u finalized=%d\n", after.NumGC - before.NumGC,
                 after.NumForcedGC - before.NumForcedGC, periodic_finalized.load());
   });
