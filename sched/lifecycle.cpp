@@ -32,6 +32,10 @@
 #include "stack/pool.hpp"
 #include "stack/space.hpp"
 
+// glibc: the stack pointer _start found (no header declares it; the
+// sanitizers' runtimes read it the same way).
+extern "C" void* __libc_stack_end;
+
 namespace gort::sched {
 
 namespace {
@@ -245,13 +249,12 @@ void teardown() {
   sched.running.store(false, std::memory_order_release);
 }
 
-// The thread that called gort::run starts main and sleeps here until main
-// returns. Its stack holds the caller's variables, which goroutines may fill
-// with collected pointers (a `[&]` capture), so the collector scans it: from
-// here, where every callee-saved register of the callers is spilled, to the
-// top of the thread's stack - published before main can run and collect.
-__attribute__((noinline)) void run_and_wait_for_main(G* main) {
-  __builtin_unwind_init();
+// The top of the calling thread's frames. On the process's first thread
+// the stack goes on above _start's frame (__libc_stack_end) with the
+// arguments, the environment and the auxiliary vector, kilobytes that hold
+// no collected pointer: the collector rescans this stack in every mark
+// termination, so it stops below them.
+uintptr_t top_of_frames() {
   pthread_attr_t attr;
   void* base = nullptr;
   size_t size = 0;
@@ -259,8 +262,21 @@ __attribute__((noinline)) void run_and_wait_for_main(G* main) {
     pthread_attr_getstack(&attr, &base, &size);
     pthread_attr_destroy(&attr);
   }
+  const auto lo = reinterpret_cast<uintptr_t>(base);
+  const uintptr_t hi = lo + size;
+  const auto process_start = reinterpret_cast<uintptr_t>(__libc_stack_end);
+  return process_start > lo && process_start < hi ? process_start : hi;
+}
+
+// The thread that called gort::run starts main and sleeps here until main
+// returns. Its stack holds the caller's variables, which goroutines may fill
+// with collected pointers (a `[&]` capture), so the collector scans it: from
+// here, where every callee-saved register of the callers is spilled, to the
+// top of the thread's frames - published before main can run and collect.
+__attribute__((noinline)) void run_and_wait_for_main(G* main) {
+  __builtin_unwind_init();
   sched.runner_stack_lo.store(internal::stack_pointer(), std::memory_order_relaxed);
-  sched.runner_stack_hi.store(reinterpret_cast<uintptr_t>(base) + size, std::memory_order_release);
+  sched.runner_stack_hi.store(top_of_frames(), std::memory_order_release);
   newproc_start(main);
   {
     internal::LockGuard l(sched.lock);

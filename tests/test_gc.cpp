@@ -1064,3 +1064,36 @@ TEST_CASE("collections while other goroutines are stopped inside malloc", "[gc]"
     REQUIRE(work > 0);
   }
 }
+
+// The caller of gort::run is a root: main may keep collected objects in
+// its variables (through a [&] capture) and nowhere else. The collector
+// scans that thread's frames, up to where the process started (the
+// environment above is not scanned).
+TEST_CASE("an object kept only in a variable of gort::run's caller survives collections", "[gc]") {
+  for (const int n : kProcCounts) {
+    Node* kept = nullptr;
+    const auto [destroyed, value_kept] = gort::run(
+        [&kept] {
+          const int lo = watch(1);
+          // Made on a goroutine that scrubs its stack and exits: the
+          // caller's variable holds the only copy.
+          gort::WaitGroup wg;
+          wg.add(1);
+          gort::go([&kept, &wg, lo] {
+            kept = gc::make<Node>(lo);
+            gort_test::scrub_stack();
+            wg.done();
+          });
+          wg.wait();
+          for (int i = 0; i < 3; ++i) {
+            make_garbage(8);
+            gc::collect();
+          }
+          return std::make_pair(destroyed_protected.load(), kept->value == lo);
+        },
+        procs(n));
+    INFO("GOMAXPROCS " << n);
+    REQUIRE(destroyed == 0);
+    REQUIRE(value_kept);
+  }
+}
