@@ -112,15 +112,23 @@ internal::RawVector<G*> deferred;
 
 bool is_live(GStatus st) { return st != GStatus::kDead && st != GStatus::kIdle; }
 
-// A goroutine not running (claimed, or the world stopped): its closure and
-// its stack from the saved context, which holds its registers.
-void scan_switched_out(Marker& m, G* g) {
+// A goroutine's roots, however it was caught: its closure, and its stack
+// from `from` (0: none) up - unless it says its stack holds no root. The
+// runtime's own goroutines say so: their frames hold only stale addresses
+// of what they walked, and a mark worker scanning itself at a safe point
+// kept every object it had blackened alive, cycle after cycle.
+void scan_goroutine(Marker& m, const G* g, uintptr_t from) {
   if (g->fn.captures) {
     const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
     m.scan_stack(c, c + g->fn.captures_size);
   }
-  if (!g->stack || g->holds_no_roots || !g->ctx) return;
-  m.scan_stack(std::max(reinterpret_cast<uintptr_t>(g->ctx), g->stack.lo), g->stack.hi);
+  if (from && !g->holds_no_roots) m.scan_stack(std::max(from, g->stack.lo), g->stack.hi);
+}
+
+// A goroutine not running (claimed, or the world stopped): its stack from
+// the saved context, which holds its registers.
+void scan_switched_out(Marker& m, G* g) {
+  scan_goroutine(m, g, g->stack && g->ctx ? reinterpret_cast<uintptr_t>(g->ctx) : 0);
 }
 
 void scan_runner_stack(Marker& m) {
@@ -275,17 +283,7 @@ void scan_signal_stopped(Marker& m) {
     G* g = thread->curg;
     if (!uc || !g) return;
     ++seen_in_pause;
-    if (g->fn.captures) {
-      const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
-      m.scan_stack(c, c + g->fn.captures_size);
-    }
-    if (g->holds_no_roots) {
-      // Its registers and stack hold stale addresses only (a mark worker's
-      // of what it blackened): scanned, they would keep those objects alive.
-      sched::set_stack_scanned(g);
-      return;
-    }
-    scan_signal_registers(m, thread, uc);
+    if (!g->holds_no_roots) scan_signal_registers(m, thread, uc);  // as stale as its stack
     // Below the stack pointer, a leaf function may keep values in the red
     // zone, which the signal (on the alternate stack) left alone.
     const uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
@@ -294,7 +292,7 @@ void scan_signal_stopped(Marker& m) {
     // A blocking function may run on a stack of its own: then its
     // goroutine's stack is live from where the call was entered.
     else if (sp < g->stack.lo || sp >= g->stack.hi) from = g->syscall_sp ? g->syscall_sp : g->stack.hi;
-    m.scan_stack(std::max(from, g->stack.lo), g->stack.hi);
+    scan_goroutine(m, g, from);
     sched::set_stack_scanned(g);
   });
 }
@@ -381,11 +379,7 @@ __attribute__((noinline)) void scan_own_stack(G* g) {
   internal::add_locks_held(1);
   {
     Marker m(g->m->p->node);
-    if (g->fn.captures) {
-      const auto c = reinterpret_cast<uintptr_t>(g->fn.captures);
-      m.scan_stack(c, c + g->fn.captures_size);
-    }
-    if (!g->holds_no_roots) m.scan_stack(std::max(from, g->stack.lo), g->stack.hi);
+    scan_goroutine(m, g, from);
   }
   sched::set_stack_scanned(g);
   internal::add_locks_held(-1);
