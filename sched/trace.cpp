@@ -2,6 +2,7 @@
 // and the per-P trace buffers): sched/trace.hpp says who writes where.
 #include "sched/trace.hpp"
 
+#include <cstddef>
 #include <cstring>
 
 #include "runtime/internal/lock.hpp"
@@ -86,31 +87,44 @@ int64_t text_anchor() { return int64_t(reinterpret_cast<uintptr_t>(&enabled)); }
 
 bool is_text(Ev kind) { return kind == Ev::kGoBlock || kind == Ev::kStwBegin || kind == Ev::kGoStatus; }
 
-// e in one slot of a chunk whose first event was at base, if it fits.
-__attribute__((always_inline)) inline bool compact(const Event& e, int64_t base, Slot* s) {
-  if (e.pid == kPidM || (e.a >> 32) != 0) return false;
-  const int64_t dt = e.ts - base;
+// An event in one slot of a chunk whose first event was at base, if it
+// fits. The slot is composed in two registers and stored as two words, not
+// six fields.
+__attribute__((always_inline)) inline bool compact(Ev kind, uint8_t pid, uint16_t tid, int64_t ts, uint64_t a,
+                                                   uint64_t b, int64_t base, Slot* s) {
+  if (pid == kPidM || (a >> 32) != 0) return false;
+  const int64_t dt = ts - base;
   if (dt != int32_t(dt)) return false;
-  int64_t b = int64_t(e.b);
-  if (is_text(e.kind)) {
-    b -= text_anchor();
-    if (b != int32_t(b)) return false;
-  } else if ((e.b >> 32) != 0) {
+  if (is_text(kind)) {
+    const int64_t off = int64_t(b) - text_anchor();
+    if (off != int32_t(off)) return false;
+    b = uint32_t(off);
+  } else if ((b >> 32) != 0) {
     return false;
   }
-  *s = Slot{uint32_t(int32_t(dt)), uint8_t(e.kind), e.pid, e.tid, uint32_t(e.a), uint32_t(b)};
+  const uint64_t words[2] = {
+      uint64_t(uint32_t(dt)) | uint64_t(uint8_t(kind)) << 32 | uint64_t(pid) << 40 | uint64_t(tid) << 48,
+      a | b << 32};
+  static_assert(offsetof(Slot, kind) == 4 && offsetof(Slot, pid) == 5 && offsetof(Slot, tid) == 6 &&
+                offsetof(Slot, a) == 8 && offsetof(Slot, b) == 12);
+  std::memcpy(s, words, sizeof words);
   return true;
 }
 
+bool compact(const Event& e, int64_t base, Slot* s) { return compact(e.kind, e.pid, e.tid, e.ts, e.a, e.b, base, s); }
+
 }  // namespace
 
-__attribute__((always_inline)) inline void Buf::append(const Event& e) {
+__attribute__((always_inline)) inline void Buf::append(Ev kind, uint8_t pid, uint16_t tid, int64_t ts, uint32_t seq,
+                                                      uint64_t a, uint64_t b) {
   // Room for two slots, so the event fits whichever it needs.
-  if (tail && tail->n + 2 <= Chunk::kSlots && compact(e, tail->base, &tail->slots[tail->n])) {
-    ++tail->n;
-    return;
+  if (tail && tail->n + 2 <= Chunk::kSlots) {
+    if (compact(kind, pid, tid, ts, a, b, tail->base, &tail->slots[tail->n])) {
+      ++tail->n;
+      return;
+    }
   }
-  append_slowly(e);
+  append_slowly(Event{ts, seq, kind, pid, tid, a, b});
 }
 
 void Buf::append_slowly(const Event& e) {
@@ -139,9 +153,7 @@ __attribute__((always_inline)) inline Event event(Ev kind, Pid pid, uint32_t tid
 }
 
 // The hot path of every event is inlined whole (put_p, to_p, Buf::append,
-// compact): passed through calls, an Event goes by the stack in pieces and
-// comes back whole, which stalls the store buffer for longer than the rest
-// of the event takes.
+// compact), and the Event taken apart before Buf::append (see there).
 
 // Appends e, stamped already, to p's buffer; the caller holds p.
 // locks_held keeps the stop signal away until the event is whole, and the
@@ -153,7 +165,7 @@ __attribute__((always_inline)) inline void put_p(P* p, Event e, uint32_t* m_seq 
   internal::add_locks_held(1);
   if (on()) {
     if (m_seq) e.seq = (*m_seq)++;
-    p->trace_buf.append(e);
+    p->trace_buf.append(e.kind, e.pid, e.tid, e.ts, e.seq, e.a, e.b);
   }
   internal::add_locks_held(-1);
 }
@@ -171,7 +183,7 @@ void to_global(Event e, uint32_t* m_seq = nullptr) {
   if (!on()) return;
   e.ts = internal::cputicks();
   if (m_seq) e.seq = (*m_seq)++;
-  global_buf.append(e);
+  global_buf.append(e.kind, e.pid, e.tid, e.ts, e.seq, e.a, e.b);
 }
 
 // An event of whoever runs this: its P's track, else its M's, else the

@@ -141,8 +141,11 @@ static_assert(sizeof(Chunk) <= Chunk::kBytes);
 struct Buf {
   Chunk* head = nullptr;
   Chunk* tail = nullptr;
-  // Inline in trace.cpp, its one user: the hot path of every event.
-  __attribute__((always_inline)) inline void append(const Event& e);
+  // Inline in trace.cpp, its one user: the hot path of every event. Its
+  // fields come one by one, not as an Event: passed whole, an Event goes
+  // through the stack in pieces and is read back whole, which stalls.
+  __attribute__((always_inline)) inline void append(Ev kind, uint8_t pid, uint16_t tid, int64_t ts, uint32_t seq,
+                                                    uint64_t a, uint64_t b);
   void append_slowly(const Event& e);  // a new chunk, or two slots
 };
 
