@@ -51,14 +51,17 @@ PollDesc* new_poll_desc() {
 std::atomic<uint32_t> break_pending{0};
 std::atomic<int32_t> waiters{0};
 
-// The goroutine to wake in direction d of pd, if any.
-G* take_waiter(PollDesc* pd, PollDesc::Direction& d, PollResult why) {
+// The goroutine to wake in direction d of pd, if any. A waker that readies
+// it at once (a close, a deadline) counts it off the waiters here;
+// netpoll's harvest keeps it counted until netpoll_handed_over.
+enum class Count { kOffNow, kUntilHandedOver };
+G* take_waiter(PollDesc* pd, PollDesc::Direction& d, PollResult why, Count count = Count::kOffNow) {
   internal::assert_lock_held(pd->lock);
   G* g = d.waiter;
   if (g) {
     d.waiter = nullptr;
     d.wake = why;
-    waiters.fetch_sub(1, std::memory_order_relaxed);
+    if (count == Count::kOffNow) waiters.fetch_sub(1, std::memory_order_relaxed);
   }
   return g;
 }
@@ -113,6 +116,13 @@ void netpoll_break() {
 }
 
 int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }
+
+void netpoll_handed_over(int32_t goroutines) {
+  // After the hand-over took the scheduler's lock (inject, pidleget): a
+  // deadlock check, which reads the count under that lock, sees the
+  // goroutines queued or a P taken, or else still counts them here.
+  if (goroutines > 0) waiters.fetch_sub(goroutines, std::memory_order_relaxed);
+}
 
 PollDesc* netpoll_open(int fd) {
   PollDesc* pd = nullptr;
@@ -256,11 +266,11 @@ GList netpoll(int64_t delay_ns) {
     const bool writable = ev & (EPOLLOUT | EPOLLHUP | EPOLLERR);
     internal::LockGuard l(pd->lock);
     if (readable) {
-      if (G* g = take_waiter(pd, pd->rd, PollResult::kReady)) ready_list.push_back(g);
+      if (G* g = take_waiter(pd, pd->rd, PollResult::kReady, Count::kUntilHandedOver)) ready_list.push_back(g);
       else pd->rd.token = true;
     }
     if (writable) {
-      if (G* g = take_waiter(pd, pd->wr, PollResult::kReady)) ready_list.push_back(g);
+      if (G* g = take_waiter(pd, pd->wr, PollResult::kReady, Count::kUntilHandedOver)) ready_list.push_back(g);
       else pd->wr.token = true;
     }
   }

@@ -57,10 +57,17 @@ PollResult netpoll_wait(PollDesc* pd, bool write);
 void netpoll_set_deadline(PollDesc* pd, bool write, int64_t deadline);
 
 // Waits up to delay_ns (< 0: forever, 0: just look) and returns the
-// goroutines whose I/O became ready, marked runnable.
+// goroutines whose I/O became ready, marked runnable. They still count as
+// waiting on the network until the caller has queued them, or holds a P to
+// run one: then it calls netpoll_handed_over with how many it was given.
+// Until then they are on no run queue, and the deadlock check (which sees
+// no waiter, no queued goroutine and, a moment after a blocking poll, every
+// P idle) must not take them for dead.
 GList netpoll(int64_t delay_ns);
+void netpoll_handed_over(int32_t goroutines);
 
-// Goroutines parked on sockets; the scheduler polls only while some are.
+// Goroutines parked on sockets, or readied by netpoll and not yet handed
+// over; the scheduler polls only while some are.
 int32_t netpoll_waiters();
 
 // Wakes an M blocked in netpoll; several calls before it wakes count once.

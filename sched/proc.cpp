@@ -357,8 +357,10 @@ top:
   // Sockets that became ready, if nobody is blocked in netpoll already.
   if (netpoll_waiters() > 0 && sched.lastpoll.load(std::memory_order_acquire) != 0) {
     GList list = netpoll(0);
+    const int32_t readied = list.size;
     if (G* g = list.pop_front()) {
       inject(list);
+      netpoll_handed_over(readied);
       return g;
     }
   }
@@ -415,16 +417,19 @@ top:
       if (delay < 0) delay = 0;
     }
     GList list = netpoll(delay);
+    const int32_t readied = list.size;
     sched.poll_until.store(0, std::memory_order_release);
     sched.lastpoll.store(internal::nanotime(), std::memory_order_release);
     if (sched.shutdown.load(std::memory_order_acquire)) return nullptr;
     P* idle = pidleget_locking();
     if (!idle) {
       inject(list);
+      netpoll_handed_over(readied);
     } else {
       acquirep(m, idle);
       if (G* g = list.pop_front()) {
         inject(list);
+        netpoll_handed_over(readied);
         return g;
       }
       if (was_spinning) {

@@ -94,7 +94,9 @@ bool poll_network(int64_t now) {
   if (!sched.lastpoll.compare_exchange_strong(expected, now)) return false;
   GList list = netpoll(0);
   if (list.empty()) return false;
+  const int32_t readied = list.size;
   inject(list);
+  netpoll_handed_over(readied);
   return true;
 }
 

@@ -575,6 +575,30 @@ TEST_CASE("hostile deadlock child", "[.child]") {
             });
           }
           wg.wait();
+        } else if (kind == "after network") {
+          // Goroutines readied by the network poller count as waiting on it
+          // until they are queued (sched/netpoll.hpp): the count must come
+          // back to zero, or no deadlock would ever be seen again.
+          auto ln = gort::net::listen("tcp", "127.0.0.1:0");
+          gort::WaitGroup served;
+          served.add(1);
+          gort::go([&] {
+            gort::net::Conn c = ln.accept();
+            char b;
+            while (c.read(&b, 1) == 1) c.write(&b, 1);
+            c.close();
+            served.done();
+          });
+          gort::net::Conn c = gort::net::dial("tcp", ln.addr());
+          for (char b = 'a'; b <= 'z'; ++b) {
+            c.write(&b, 1);
+            c.read(&b, 1);
+          }
+          c.close_write();
+          served.wait();
+          c.close();
+          ln.close();
+          gort::make_chan<int>().recv();
         } else if (kind == "after_func stopped") {
           auto t = gort::after_func(1h, [] {});
           t->stop();
@@ -587,7 +611,7 @@ TEST_CASE("hostile deadlock child", "[.child]") {
 TEST_CASE("hostile: Go's deadlock is reported after timers / threads and blocking calls are gone", "[hostile]") {
   for (const char* kind :
        {"after sleep", "after stopped timer", "after stopped ticker", "after fired after", "after blocking call",
-        "after foreign thread exits", "after collections", "after_func stopped"}) {
+        "after foreign thread exits", "after collections", "after_func stopped", "after network"}) {
     const auto r = gort_test::run_child("hostile deadlock child", {{"KIND", kind}});
     INFO(kind << ":\n" << r.err);
     REQUIRE(r.signal == 0);

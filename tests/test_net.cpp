@@ -290,3 +290,29 @@ TEST_CASE("dialing a closed port is refused cleanly", "[net]") {
     REQUIRE_THROWS_WITH(net::dial("udp", "127.0.0.1:1"), Catch::Contains("unknown network"));
   });
 }
+
+// Between the network poller's harvest of readied goroutines and their
+// landing on a run queue, every P can be idle, no queue hold them and no
+// goroutine wait on a socket any more: the deadlock check (sysmon's, which
+// runs whenever every P is idle) took that moment for a deadlock and ended
+// the process, "all goroutines are asleep" with two goroutines runnable.
+// A loopback connection made by two goroutines, one accepting and one
+// dialling, makes that moment: both wait on the poller with every P idle,
+// and the handshake readies both in one harvest.
+TEST_CASE("goroutines readied by the network poller are never taken for a deadlock", "[net]") {
+  for (int n : {1, 2, 4, 8}) {
+    INFO("GOMAXPROCS=" << n);
+    const int made = gort::run(
+        [] {
+          int made = 0;
+          for (int i = 0; i < 2000; ++i) {
+            Pair p = connected_pair();
+            made += bool(p.client) && bool(p.server);
+            p.close();
+          }
+          return made;
+        },
+        procs(n));
+    REQUIRE(made == 2000);
+  }
+}
