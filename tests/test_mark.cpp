@@ -209,11 +209,16 @@ TEST_CASE("rewire child", "[.child]") {
       while (!done.load()) gc::collect();
       collector.done();
     });
+    // At least three cycles overlap the rewiring, however slowly the
+    // machine runs the collector beside it (a loaded TSan run once
+    // finished its rounds within two).
+    const uint64_t first_gc = gc::stats().num_gc;
     gort::WaitGroup wg;
     for (int w = 0; w < kWorkers; ++w) {
       wg.add(1);
       gort::go([&, w] {
-        rewire(graph.get(), mu, pass, w, rounds, &ids);
+        do rewire(graph.get(), mu, pass, w, rounds, &ids);
+        while (gc::stats().num_gc < first_gc + 3);
         wg.done();
       });
     }
