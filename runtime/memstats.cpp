@@ -17,13 +17,6 @@
 
 namespace gort::gc {
 
-namespace {
-
-// Go's GCCPUFraction is over the time since the program started.
-const int64_t process_start_ns = internal::nanotime();
-
-}  // namespace
-
 void read_mem_stats(MemStats* m) {
   *m = MemStats{};
   // Frees before allocations: an object is counted allocated before it can
@@ -56,9 +49,9 @@ void read_mem_stats(MemStats* m) {
   std::copy(std::begin(c.pause_ns), std::end(c.pause_ns), m->PauseNs.begin());
   std::copy(std::begin(c.pause_end_ns), std::end(c.pause_end_ns), m->PauseEnd.begin());
   if (c.num_gc > 0) m->LastGC = c.pause_end_ns[(c.num_gc - 1) % CollectorStats::kPauseRing];
-  const int64_t since_start = internal::nanotime() - process_start_ns;
-  const size_t procs = std::max<size_t>(1, sched::sched.allp.size());
-  if (since_start > 0) m->GCCPUFraction = double(c.mark_cpu_ns) / (double(procs) * double(since_start));
+  // Over the CPU the runtime had since the program started, as Go's.
+  if (const int64_t proc_time = sched::proc_time_ns(); proc_time > 0)
+    m->GCCPUFraction = double(c.mark_cpu_ns) / double(proc_time);
 }
 
 void free_os_memory() {

@@ -302,6 +302,19 @@ void request_new_m(bool spinning) {
   factory_note.wakeup();
 }
 
+namespace {
+// proc_time_ns's parts: the runs that ended, and when this one started (0:
+// none runs).
+std::atomic<int64_t> ended_runs_proc_ns{0};
+std::atomic<int64_t> run_started_ns{0};
+}  // namespace
+
+int64_t proc_time_ns() {
+  const int64_t started = run_started_ns.load(std::memory_order_acquire);
+  const int64_t now = started ? int64_t(sched.gomaxprocs) * (internal::nanotime() - started) : 0;
+  return ended_runs_proc_ns.load(std::memory_order_acquire) + now;
+}
+
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   if (sched.running.exchange(true, std::memory_order_acq_rel))
     throw std::logic_error("gort::run: the runtime is already running");
@@ -328,6 +341,7 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   sched.poll_until.store(0);
 
   sched.gomaxprocs = gomaxprocs;
+  run_started_ns.store(internal::nanotime(), std::memory_order_release);
   compute_steal_strides(uint32_t(gomaxprocs));
   for (int32_t i = 0; i < gomaxprocs; ++i) {
     P* p = new P;
@@ -353,6 +367,8 @@ void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
   main->is_main = true;
   main->fn.emplace([fn, arg] { fn(arg); });
   run_and_wait_for_main(main);
+  ended_runs_proc_ns.fetch_add(int64_t(gomaxprocs) * (internal::nanotime() - run_started_ns.exchange(0)),
+                               std::memory_order_acq_rel);
   // The SIGQUIT dump ends the process with status 2 when it is done.
   if (quit_pending()) {
     for (;;) pause();

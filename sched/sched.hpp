@@ -147,6 +147,12 @@ void mstart(M* m);
 // Starts the runtime with gomaxprocs Ps, runs fn(arg) as the main goroutine
 // and tears everything down when it returns; rethrows its exception.
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs);
+// P-nanoseconds the runtime has had since the process started: each run's
+// GOMAXPROCS times its length, the one under way included (Go's
+// sched.totaltime, which integrates GOMAXPROCS over time for the same use:
+// GCCPUFraction's denominator, since the collector's CPU time sums every
+// run's cycles, each counted at the Ps it had).
+int64_t proc_time_ns();
 // Pieces of gort::go().
 G* newproc_prepare();
 void newproc_start(G* g);

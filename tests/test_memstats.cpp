@@ -154,6 +154,29 @@ TEST_CASE("read_mem_stats counts the objects a goroutine allocates", "[memstats]
   }
 }
 
+// The collector's CPU time is summed over every run of the process, each
+// cycle counted at the Ps its run had; GCCPUFraction divided it by the
+// current run's GOMAXPROCS times the time since the process started, so a
+// run at 1 P after a collection-heavy one at 8 reported more than all the
+// CPU there was (1.31 seen in a loaded TSan run of the case below).
+TEST_CASE("GCCPUFraction stays a fraction when GOMAXPROCS changes between runs", "[memstats]") {
+  const double at_8 = gort::run(
+      [] {
+        gc::root<gc::ref<Small>> keep(gc::make_array<gc::ref<Small>>(20000));
+        for (int i = 0; i < 20000; ++i) keep.get()[i] = gc::make<Small>();
+        for (int i = 0; i < 100; ++i) gc::collect();
+        return mem_stats().GCCPUFraction;
+      },
+      procs(8));
+  // The next run adds CPU and no cycle before it reads: the fraction can
+  // only have fallen (it read 8 times higher).
+  const double at_1 = gort::run([] { return mem_stats().GCCPUFraction; }, procs(1));
+  INFO("GCCPUFraction at the end of the 8-P run " << at_8 << ", at the start of the 1-P run " << at_1);
+  REQUIRE(at_1 > 0);
+  REQUIRE(at_1 <= at_8);
+  REQUIRE(at_8 < 1);
+}
+
 TEST_CASE("read_mem_stats: heap, stack and cycle figures agree", "[memstats]") {
   for (const int n : kProcCounts) {
     INFO("GOMAXPROCS " << n);

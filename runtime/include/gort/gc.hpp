@@ -241,8 +241,8 @@ Stats stats();
 //   PauseNs, PauseEnd, PauseTotalNs  as in gc::Stats: cycle k at
 //                 (k - 1) % 256, its pause and its end (Unix time)
 //   GCCPUFraction the collector's CPU time (assists, mark workers, pauses)
-//                 since the process started, over GOMAXPROCS times the time
-//                 since then
+//                 since the process started, over the CPU the runtime had
+//                 since then: each gort::run's GOMAXPROCS times its length
 // Read without stopping the world: each counter is exact, but goroutines
 // that allocate meanwhile may be counted in one field and not yet in
 // another. HeapInuse + HeapIdle == HeapSys always.
