@@ -11,7 +11,6 @@
 #include "gc/scavenger.hpp"
 #include "gc/sweeper.hpp"
 #include "gort/gc.hpp"
-#include "runtime/internal/nanotime.hpp"
 #include "sched/sched.hpp"
 #include "stack/pool.hpp"
 

@@ -311,8 +311,8 @@ std::atomic<int64_t> run_started_ns{0};
 
 int64_t proc_time_ns() {
   const int64_t started = run_started_ns.load(std::memory_order_acquire);
-  const int64_t now = started ? int64_t(sched.gomaxprocs) * (internal::nanotime() - started) : 0;
-  return ended_runs_proc_ns.load(std::memory_order_acquire) + now;
+  const int64_t this_run = started ? int64_t(sched.gomaxprocs) * (internal::nanotime() - started) : 0;
+  return ended_runs_proc_ns.load(std::memory_order_acquire) + this_run;
 }
 
 void run_main(void (*fn)(void*), void* arg, int32_t gomaxprocs) {
