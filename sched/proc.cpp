@@ -488,7 +488,7 @@ void mstart(M* m) {
     // it ever signals a reused thread handle.
     if (G* g = m->blocking_g.load(std::memory_order_relaxed))
       g->status.store(GStatus::kDead, std::memory_order_release);
-    m->blocking.store(BlockingState::kNone, std::memory_order_release);
+    end_blocking_state(m);
     park_forever(m);
   }
   tls_m = nullptr;

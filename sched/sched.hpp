@@ -83,6 +83,12 @@ struct Sched {
   // it waits for main: a root range for the collector (0: none).
   std::atomic<uintptr_t> runner_stack_lo{0};
   std::atomic<uintptr_t> runner_stack_hi{0};
+  // Threads whose M is inside gort::blocking (its BlockingState not
+  // kNone), zombies included. Counted before the P says kSyscall, so a
+  // stop of the world that found every P stopped and reads 0 here need
+  // not look for threads to stop by signal under the lock (1-2 us of a
+  // pause, the lock then being busy with the Ms that just stopped).
+  std::atomic<int32_t> threads_in_blocking_calls{0};
 };
 
 extern Sched sched;
@@ -197,6 +203,8 @@ std::vector<pid_t> thread_ids();
 // any idle P, or else queues the goroutine globally and goes to sleep.
 void entersyscall();
 void exitsyscall();
+// m's thread is out of gort::blocking for good (zombies included).
+void end_blocking_state(M* m);
 
 // Preemption (cooperative): sysmon marks a goroutine that ran over 10 ms and
 // bumps preempt_requests; every safe point reads that one counter and only

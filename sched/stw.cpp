@@ -248,7 +248,8 @@ StwStats stop_the_world() {
     }
     const int64_t waited = internal::nanotime() - start;
     const bool ps = ps_stopped(mine, waited, stats);
-    if (ps && blocking_threads_stopped(self)) break;
+    if (ps && (sched.threads_in_blocking_calls.load(std::memory_order_acquire) == 0 || blocking_threads_stopped(self)))
+      break;
     sched.stop_note.sleep_for(kRecheckNs, waited < kStopSpinNs ? kRecheckNs : 0);
     sched.stop_note.clear();
   }
@@ -256,7 +257,7 @@ StwStats stop_the_world() {
     if (p == mine) continue;
     if (p->stopped_in_signal.load(std::memory_order_acquire)) ++stats.stopped_by_signal;
   }
-  count_blocking_threads(self, stats);
+  if (sched.threads_in_blocking_calls.load(std::memory_order_acquire) != 0) count_blocking_threads(self, stats);
   stats.stopped = true;
   stats.stopped_at_safepoint = int(sched.allp.size()) - 1 - stats.stopped_by_signal - stats.idle_or_blocking;
   stats.wait_ns = internal::nanotime() - start;

@@ -222,7 +222,7 @@ void finish_switch_out(M* m, G* g) {
       }
       if (m->reason == SwitchReason::kNoP) {
         // Only now is the goroutine's stack described by its saved context.
-        m->blocking.store(BlockingState::kNone, std::memory_order_release);
+        end_blocking_state(m);
         wakep();
       }
       break;

@@ -14,6 +14,8 @@ void entersyscall() {
   M* m = g->m;
   P* p = m->p;
   m->blocking_g.store(g, std::memory_order_relaxed);
+  if (m->blocking.load(std::memory_order_relaxed) == BlockingState::kNone)
+    sched.threads_in_blocking_calls.fetch_add(1, std::memory_order_relaxed);
   // In a call before p says kSyscall: whoever takes p then (a stop of the
   // world) finds this thread in a call and stops it by signal.
   m->blocking.store(BlockingState::kEntering, std::memory_order_release);
@@ -60,7 +62,7 @@ void exitsyscall() {
     p->m.store(m, std::memory_order_relaxed);
     p->running.store(g, std::memory_order_release);
     if (trace::on()) trace::syscall_exit(m, g, p, true);
-    m->blocking.store(BlockingState::kNone, std::memory_order_release);
+    end_blocking_state(m);
     return;
   }
   // sysmon or stop_the_world took our P while we were blocked.
@@ -71,10 +73,15 @@ void exitsyscall() {
     acquirep(m, idle);
     idle->running.store(g, std::memory_order_release);
     if (trace::on()) trace::go_start(idle, g);
-    m->blocking.store(BlockingState::kNone, std::memory_order_release);
+    end_blocking_state(m);
     return;
   }
   switch_out(g, SwitchReason::kNoP);
+}
+
+void end_blocking_state(M* m) {
+  m->blocking.store(BlockingState::kNone, std::memory_order_release);
+  sched.threads_in_blocking_calls.fetch_sub(1, std::memory_order_release);
 }
 
 }  // namespace gort::sched

@@ -12,8 +12,10 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "gort/gort.hpp"
+#include "sched/sched.hpp"
 #include "sched/stw.hpp"
 #include "support.hpp"
 
@@ -385,4 +387,37 @@ TEST_CASE("back-to-back collections beside allocating goroutines do not crash", 
     REQUIRE(r.first == 0);   // no tree changed under a walker
     REQUIRE(r.second >= 4);  // the workers really ran beside the collections
   }
+}
+
+// A stop of the world looks for threads to stop by signal only while this
+// count says some thread is inside gort::blocking: it must come back to
+// zero on every way out of a call, and never miss one that is in it.
+TEST_CASE("threads inside blocking calls are counted on every way in and out", "[stw]") {
+  const auto seen = gort::run(
+      [] {
+        std::vector<int> counts;
+        auto count = [] { return int(sched::sched.threads_in_blocking_calls.load()); };
+        counts.push_back(count());
+        gort::blocking([&] { counts.push_back(count()); });  // the P still there on return
+        counts.push_back(count());
+        // A call that outlasts sysmon's patience while another goroutine
+        // wants the only P: it returns to find the P taken (the no-P way).
+        std::atomic<bool> quit{false};
+        gort::WaitGroup wg;
+        wg.add(1);
+        gort::go([&] {
+          while (!quit.load(std::memory_order_relaxed)) gort::safepoint();
+          wg.done();
+        });
+        gort::blocking([&] {
+          ::usleep(100000);
+          counts.push_back(count());
+        });
+        quit = true;
+        counts.push_back(count());
+        wg.wait();
+        return counts;
+      },
+      procs(1));
+  REQUIRE(seen == std::vector<int>{0, 1, 0, 1, 0});
 }

@@ -19,9 +19,9 @@ class Note {
     while (key_.load(std::memory_order_acquire) == 0) futex_wait(&key_, 0);
   }
   // Returns true if woken, false if timeout_ns elapsed first. Spins for
-  // the first spin_ns of it, yielding the CPU each time round: for a
-  // wake-up expected within microseconds, which a futex sleep would
-  // stretch by the kernel's wake-up latency.
+  // the first spin_ns of it (its first 5 us on the CPU, then yielding it
+  // each time round): for a wake-up expected within microseconds, which a
+  // futex sleep would stretch by the kernel's wake-up latency.
   bool sleep_for(int64_t timeout_ns, int64_t spin_ns = 0);
   void clear() { key_.store(0, std::memory_order_relaxed); }
 
