@@ -43,10 +43,8 @@ void with_marker(Fn&& shade) {
     if (!p->gcw) p->gcw = new_marker(p->node);
     Marker& mine = *p->gcw;
     shade(mine);
-    if (p->gcw_hand_over.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (sched::take_gc_work_hand_over(p)) [[unlikely]]
       mine.flush();
-      p->gcw_hand_over.store(false, std::memory_order_relaxed);
-    }
     const bool holds = mine.has_local_work();
     if (holds != p->gcw_holds_work.load(std::memory_order_relaxed))
       p->gcw_holds_work.store(holds, std::memory_order_release);
@@ -87,11 +85,25 @@ void shade_words(const void* base, size_t size) {
   });
 }
 
+void hand_over_gc_work(sched::P* p) {
+  // Not stopped by signal halfway, as with_marker.
+  internal::add_locks_held(1);
+  if (p->gcw) p->gcw->flush();
+  p->gcw_holds_work.store(false, std::memory_order_release);
+  internal::add_locks_held(-1);
+}
+
 bool barrier_work_handed_over() {
+  // An idle P stores no pointer and reaches no safe point: its work is
+  // handed over here.
+  sched::for_each_idle_p([](sched::P* p) {
+    sched::take_gc_work_hand_over(p);
+    if (p->gcw_holds_work.load(std::memory_order_relaxed)) hand_over_gc_work(p);
+  });
   bool all = true;
   for (sched::P* p : sched::sched.allp) {
     if (!p->gcw_holds_work.load(std::memory_order_acquire)) continue;
-    p->gcw_hand_over.store(true, std::memory_order_relaxed);
+    sched::request_gc_work_hand_over(p);
     all = false;
   }
   return all;
@@ -99,7 +111,7 @@ bool barrier_work_handed_over() {
 
 void flush_barrier_markers() {
   for (sched::P* p : sched::sched.allp) {
-    p->gcw_hand_over.store(false, std::memory_order_relaxed);
+    sched::take_gc_work_hand_over(p);
     p->gcw_holds_work.store(false, std::memory_order_relaxed);
     if (p->gcw) p->gcw->flush();
   }
@@ -108,6 +120,7 @@ void flush_barrier_markers() {
 }
 
 void release_barrier_marker(sched::P* p) {
+  sched::take_gc_work_hand_over(p);
   if (!p->gcw) return;
   p->gcw->~Marker();
   internal::unmap_memory(p->gcw, sizeof(Marker));

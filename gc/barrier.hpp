@@ -32,10 +32,14 @@ bool barrier_is_hybrid();
 void shade_words(const void* base, size_t size);
 
 // Before mark termination (Go's ragged flush in gcMarkDone): true when no
-// P's barrier holds grey objects; otherwise asks each that does to hand
-// them to the shared lists at its next barrier, where the mark workers
-// blacken them beside the program instead of in the pause.
+// P's barrier holds grey objects; otherwise hands over those of idle Ps and
+// asks each running P that holds some to hand them to the shared lists at
+// its next barrier or safe point, where the mark workers blacken them
+// beside the program instead of in the pause.
 bool barrier_work_handed_over();
+// The safe point's side of that request (Hooks::hand_over_gc_work), on p's
+// own M.
+void hand_over_gc_work(sched::P* p);
 
 // Mark termination, world stopped: every P's barrier work goes to the
 // shared lists.

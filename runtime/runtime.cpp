@@ -81,8 +81,8 @@ void run_main(void (*fn)(void*), void* arg, const Config& cfg) {
   // without a lock while a runtime runs (a gort::run nested in another's
   // goroutine would otherwise write them under it).
   static const bool hooks_installed = [] {
-    sched::set_hooks(
-        {&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack, &gc::periodic_gc});
+    sched::set_hooks({&gc::release_p, &gc::detail::forget_roots_in_dead_stacks, &gc::shade_words, &gc::scan_own_stack,
+                      &gc::hand_over_gc_work, &gc::periodic_gc});
     return true;
   }();
   (void)hooks_installed;

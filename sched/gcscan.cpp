@@ -1,6 +1,7 @@
 #include "sched/gcscan.hpp"
 
 #include "gort/detail/safepoint.hpp"
+#include "sched/sched.hpp"
 
 namespace gort::sched {
 
@@ -39,6 +40,21 @@ void before_run_while_marking(G* g) {
 void request_stack_scan(G* g) {
   if (g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
   if (!g->gcscan_request.exchange(true)) detail::preempt_requests.fetch_add(1, std::memory_order_relaxed);
+}
+
+void request_gc_work_hand_over(P* p) {
+  if (!p->gcw_hand_over.exchange(true)) detail::preempt_requests.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool take_gc_work_hand_over(P* p) {
+  if (!p->gcw_hand_over.load(std::memory_order_relaxed) || !p->gcw_hand_over.exchange(false)) return false;
+  detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+void for_each_idle_p(void (*fn)(P* p)) {
+  internal::LockGuard l(sched.lock);
+  for (P* p = sched.pidle; p; p = p->link) fn(p);
 }
 
 void push_rescan(G* g) {

@@ -27,6 +27,8 @@
 
 namespace gort::sched {
 
+struct P;
+
 struct GcScanState {
   // Set and cleared only with the world stopped: every M sees it changed
   // before it runs another goroutine.
@@ -58,6 +60,17 @@ void before_run_while_marking(G* g);
 // Asks a running g to scan its own stack at its next safe point (through
 // Hooks::scan_own_stack). Ignored if g is not running.
 void request_stack_scan(G* g);
+
+// Asks p's M to hand its write barrier's grey objects (P::gcw) to the
+// shared lists at its next safe point, through Hooks::hand_over_gc_work,
+// unless its next barrier does it first. Go's gcMarkDone asks every P the
+// same with forEachP.
+void request_gc_work_hand_over(P* p);
+// Clears p's request; true when there was one (the taker hands over).
+bool take_gc_work_hand_over(P* p);
+// Calls fn(p) for every P in the idle list, under sched.lock: no M can take
+// one of them meanwhile.
+void for_each_idle_p(void (*fn)(P* p));
 
 // Dijkstra mode's rescan list: goroutines that ran since their stack was
 // scanned. push is lock-free; take_rescan_list empties the list.

@@ -27,6 +27,9 @@ struct Hooks {
   // The running goroutine g was asked to scan its stack (request_stack_scan)
   // and reached a safe point.
   void (*scan_own_stack)(G* g) = nullptr;
+  // p's M reached a safe point with p asked to hand over its write
+  // barrier's grey objects (request_gc_work_hand_over).
+  void (*hand_over_gc_work)(P* p) = nullptr;
   // sysmon's round, at nanotime `now`: start a collection if one is due
   // for time alone. Returns the nanoseconds until one may be due, 0 for
   // none, so that sysmon's idle sleep does not outlast it.

@@ -19,7 +19,7 @@
 namespace gort::gc {
 class MCache;
 class Marker;
-}
+}  // namespace gort::gc
 
 namespace gort::sched {
 
@@ -76,9 +76,11 @@ struct P {
   // allocation here and given back through Hooks::release_p.
   gc::MCache* mcache = nullptr;
   // The write barrier's grey objects while the collector marks (Go's
-  // p.gcw), used only by the M holding the P. Whether it holds any, for the
-  // mark workers to see, and their request that it hand them over (Go's
-  // ragged flush before mark termination): taken up by the next barrier.
+  // p.gcw), used only by the M holding the P, or by whoever holds
+  // sched.lock while the P is in the idle list. Whether it holds any, for
+  // the mark workers to see, and their request that it hand them over (Go's
+  // ragged flush before mark termination): taken up by the next barrier or
+  // safe point (gcscan.hpp).
   gc::Marker* gcw = nullptr;
   std::atomic<bool> gcw_holds_work{false};
   std::atomic<bool> gcw_hand_over{false};

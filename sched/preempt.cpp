@@ -1,10 +1,12 @@
 // Cooperative preemption (Go's preemptone and gopreempt_m): sysmon asks a
 // goroutine that ran 10 ms to yield, and it does so at its next safe point.
 // The collector asks the same way for a running goroutine's stack scan,
-// which the goroutine then does itself (sched/gcscan.hpp).
+// which the goroutine then does itself, and for the grey objects its P's
+// write barrier keeps (sched/gcscan.hpp).
 // sched/README.md explains why gort never switches a goroutine out
 // asynchronously.
 #include "gort/detail/safepoint.hpp"
+#include "sched/gcscan.hpp"
 #include "sched/hooks.hpp"
 #include "sched/sched.hpp"
 #include "sched/switch.hpp"
@@ -33,6 +35,7 @@ void preempt_check_slow() {
     detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
     hooks().scan_own_stack(g);
   }
+  if (P* p = g->m->p; p && take_gc_work_hand_over(p)) hooks().hand_over_gc_work(p);
   if (!g->preempt.load(std::memory_order_relaxed)) return;
   if (g->preempt.exchange(false)) detail::preempt_requests.fetch_sub(1, std::memory_order_relaxed);
   switch_out(g, SwitchReason::kPreempt);

@@ -5,6 +5,7 @@
 // pause.
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -549,6 +550,72 @@ TEST_CASE("barrier hand-over child", "[.child]") {
   std::printf("%s\n", steps.c_str());
 }
 
+// The same, with no pointer stored after the request: the P's next safe
+// point hands the block over (a P that only allocates kept its grey
+// objects for the pause).
+TEST_CASE("safe point hand-over child", "[.child]") {
+  const auto steps = gort::run([] {
+    const std::vector<Node*> nodes = make_nodes(2);  // white: made before marking
+    sched::gcscan.marking.store(true);
+    gort::gc::detail::write_barrier_enabled.store(true);
+    std::string seen;
+    auto note = [&seen](const char* what, bool value) { seen += std::string(what) + "=" + (value ? "1 " : "0 "); };
+    nodes[0]->next[0] = gc::ref<Node>(nodes[1]);  // greys nodes[1] into the P's barrier block
+    note("asked", gc::barrier_work_handed_over());
+    note("shared_before", gc::workbufs::any_full());
+    gort::detail::safepoint();
+    note("shared_after", gc::workbufs::any_full());
+    note("handed", gc::barrier_work_handed_over());
+    gort::gc::detail::write_barrier_enabled.store(false);
+    sched::gcscan.marking.store(false);
+    gc::Marker m(0);
+    note("drained", m.drain(-1) == slot_bytes(nodes[0]));
+    return seen;
+  }, gort_test::procs(1));
+  std::printf("%s\n", steps.c_str());
+}
+
+// A P that went idle holding barrier work reaches no barrier and no safe
+// point: the check hands its work over itself.
+TEST_CASE("idle P hand-over child", "[.child]") {
+  const auto steps = gort::run([] {
+    const std::vector<Node*> nodes = make_nodes(2);
+    sched::gcscan.marking.store(true);
+    gort::gc::detail::write_barrier_enabled.store(true);
+    std::string seen;
+    auto note = [&seen](const char* what, bool value) { seen += std::string(what) + "=" + (value ? "1 " : "0 "); };
+    std::atomic<bool> shaded{false};
+    gort::chan<int> release = gort::make_chan<int>();
+    gort::WaitGroup done;
+    done.add(1);
+    gort::go([&] {
+      nodes[0]->next[0] = gc::ref<Node>(nodes[1]);  // into the block of the P this runs on
+      shaded.store(true);
+      release.recv_ok();  // parks: that P has nothing left to run
+      done.done();
+    });
+    // Spinning, not parking, keeps this P busy: the goroutine runs on the
+    // other one, which then goes idle.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while ((!shaded.load() || sched::sched.npidle.load() != 1) && std::chrono::steady_clock::now() < give_up) {
+    }
+    note("idle", shaded.load() && sched::sched.npidle.load() == 1);
+    note("shared_before", gc::workbufs::any_full());
+    note("handed", gc::barrier_work_handed_over());
+    note("shared_after", gc::workbufs::any_full());
+    gort::gc::detail::write_barrier_enabled.store(false);
+    sched::gcscan.marking.store(false);
+    {
+      gc::Marker m(0);
+      note("drained", m.drain(-1) == slot_bytes(nodes[0]));
+    }
+    release.close();
+    done.wait();
+    return seen;
+  }, gort_test::procs(2));
+  std::printf("%s\n", steps.c_str());
+}
+
 }  // namespace
 
 TEST_CASE("a write barrier's marker shares its grey objects in blocks of 64", "[mark]") {
@@ -580,3 +647,19 @@ TEST_CASE("before mark termination the write barriers hand their grey objects to
   // for the workers.
   REQUIRE(r.out.find("quiet=1 asked=0 shared_before=0 shared_after=1 handed=1 drained=1 ") != std::string::npos);
 }
+
+
+TEST_CASE("a P asked for its barrier's grey objects hands them over at its next safe point", "[mark]") {
+  const auto r = gort_test::run_child("safe point hand-over child", {{"GOGC", "off"}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_status == 0);
+  REQUIRE(r.out.find("asked=0 shared_before=0 shared_after=1 handed=1 drained=1 ") != std::string::npos);
+}
+
+TEST_CASE("an idle P's barrier work is handed over by the check before mark termination", "[mark]") {
+  const auto r = gort_test::run_child("idle P hand-over child", {{"GOGC", "off"}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_status == 0);
+  REQUIRE(r.out.find("idle=1 shared_before=0 handed=1 shared_after=1 drained=1 ") != std::string::npos);
+}
+
