@@ -97,6 +97,24 @@ __attribute__((no_sanitize("address", "thread"))) void Marker::scan_range(uintpt
     mark(*reinterpret_cast<const uintptr_t*>(p));
 }
 
+// Each word is read once: the copy must hold the very value that was greyed.
+__attribute__((no_sanitize("address", "thread"))) void Marker::scan_stack_keeping(uintptr_t lo, uintptr_t hi,
+                                                                                  uintptr_t* copy) {
+  if (lo < hi) stack_bytes_ += int64_t(hi - lo);
+  for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t), ++copy) {
+    *copy = __atomic_load_n(reinterpret_cast<const uintptr_t*>(p), __ATOMIC_RELAXED);
+    mark(*copy);
+  }
+}
+
+__attribute__((no_sanitize("address", "thread"))) void Marker::rescan_changed(uintptr_t lo, uintptr_t hi,
+                                                                              const uintptr_t* copy) {
+  for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t), ++copy) {
+    const uintptr_t word = __atomic_load_n(reinterpret_cast<const uintptr_t*>(p), __ATOMIC_RELAXED);
+    if (word != *copy) mark(word);
+  }
+}
+
 int64_t Marker::drain(int64_t budget) {
   Visitor v = detail::VisitorAccess::make(this);
   const int64_t start = scan_work_;

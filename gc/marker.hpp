@@ -59,6 +59,11 @@ class Marker {
     if (lo < hi) stack_bytes_ += int64_t(hi - lo);
     scan_range(lo, hi);
   }
+  // scan_stack, keeping every word it read in copy[(hi - lo) / 8]: the
+  // words rescan_changed may skip later, since what they point to is grey.
+  void scan_stack_keeping(uintptr_t lo, uintptr_t hi, uintptr_t* copy);
+  // Greys what the words of [lo, hi) that no longer equal copy[] point to.
+  void rescan_changed(uintptr_t lo, uintptr_t hi, const uintptr_t* copy);
   void scan_root_range(uintptr_t lo, uintptr_t hi) {
     if (lo < hi) root_bytes_ += int64_t(hi - lo);
     scan_range(lo, hi);
