@@ -39,6 +39,7 @@ uintptr_t MCache::refill(int spanclass) {
   if (Span* old = spans_[size_t(spanclass)]) central.uncache_span(old);
   Span* s = central.cache_span(spanclass, node_);
   spans_[size_t(spanclass)] = s;
+  cached_[spanclass / 64] |= uint64_t(1) << (spanclass % 64);
   // Counted when cached, as Go does: the whole free part of the span.
   heap_alloc_bytes.fetch_add(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize), std::memory_order_relaxed);
   uintptr_t object = 0;
@@ -47,12 +48,15 @@ uintptr_t MCache::refill(int spanclass) {
 }
 
 void MCache::release_all() {
-  for (int sc = 0; sc < kNumSpanClasses; ++sc) {
-    if (Span* s = spans_[size_t(sc)]) {
+  for (int word = 0; word < kMaskWords; ++word) {
+    for (uint64_t bits = cached_[word]; bits != 0; bits &= bits - 1) {
+      const int sc = word * 64 + __builtin_ctzll(bits);
+      Span* s = spans_[size_t(sc)];
       heap_alloc_bytes.fetch_sub(int64_t(s->nelems - s->allocated) * int64_t(s->elemsize), std::memory_order_relaxed);
       Central::of(sc).uncache_span(s);
+      spans_[size_t(sc)] = nullptr;
     }
-    spans_[size_t(sc)] = nullptr;
+    cached_[word] = 0;
   }
 }
 

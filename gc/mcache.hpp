@@ -43,6 +43,11 @@ class MCache {
   uintptr_t refill(int spanclass);
   AllocCounts* counts_;
   Span* spans_[kNumSpanClasses] = {};  // by span class
+  // Which entries of spans_ are set. Mark termination empties every cache
+  // in its pause: reading all of spans_ there, cold, cost 3-4.5 us of
+  // gcpause's 12 us pause, for the two spans in use.
+  static constexpr int kMaskWords = (kNumSpanClasses + 63) / 64;
+  uint64_t cached_[kMaskWords] = {};
   int node_ = 0;
 };
 
