@@ -432,7 +432,7 @@ __attribute__((noinline)) void scan_own_stack(G* g) {
 void scan_owed_in_pause(Marker& m) {
   sched::assert_world_stopped();
   seen_in_pause = 0;
-  scan_signal_stopped(m);
+  if (sched::threads_stopped_in_handler() != 0) scan_signal_stopped(m);
   {
     internal::LockGuard l(deferred_lock);
     for (G* g : deferred) scan_in_pause(m, g);

@@ -36,6 +36,8 @@ constexpr int64_t kStopSpinNs = 200000;
 std::atomic<uint32_t> world_generation{0};
 // The M between stop_the_world and start_the_world.
 std::atomic<M*> stopper{nullptr};
+// What stop_the_world counted as parked in the handler, for the pause.
+int stopped_in_handler = 0;
 // Nobody ever changes it: a thread abandoned at shutdown sleeps on it.
 std::atomic<uint32_t> never_changes{0};
 
@@ -259,13 +261,20 @@ StwStats stop_the_world() {
   }
   if (sched.threads_in_blocking_calls.load(std::memory_order_acquire) != 0) count_blocking_threads(self, stats);
   stats.stopped = true;
+  stopped_in_handler = stats.stopped_by_signal + stats.blocking_threads;
   stats.stopped_at_safepoint = int(sched.allp.size()) - 1 - stats.stopped_by_signal - stats.idle_or_blocking;
   stats.wait_ns = internal::nanotime() - start;
   return stats;
 }
 
+int threads_stopped_in_handler() {
+  assert_world_stopped();
+  return stopped_in_handler;
+}
+
 int64_t start_the_world() {
   M* self = current_m();
+  stopped_in_handler = 0;
   P* mine = self->p;
   internal::RawVector<P*> to_start;  // off malloc: the world is still stopped
   {

@@ -51,6 +51,12 @@ StwStats stop_the_world();
 // so a pause measured to it is Go's PauseNs).
 int64_t start_the_world();
 
+// While the world is stopped: how many threads the stop left parked in the
+// signal's handler (stopped by signal, or inside gort::blocking), whose
+// goroutine stacks only their signal contexts describe. None, usually:
+// then the pause need not walk the Ms for those contexts.
+int threads_stopped_in_handler();
+
 // Checked builds: the calling goroutine has stopped the world.
 void assert_world_stopped();
 
