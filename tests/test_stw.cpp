@@ -91,14 +91,17 @@ std::pair<int, int> stop_an_allocating_goroutine() {
 // thread past the 100 us (1-3 stops in 20 under TSan with two busy loops
 // beside it). Under TSan an allocation itself can outlast the 100 us (14
 // stops in 20 by signal in one CI run): there, one stop at a safe point
-// shows gc::make is one.
+// shows gc::make is one. And a stop may find the goroutine not running at
+// all, queued while the other P is idle, and stop nothing (6 of 20 in an
+// ASan run beside a TSan one: 14 at a safe point, none by signal).
 TEST_CASE("a goroutine that only allocates is stopped at a safe point, not by signal", "[stw][gc]") {
   const auto [by_signal, at_safepoint] = stop_an_allocating_goroutine();
   INFO("by signal " << by_signal << ", at a safe point " << at_safepoint);
 #if defined(__SANITIZE_THREAD__)
   REQUIRE(at_safepoint >= 1);
 #else
-  REQUIRE(at_safepoint >= 15);
+  REQUIRE(at_safepoint >= 10);
+  REQUIRE(by_signal <= 5);
 #endif
 }
 
