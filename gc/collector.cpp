@@ -455,7 +455,7 @@ __attribute__((noinline)) void gc_cycle(AfterCycle after) {
 
 void finish_marking() {
   namespace trace = sched::trace;
-  warm_up_for_pause();
+  warm_up_runner_stack();
   CycleTrace& t = cycle.trace;
   t.mark_term_start = internal::nanotime();
   if (trace::on()) trace::gc_event(trace::Ev::kMarkEnd);

@@ -162,16 +162,6 @@ void scan_runner_stack_keeping(Marker& m) {
   if (s.hi) m.scan_stack_keeping(s.lo, s.hi, runner_words.data());
 }
 
-void warm_up_runner_stack() {
-  const RunnerStack s = runner_stack();
-  if (s.lo != runner_words_from.lo || s.hi != runner_words_from.hi) return;
-  const auto* copy = reinterpret_cast<const char*>(runner_words.data());
-  for (uintptr_t off = 0; off < s.hi - s.lo; off += 64) {
-    __builtin_prefetch(reinterpret_cast<const char*>(s.lo) + off);
-    __builtin_prefetch(copy + off);
-  }
-}
-
 void rescan_runner_stack(Marker& m) {
   const RunnerStack s = runner_stack();
   if (s.lo == runner_words_from.lo && s.hi == runner_words_from.hi) {
@@ -450,7 +440,15 @@ void scan_owed_in_pause(Marker& m) {
   if (internal::knobs().gcshrinkstack_pause && !internal::knobs().gcshrinkstackoff) shrink_stacks_in_pause();
 }
 
-void warm_up_for_pause() { warm_up_runner_stack(); }
+void warm_up_runner_stack() {
+  const RunnerStack s = runner_stack();
+  if (s.lo != runner_words_from.lo || s.hi != runner_words_from.hi) return;
+  const auto* copy = reinterpret_cast<const char*>(runner_words.data());
+  for (uintptr_t off = 0; off < s.hi - s.lo; off += 64) {
+    __builtin_prefetch(reinterpret_cast<const char*>(s.lo) + off);
+    __builtin_prefetch(copy + off);
+  }
+}
 
 size_t goroutines_seen_in_pause() { return seen_in_pause; }
 

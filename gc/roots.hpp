@@ -60,7 +60,7 @@ void scan_owed_in_pause(Marker& m);
 // Just before mark termination stops the world: brings what its scan of
 // the runner's stack reads into this CPU's cache (cold, that scan alone
 // took 2 us of a 12 us pause, for 180 unchanged words).
-void warm_up_for_pause();
+void warm_up_runner_stack();
 // How many goroutine records the last mark termination looked at: what
 // makes that pause grow with goroutines, or not.
 size_t goroutines_seen_in_pause();

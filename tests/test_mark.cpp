@@ -524,16 +524,25 @@ TEST_CASE("bounded drain child", "[.child]") {
   std::printf("others=%lld bounded=%lld unbounded=%lld\n", (long long)others, (long long)own, (long long)rest);
 }
 
+// Marking switched on or off by hand, with no cycle (GOGC=off): the write
+// barriers shade into their Ps' blocks, and nothing else marks.
+void set_marking_by_hand(bool on) {
+  sched::gcscan.marking.store(on);
+  gort::gc::detail::write_barrier_enabled.store(on);
+}
+
+// One step a hand-over child saw, as its test reads it: "what=1 " or "what=0 ".
+std::string step(const char* what, bool value) { return std::string(what) + "=" + (value ? "1 " : "0 "); }
+
 // Marking switched on by hand, with one P and no cycle (GOGC=off): the
 // barrier of this goroutine's P is the only marker.
 TEST_CASE("barrier hand-over child", "[.child]") {
   const auto steps = gort::run([] {
     const std::vector<Node*> nodes = make_nodes(3);  // white: made before marking
     Node* holder = nodes[0];
-    sched::gcscan.marking.store(true);
-    gort::gc::detail::write_barrier_enabled.store(true);
+    set_marking_by_hand(true);
     std::string seen;
-    auto note = [&seen](const char* what, bool value) { seen += std::string(what) + "=" + (value ? "1 " : "0 "); };
+    auto note = [&seen](const char* what, bool value) { seen += step(what, value); };
     note("quiet", gc::barrier_work_handed_over());
     holder->next[0] = gc::ref<Node>(nodes[1]);  // greys nodes[1] into the P's barrier block
     note("asked", gc::barrier_work_handed_over());
@@ -541,8 +550,7 @@ TEST_CASE("barrier hand-over child", "[.child]") {
     holder->next[1] = gc::ref<Node>(nodes[2]);  // the next barrier hands the block over
     note("shared_after", gc::workbufs::any_full());
     note("handed", gc::barrier_work_handed_over());
-    gort::gc::detail::write_barrier_enabled.store(false);
-    sched::gcscan.marking.store(false);
+    set_marking_by_hand(false);
     gc::Marker m(0);
     note("drained", m.drain(-1) == 2 * slot_bytes(nodes[0]));
     return seen;
@@ -556,18 +564,16 @@ TEST_CASE("barrier hand-over child", "[.child]") {
 TEST_CASE("safe point hand-over child", "[.child]") {
   const auto steps = gort::run([] {
     const std::vector<Node*> nodes = make_nodes(2);  // white: made before marking
-    sched::gcscan.marking.store(true);
-    gort::gc::detail::write_barrier_enabled.store(true);
+    set_marking_by_hand(true);
     std::string seen;
-    auto note = [&seen](const char* what, bool value) { seen += std::string(what) + "=" + (value ? "1 " : "0 "); };
+    auto note = [&seen](const char* what, bool value) { seen += step(what, value); };
     nodes[0]->next[0] = gc::ref<Node>(nodes[1]);  // greys nodes[1] into the P's barrier block
     note("asked", gc::barrier_work_handed_over());
     note("shared_before", gc::workbufs::any_full());
     gort::detail::safepoint();
     note("shared_after", gc::workbufs::any_full());
     note("handed", gc::barrier_work_handed_over());
-    gort::gc::detail::write_barrier_enabled.store(false);
-    sched::gcscan.marking.store(false);
+    set_marking_by_hand(false);
     gc::Marker m(0);
     note("drained", m.drain(-1) == slot_bytes(nodes[0]));
     return seen;
@@ -580,10 +586,9 @@ TEST_CASE("safe point hand-over child", "[.child]") {
 TEST_CASE("idle P hand-over child", "[.child]") {
   const auto steps = gort::run([] {
     const std::vector<Node*> nodes = make_nodes(2);
-    sched::gcscan.marking.store(true);
-    gort::gc::detail::write_barrier_enabled.store(true);
+    set_marking_by_hand(true);
     std::string seen;
-    auto note = [&seen](const char* what, bool value) { seen += std::string(what) + "=" + (value ? "1 " : "0 "); };
+    auto note = [&seen](const char* what, bool value) { seen += step(what, value); };
     std::atomic<bool> shaded{false};
     gort::chan<int> release = gort::make_chan<int>();
     gort::WaitGroup done;
@@ -603,8 +608,7 @@ TEST_CASE("idle P hand-over child", "[.child]") {
     note("shared_before", gc::workbufs::any_full());
     note("handed", gc::barrier_work_handed_over());
     note("shared_after", gc::workbufs::any_full());
-    gort::gc::detail::write_barrier_enabled.store(false);
-    sched::gcscan.marking.store(false);
+    set_marking_by_hand(false);
     {
       gc::Marker m(0);
       note("drained", m.drain(-1) == slot_bytes(nodes[0]));
